@@ -1,0 +1,2 @@
+//! Processes: fork, start methods, a process pool that survives crashed
+//! workers, and the gotchas of mixing fork with threads.

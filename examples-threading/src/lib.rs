@@ -1,0 +1,2 @@
+//! Threads inside one process: a model of CPython's GIL, thread pools,
+//! channels and the synchronisation primitives of Python's `threading`.
