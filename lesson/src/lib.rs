@@ -1,0 +1,94 @@
+//! The start and the end of every program in this workspace.
+//!
+//! Each lesson program begins with [`args`] and, when it has to refuse a
+//! value that clap cannot check on its own, calls [`usage_error`]. That gives
+//! every program the same contract:
+//!
+//! - bad flags print one line on stderr and exit with code 2, never a panic;
+//! - `--help` and `--version` print as usual and exit 0;
+//! - piped into `head -1`, the program ends quietly instead of panicking
+//!   with "failed printing to stdout: Broken pipe".
+//!
+//! ```no_run
+//! use clap::Parser;
+//!
+//! #[derive(Parser)]
+//! struct Args {
+//!     /// Worker threads.
+//!     #[arg(long, default_value_t = 2, value_parser = lesson::at_least_one)]
+//!     threads: usize,
+//! }
+//!
+//! let args: Args = lesson::args();
+//! println!("threads: {}", args.threads);
+//! ```
+
+use std::fmt::Display;
+use std::process::exit;
+
+/// Exit code for a usage error (bad flag or value), as clap and BSD's
+/// `sysexits` conventions use.
+pub const USAGE: i32 = 2;
+
+/// Parses the command line into `T`, or prints one line and exits 2.
+///
+/// Also restores the default `SIGPIPE` action, which the Rust runtime
+/// ignores: with it ignored, writing to a closed pipe makes `println!` panic;
+/// restored, the program ends silently as `cat` or `grep` would.
+pub fn args<T: clap::Parser>() -> T {
+    quiet_on_closed_pipe();
+    match T::try_parse() {
+        Ok(args) => args,
+        Err(err) => match err.kind() {
+            clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                err.exit()
+            }
+            _ => {
+                // clap renders "error: ...", a blank line and a hint to try
+                // --help; the first line carries the whole message.
+                let rendered = err.render().to_string();
+                let first = rendered.lines().next().unwrap_or("error: bad arguments");
+                eprintln!("{first}");
+                exit(USAGE)
+            }
+        },
+    }
+}
+
+/// Prints `error: {message}` on one line and exits 2, for values that are
+/// well-formed but unusable (a size that cannot fit in memory, say).
+pub fn usage_error(message: impl Display) -> ! {
+    eprintln!("error: {message}");
+    exit(USAGE)
+}
+
+/// A clap value parser for counts that must be at least one
+/// (`--threads 0` is refused with a clear message).
+pub fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_string()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("{e} (expected a whole number, at least 1)")),
+    }
+}
+
+fn quiet_on_closed_pipe() {
+    // SAFETY: called at the start of main, before any thread exists;
+    // installing SIG_DFL for SIGPIPE has no memory-safety preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_least_one_refuses_zero_and_junk() {
+        assert_eq!(at_least_one("3"), Ok(3));
+        assert!(at_least_one("0").unwrap_err().contains("at least 1"));
+        assert!(at_least_one("abc").is_err());
+        assert!(at_least_one("-1").is_err());
+    }
+}
