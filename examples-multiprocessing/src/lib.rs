@@ -1,2 +1,4 @@
 //! Processes: fork, start methods, a process pool that survives crashed
 //! workers, and the gotchas of mixing fork with threads.
+
+pub mod fork;
