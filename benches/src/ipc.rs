@@ -1,0 +1,482 @@
+//! Moving messages to a peer: a channel to another thread, or a pipe, a
+//! Unix socket or a shared-memory ring to another process.
+//!
+//! Notice: between threads a message is a pointer that changes hands (a
+//! `Vec` is moved, its bytes are not copied); between processes every byte
+//! crosses the kernel (pipe, socket: two copies) or a shared mapping (one
+//! copy). Python: `queue.Queue` between threads against
+//! `multiprocessing.Pipe`/`Queue`, which also pickle every message.
+//!
+//! A [`Peer`] is started once (a thread, or a forked child process that only
+//! reads, writes and `_exit`s, so it may be forked from a process that runs
+//! other threads) and then driven in batches with [`Peer::run`]:
+//! - [`Pattern::Stream`]: send `n` messages, the peer acknowledges the byte
+//!   count once at the end (throughput);
+//! - [`Pattern::RoundTrip`]: send one message and wait for it to come back,
+//!   `n` times (latency).
+//!
+//! ```
+//! use benches::ipc::{Pattern, Peer, Transport};
+//! let mut peer = Peer::start(Transport::Crossbeam, Pattern::Stream, 4096)?;
+//! assert_eq!(peer.run(10)?, 10 * 4096);
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use nix::fcntl::OFlag;
+use nix::sys::signal::{Signal, kill};
+use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::{ForkResult, Pid, fork, pipe2};
+
+/// The message sizes the benches use: 64 B, 4 KiB, 64 KiB, 1 MiB.
+pub const SIZES: [usize; 4] = [64, 4 << 10, 64 << 10, 1 << 20];
+
+/// Where the peer is and how bytes reach it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// `crossbeam_channel::bounded` to a thread.
+    Crossbeam,
+    /// `std::sync::mpsc::sync_channel` to a thread.
+    Mpsc,
+    /// Two pipes to a forked process.
+    Pipe,
+    /// A `socketpair(AF_UNIX, SOCK_STREAM)` to a forked process.
+    UnixSocket,
+}
+
+impl Transport {
+    /// Every transport, threads first.
+    pub const ALL: [Transport; 4] = [
+        Transport::Crossbeam,
+        Transport::Mpsc,
+        Transport::Pipe,
+        Transport::UnixSocket,
+    ];
+
+    /// A short label for tables and benchmark ids.
+    pub fn label(self) -> &'static str {
+        match self {
+            Transport::Crossbeam => "crossbeam channel (thread)",
+            Transport::Mpsc => "std mpsc (thread)",
+            Transport::Pipe => "pipe (process)",
+            Transport::UnixSocket => "unix socket (process)",
+        }
+    }
+}
+
+/// What a batch measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pattern {
+    /// `n` messages one way, one acknowledgement at the end.
+    Stream,
+    /// `n` times: one message there and back.
+    RoundTrip,
+}
+
+/// Messages in flight on a channel before the sender blocks.
+const CHANNEL_CAPACITY: usize = 16;
+
+enum Kind {
+    Crossbeam {
+        tx: Option<crossbeam_channel::Sender<Vec<u8>>>,
+        rx: crossbeam_channel::Receiver<Vec<u8>>,
+        thread: Option<JoinHandle<()>>,
+    },
+    Mpsc {
+        tx: Option<mpsc::SyncSender<Vec<u8>>>,
+        rx: mpsc::Receiver<Vec<u8>>,
+        thread: Option<JoinHandle<()>>,
+    },
+    Process {
+        to: Option<File>,
+        from: File,
+        child: Pid,
+        buf: Vec<u8>,
+    },
+}
+
+/// A running peer for one transport, pattern and message size; stopped and
+/// joined (or reaped) on drop.
+pub struct Peer {
+    size: usize,
+    pattern: Pattern,
+    kind: Kind,
+}
+
+impl Peer {
+    /// Starts the peer thread or forks the peer process.
+    pub fn start(transport: Transport, pattern: Pattern, size: usize) -> io::Result<Self> {
+        if size == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "message size 0",
+            ));
+        }
+        let kind = match transport {
+            Transport::Crossbeam => {
+                let (tx, peer_rx) = crossbeam_channel::bounded::<Vec<u8>>(CHANNEL_CAPACITY);
+                let (peer_tx, rx) = crossbeam_channel::bounded::<Vec<u8>>(CHANNEL_CAPACITY);
+                let thread = std::thread::spawn(move || {
+                    thread_peer(pattern, || peer_rx.recv().ok(), |v| peer_tx.send(v).is_ok())
+                });
+                Kind::Crossbeam {
+                    tx: Some(tx),
+                    rx,
+                    thread: Some(thread),
+                }
+            }
+            Transport::Mpsc => {
+                let (tx, peer_rx) = mpsc::sync_channel::<Vec<u8>>(CHANNEL_CAPACITY);
+                let (peer_tx, rx) = mpsc::sync_channel::<Vec<u8>>(CHANNEL_CAPACITY);
+                let thread = std::thread::spawn(move || {
+                    thread_peer(pattern, || peer_rx.recv().ok(), |v| peer_tx.send(v).is_ok())
+                });
+                Kind::Mpsc {
+                    tx: Some(tx),
+                    rx,
+                    thread: Some(thread),
+                }
+            }
+            Transport::Pipe => {
+                let (down_r, down_w) = pipe2(OFlag::O_CLOEXEC)?;
+                let (up_r, up_w) = pipe2(OFlag::O_CLOEXEC)?;
+                fork_peer(pattern, size, down_w, up_r, down_r, up_w)?
+            }
+            Transport::UnixSocket => {
+                let (mine, theirs) = socketpair(
+                    AddressFamily::Unix,
+                    SockType::Stream,
+                    None,
+                    SockFlag::SOCK_CLOEXEC,
+                )?;
+                let mine2 = mine.try_clone()?;
+                let theirs2 = theirs.try_clone()?;
+                fork_peer(pattern, size, mine, mine2, theirs, theirs2)?
+            }
+        };
+        Ok(Self {
+            size,
+            pattern,
+            kind,
+        })
+    }
+
+    /// Runs one batch of `n` messages (stream) or `n` round trips, and
+    /// returns the bytes the peer confirmed: `n * size` when all went well.
+    pub fn run(&mut self, n: u64) -> io::Result<u64> {
+        let size = self.size;
+        match &mut self.kind {
+            Kind::Crossbeam { tx, rx, .. } => {
+                let tx = tx.as_ref().ok_or_else(gone)?;
+                drive_channel(
+                    self.pattern,
+                    size,
+                    n,
+                    |v| tx.send(v).map_err(|_| gone()),
+                    || rx.recv().map_err(|_| gone()),
+                )
+            }
+            Kind::Mpsc { tx, rx, .. } => {
+                let tx = tx.as_ref().ok_or_else(gone)?;
+                drive_channel(
+                    self.pattern,
+                    size,
+                    n,
+                    |v| tx.send(v).map_err(|_| gone()),
+                    || rx.recv().map_err(|_| gone()),
+                )
+            }
+            Kind::Process { to, from, buf, .. } => {
+                let to = to.as_mut().ok_or_else(gone)?;
+                to.write_all(&n.to_le_bytes())?;
+                match self.pattern {
+                    Pattern::Stream => {
+                        for i in 0..n {
+                            buf.fill(i as u8);
+                            to.write_all(buf)?;
+                        }
+                        let mut ack = [0u8; 8];
+                        from.read_exact(&mut ack)?;
+                        Ok(u64::from_le_bytes(ack))
+                    }
+                    Pattern::RoundTrip => {
+                        let mut echoed = 0;
+                        for i in 0..n {
+                            let mark = i as u8;
+                            buf[0] = mark;
+                            to.write_all(buf)?;
+                            from.read_exact(buf)?;
+                            if buf[0] == mark {
+                                echoed += buf.len() as u64;
+                            }
+                        }
+                        Ok(echoed)
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        match &mut self.kind {
+            Kind::Crossbeam { tx, thread, .. } => {
+                drop(tx.take());
+                if let Some(t) = thread.take() {
+                    let _ = t.join();
+                }
+            }
+            Kind::Mpsc { tx, thread, .. } => {
+                drop(tx.take());
+                if let Some(t) = thread.take() {
+                    let _ = t.join();
+                }
+            }
+            Kind::Process { to, child, .. } => {
+                if let Some(mut to) = to.take() {
+                    let _ = to.write_all(&0u64.to_le_bytes());
+                }
+                reap(*child, Duration::from_secs(2));
+            }
+        }
+    }
+}
+
+fn gone() -> io::Error {
+    io::Error::new(io::ErrorKind::BrokenPipe, "peer is gone")
+}
+
+/// The thread side: echo every message, or count bytes until an empty
+/// message and answer with the count.
+fn thread_peer(
+    pattern: Pattern,
+    recv: impl Fn() -> Option<Vec<u8>>,
+    send: impl Fn(Vec<u8>) -> bool,
+) {
+    let mut total = 0u64;
+    while let Some(v) = recv() {
+        let ok = match pattern {
+            Pattern::RoundTrip => send(v),
+            Pattern::Stream if v.is_empty() => {
+                let ok = send(total.to_le_bytes().to_vec());
+                total = 0;
+                ok
+            }
+            Pattern::Stream => {
+                // Read the message, as a process peer must.
+                total += u64::from(std::hint::black_box(v[v.len() - 1]) == v[0]) * v.len() as u64;
+                true
+            }
+        };
+        if !ok {
+            return;
+        }
+    }
+}
+
+fn drive_channel(
+    pattern: Pattern,
+    size: usize,
+    n: u64,
+    send: impl Fn(Vec<u8>) -> io::Result<()>,
+    recv: impl Fn() -> io::Result<Vec<u8>>,
+) -> io::Result<u64> {
+    match pattern {
+        Pattern::Stream => {
+            for i in 0..n {
+                send(vec![i as u8; size])?;
+            }
+            send(Vec::new())?;
+            let ack = recv()?;
+            let ack: [u8; 8] = ack
+                .try_into()
+                .map_err(|_| io::Error::other("bad acknowledgement"))?;
+            Ok(u64::from_le_bytes(ack))
+        }
+        Pattern::RoundTrip => {
+            let mut v = vec![0u8; size];
+            let mut echoed = 0;
+            for i in 0..n {
+                v[0] = i as u8;
+                send(v)?;
+                v = recv()?;
+                if v[0] == i as u8 {
+                    echoed += v.len() as u64;
+                }
+            }
+            Ok(echoed)
+        }
+    }
+}
+
+/// Forks the peer process. `mine_*` stay in the parent, `theirs_*` go to
+/// the child (and are closed in the parent).
+fn fork_peer(
+    pattern: Pattern,
+    size: usize,
+    mine_w: OwnedFd,
+    mine_r: OwnedFd,
+    theirs_r: OwnedFd,
+    theirs_w: OwnedFd,
+) -> io::Result<Kind> {
+    // Allocated before fork: the child must not call malloc, which another
+    // thread of the parent may have held locked at the moment of fork.
+    let mut child_buf = vec![0u8; size];
+    let parent = std::process::id();
+    let (close_w, close_r) = (mine_w.as_raw_fd(), mine_r.as_raw_fd());
+    let (rfd, wfd) = (theirs_r.as_raw_fd(), theirs_w.as_raw_fd());
+    // SAFETY: the child only makes raw system calls (prctl, getppid, close,
+    // read, write) on memory allocated before the fork, then `_exit`s; all
+    // are async-signal-safe, so threads running in the parent cannot leave
+    // it blocked on a lock.
+    match unsafe { fork() }? {
+        ForkResult::Child => {
+            // SAFETY: plain system calls on integers; the fds are open in
+            // this process (inherited) and closing the parent's ends makes
+            // EOF reach us when the parent goes away.
+            unsafe {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                if libc::getppid() as u32 != parent {
+                    libc::_exit(0);
+                }
+                libc::close(close_w);
+                libc::close(close_r);
+            }
+            child_loop(pattern, rfd, wfd, &mut child_buf);
+            // SAFETY: `_exit` never returns and runs no destructors or
+            // atexit handlers of the parent's copy of the program.
+            unsafe { libc::_exit(0) }
+        }
+        ForkResult::Parent { child } => {
+            drop((theirs_r, theirs_w, child_buf));
+            Ok(Kind::Process {
+                to: Some(File::from(mine_w)),
+                from: File::from(mine_r),
+                child,
+                buf: vec![0u8; size],
+            })
+        }
+    }
+}
+
+/// The child process: read a batch header `n` (0 or EOF: stop), then
+/// stream (`n * size` bytes in, the count out) or echo (`n` messages).
+fn child_loop(pattern: Pattern, rfd: RawFd, wfd: RawFd, buf: &mut [u8]) {
+    let mut header = [0u8; 8];
+    loop {
+        if !raw_read_exact(rfd, &mut header) {
+            return;
+        }
+        let n = u64::from_le_bytes(header);
+        if n == 0 {
+            return;
+        }
+        match pattern {
+            Pattern::Stream => {
+                let mut left = n * buf.len() as u64;
+                let mut total = 0u64;
+                while left > 0 {
+                    let want = left.min(buf.len() as u64) as usize;
+                    let got = raw_read(rfd, &mut buf[..want]);
+                    if got == 0 {
+                        return;
+                    }
+                    total += got as u64;
+                    left -= got as u64;
+                }
+                if !raw_write_all(wfd, &total.to_le_bytes()) {
+                    return;
+                }
+            }
+            Pattern::RoundTrip => {
+                for _ in 0..n {
+                    if !raw_read_exact(rfd, buf) || !raw_write_all(wfd, buf) {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One `read`, retried on EINTR; 0 on EOF or error.
+fn raw_read(fd: RawFd, buf: &mut [u8]) -> usize {
+    loop {
+        // SAFETY: `buf` is valid for writes of `buf.len()` bytes.
+        let r = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if r >= 0 {
+            return r as usize;
+        }
+        if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            return 0;
+        }
+    }
+}
+
+fn raw_read_exact(fd: RawFd, mut buf: &mut [u8]) -> bool {
+    while !buf.is_empty() {
+        let got = raw_read(fd, buf);
+        if got == 0 {
+            return false;
+        }
+        buf = &mut buf[got..];
+    }
+    true
+}
+
+fn raw_write_all(fd: RawFd, mut buf: &[u8]) -> bool {
+    while !buf.is_empty() {
+        // SAFETY: `buf` is valid for reads of `buf.len()` bytes.
+        let r = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+        if r > 0 {
+            buf = &buf[r as usize..];
+        } else if r == 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            return false;
+        }
+    }
+    true
+}
+
+/// Waits for `child` up to `grace`, then kills and reaps it.
+pub(crate) fn reap(child: Pid, grace: Duration) {
+    let deadline = Instant::now() + grace;
+    loop {
+        match waitpid(child, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Ok(WaitStatus::StillAlive) => {
+                let _ = kill(child, Signal::SIGKILL);
+                let _ = waitpid(child, None);
+                return;
+            }
+            _ => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Process peers fork, which #[test] must not do; the benches and
+    // `compare` run them in their own processes.
+    #[test]
+    fn channels_deliver_every_byte() {
+        for t in [Transport::Crossbeam, Transport::Mpsc] {
+            for p in [Pattern::Stream, Pattern::RoundTrip] {
+                let mut peer = Peer::start(t, p, 100).unwrap();
+                assert_eq!(peer.run(20).unwrap(), 2000, "{t:?} {p:?}");
+                assert_eq!(peer.run(3).unwrap(), 300, "{t:?} {p:?}");
+            }
+        }
+    }
+}
