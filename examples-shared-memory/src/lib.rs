@@ -3,3 +3,9 @@
 //! buffer and a mutex that survives its owner's death.
 
 pub mod mapping;
+pub mod child;
+pub mod segment;
+pub mod counter;
+pub mod array;
+pub mod manager;
+pub mod file_map;

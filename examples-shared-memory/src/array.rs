@@ -1,0 +1,141 @@
+//! A large array transformed in place by forked workers, each on its own
+//! slice, against the same work done by sending each slice through a pipe
+//! and back.
+//!
+//! Shared memory moves no data: the workers read and write the parent's
+//! pages (through atomics, since another process owns them). Pipes copy
+//! every byte four times (parent to kernel to worker, and back). Python:
+//! `multiprocessing.Array` against `Pool.map` over the same numbers.
+//!
+//! ```
+//! use std::sync::atomic::AtomicU64;
+//! use examples_shared_memory::array::{fill, slices, transform_shared, verify};
+//!
+//! let words: Vec<AtomicU64> = (0..10).map(|_| AtomicU64::new(0)).collect();
+//! fill(&words);
+//! for range in slices(words.len(), 3) {
+//!     transform_shared(&words[range]); // in a forked worker, normally
+//! }
+//! assert!(verify(&words).is_ok());
+//! ```
+
+use std::io::{self, Read, Write};
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Largest `--elements` accepted (512 MiB of u64).
+pub const MAX_ELEMENTS: usize = 1 << 26;
+
+/// The per-element work: cheap, so the cost of moving data shows.
+pub fn transform(x: u64) -> u64 {
+    x.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17) ^ 1
+}
+
+/// Sets element `i` to `i`.
+pub fn fill(words: &[AtomicU64]) {
+    for (i, w) in words.iter().enumerate() {
+        w.store(i as u64, Ordering::Relaxed);
+    }
+}
+
+/// Transforms a slice another process may read afterwards, in place.
+pub fn transform_shared(words: &[AtomicU64]) {
+    for w in words {
+        w.store(transform(w.load(Ordering::Relaxed)), Ordering::Relaxed);
+    }
+}
+
+/// Checks that element `i` is `transform(i)`: every element done once.
+pub fn verify(words: &[AtomicU64]) -> Result<(), String> {
+    verify_values(words.iter().map(|w| w.load(Ordering::Relaxed)))
+}
+
+/// As [`verify`], for a private vector.
+pub fn verify_vec(values: &[u64]) -> Result<(), String> {
+    verify_values(values.iter().copied())
+}
+
+fn verify_values(values: impl Iterator<Item = u64>) -> Result<(), String> {
+    for (i, v) in values.enumerate() {
+        if v != transform(i as u64) {
+            return Err(format!("element {i} is {v:#x}, expected transform({i})"));
+        }
+    }
+    Ok(())
+}
+
+/// Splits `len` elements into `parts` contiguous ranges (the first ones get
+/// the remainder); empty ranges are left out.
+pub fn slices(len: usize, parts: usize) -> Vec<Range<usize>> {
+    let parts = parts.max(1);
+    let (base, extra) = (len / parts, len % parts);
+    let mut start = 0;
+    (0..parts)
+        .map(|i| {
+            let end = start + base + usize::from(i < extra);
+            let range = start..end;
+            start = end;
+            range
+        })
+        .filter(|r| !r.is_empty())
+        .collect()
+}
+
+/// Sends `values` down a pipe (or any writer) as native-endian bytes.
+pub fn send(to: &mut impl Write, values: &[u64]) -> io::Result<()> {
+    to.write_all(as_bytes(values))
+}
+
+/// Fills `values` from a pipe, exactly.
+pub fn receive(from: &mut impl Read, values: &mut [u64]) -> io::Result<()> {
+    from.read_exact(as_bytes_mut(values))
+}
+
+fn as_bytes(values: &[u64]) -> &[u8] {
+    // SAFETY: a private slice of u64 (no padding, any byte is valid to read)
+    // viewed as its bytes, for the same lifetime.
+    unsafe { std::slice::from_raw_parts(values.as_ptr().cast(), size_of_val(values)) }
+}
+
+fn as_bytes_mut(values: &mut [u64]) -> &mut [u8] {
+    // SAFETY: as above, and every byte pattern is a valid u64, so writing
+    // arbitrary bytes through the view is fine; the borrow is exclusive.
+    unsafe { std::slice::from_raw_parts_mut(values.as_mut_ptr().cast(), size_of_val(values)) }
+}
+
+/// Bytes of memory the system says are available (`MemAvailable`), if known.
+pub fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slices_cover_everything_once() {
+        assert_eq!(slices(10, 3), vec![0..4, 4..7, 7..10]);
+        assert_eq!(slices(2, 4), vec![0..1, 1..2]);
+        assert!(slices(0, 2).is_empty());
+    }
+
+    #[test]
+    fn bytes_round_trip_through_a_buffer() {
+        let mut buf = Vec::new();
+        send(&mut buf, &[1, u64::MAX, 3]).unwrap();
+        let mut back = [0u64; 3];
+        receive(&mut buf.as_slice(), &mut back).unwrap();
+        assert_eq!(back, [1, u64::MAX, 3]);
+    }
+
+    #[test]
+    fn verify_catches_a_missed_element() {
+        let mut v: Vec<u64> = (0..5).map(transform).collect();
+        assert!(verify_vec(&v).is_ok());
+        v[3] = 3;
+        assert!(verify_vec(&v).unwrap_err().contains("element 3"));
+    }
+}

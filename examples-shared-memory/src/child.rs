@@ -1,0 +1,212 @@
+//! Child processes that never outlive the program, never hang it, and never
+//! return into the parent's stack.
+//!
+//! [`fork`] runs a closure in a forked child, turns a panic into exit code
+//! [`PANICKED`], and ends the child with `_exit`. [`spawn`] starts an
+//! unrelated program (usually this one again, with a hidden role flag). Both
+//! give the child `PR_SET_PDEATHSIG = SIGKILL`, so killing the program kills
+//! its children too, and both hand back a guard that kills and reaps the
+//! child if it is dropped unreaped: no zombies, no orphans.
+//!
+//! When to use: `fork` for a worker that inherits a [`SharedMapping`]
+//! (Python's `multiprocessing` with the `fork` start method); `spawn` for a
+//! second program that must find shared memory by name (the `spawn` method).
+//!
+//! [`SharedMapping`]: crate::mapping::SharedMapping
+
+use std::io;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::prctl;
+use nix::sys::signal::{Signal, kill};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::{ForkResult, Pid, getpid, getppid};
+
+/// Exit code of a forked child whose task panicked.
+pub const PANICKED: i32 = 101;
+
+/// A forked child; killed (SIGKILL) and reaped on drop unless already reaped.
+#[derive(Debug)]
+pub struct Forked {
+    pid: Pid,
+    reaped: bool,
+}
+
+/// Forks; the child runs `task`, then `_exit`s with the code it returned
+/// ([`PANICKED`] if it panicked). The parent gets a [`Forked`] guard.
+///
+/// # Safety
+///
+/// The calling process must be single-threaded (no thread started, no rayon
+/// pool): the child gets only the forking thread, and a lock another thread
+/// held at fork time stays locked forever in the child.
+pub unsafe fn fork(task: impl FnOnce() -> i32) -> io::Result<Forked> {
+    let parent = getpid();
+    // SAFETY: the caller guarantees a single-threaded process, so the child
+    // inherits no lock held by another thread and may allocate and run Rust
+    // code; it never returns from this function (it `_exit`s below).
+    match unsafe { nix::unistd::fork() }? {
+        ForkResult::Parent { child } => Ok(Forked {
+            pid: child,
+            reaped: false,
+        }),
+        ForkResult::Child => {
+            die_with(parent);
+            let code = catch_unwind(AssertUnwindSafe(task)).unwrap_or(PANICKED);
+            // SAFETY: `_exit` ends the child at once without running the
+            // parent's atexit handlers or flushing buffers it copied.
+            unsafe { libc::_exit(code) }
+        }
+    }
+}
+
+/// Ends this process when `parent` dies (or is already gone).
+fn die_with(parent: Pid) {
+    let _ = prctl::set_pdeathsig(Signal::SIGKILL);
+    if getppid() != parent {
+        // SAFETY: the parent died before the death signal was armed; end
+        // now, without unwinding into the caller.
+        unsafe { libc::_exit(1) }
+    }
+}
+
+impl Forked {
+    /// The child's process id.
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// Waits for the child to end, at most `limit`; after that the child is
+    /// killed, reaped, and the result is a `TimedOut` error.
+    pub fn wait_timeout(&mut self, limit: Duration) -> io::Result<WaitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            match waitpid(self.pid, Some(WaitPidFlag::WNOHANG))? {
+                WaitStatus::StillAlive if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                WaitStatus::StillAlive => {
+                    self.kill_and_reap();
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("child {} still running after {limit:?}, killed", self.pid),
+                    ));
+                }
+                status @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..)) => {
+                    self.reaped = true;
+                    return Ok(status);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Waits (at most `limit`) and requires exit code 0.
+    pub fn join(mut self, limit: Duration) -> io::Result<()> {
+        match self.wait_timeout(limit)? {
+            WaitStatus::Exited(_, 0) => Ok(()),
+            status => Err(io::Error::other(format!("child ended with {status:?}"))),
+        }
+    }
+
+    fn kill_and_reap(&mut self) {
+        if !self.reaped {
+            let _ = kill(self.pid, Signal::SIGKILL);
+            let _ = waitpid(self.pid, None);
+            self.reaped = true;
+        }
+    }
+}
+
+impl Drop for Forked {
+    fn drop(&mut self) {
+        self.kill_and_reap();
+    }
+}
+
+/// A spawned program; killed and reaped on drop unless already reaped.
+#[derive(Debug)]
+pub struct Spawned {
+    child: std::process::Child,
+    reaped: bool,
+}
+
+/// Spawns `cmd` with piped stdin and stdout (stderr inherited) and
+/// `PR_SET_PDEATHSIG = SIGKILL`.
+pub fn spawn(cmd: &mut Command) -> io::Result<Spawned> {
+    let parent = getpid();
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
+    // SAFETY: the hook runs in the child between fork and exec and calls
+    // only prctl, getppid and _exit, which are async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            die_with(parent);
+            Ok(())
+        });
+    }
+    Ok(Spawned {
+        child: cmd.spawn()?,
+        reaped: false,
+    })
+}
+
+impl Spawned {
+    /// The child's process id.
+    pub fn pid(&self) -> Pid {
+        Pid::from_raw(self.child.id() as i32)
+    }
+
+    /// The `std` child, to take its stdin/stdout.
+    pub fn inner(&mut self) -> &mut std::process::Child {
+        &mut self.child
+    }
+
+    /// Waits at most `limit`; after that kills, reaps and returns `TimedOut`.
+    pub fn wait_timeout(&mut self, limit: Duration) -> io::Result<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                self.reaped = true;
+                return Ok(status);
+            }
+            if Instant::now() >= deadline {
+                self.kill_and_reap();
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("child {} still running after {limit:?}, killed", self.pid()),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Sends SIGKILL and reaps; returns the signal that ended the child.
+    pub fn kill(&mut self) -> io::Result<Option<i32>> {
+        self.child.kill()?;
+        let status = self.child.wait()?;
+        self.reaped = true;
+        Ok(status.signal())
+    }
+
+    fn kill_and_reap(&mut self) {
+        if !self.reaped {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            self.reaped = true;
+        }
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        self.kill_and_reap();
+    }
+}
+
+/// True while a process with this id exists (a zombie counts).
+pub fn exists(pid: Pid) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
