@@ -2,3 +2,5 @@
 //! workers, and the gotchas of mixing fork with threads.
 
 pub mod fork;
+pub mod start;
+pub mod forkserver;

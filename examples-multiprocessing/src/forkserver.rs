@@ -1,0 +1,137 @@
+//! A forkserver: a small single-threaded helper, forked early, that forks
+//! workers on request.
+//!
+//! Forking from a big or multi-threaded parent is slow (page tables) or
+//! unsafe (other threads' locks). So fork once, at startup, while the
+//! process is still small and single-threaded; later the parent asks that
+//! helper for workers. Each worker is a fork of the helper, so it inherits
+//! the helper's small state, not the parent's current memory or threads.
+//!
+//! Protocol, over two `O_CLOEXEC` pipes: the parent writes a `u32` argument;
+//! the server forks a worker that exits with `work(argument)`, reaps it and
+//! answers with the worker's pid and how it ended. The server exits when
+//! the request pipe closes, and dies with the parent (`PR_SET_PDEATHSIG`).
+//!
+//! Python: `multiprocessing.set_start_method("forkserver")`.
+//!
+//! ```no_run
+//! use nix::sys::wait::WaitStatus;
+//! use examples_multiprocessing::forkserver::ForkServer;
+//!
+//! // Early in main, before threads and big allocations.
+//! let mut server = ForkServer::start(|n| (n % 256) as i32)?;
+//! let (pid, status) = server.run(42)?;
+//! assert_eq!(status, WaitStatus::Exited(pid, 42));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use nix::fcntl::OFlag;
+use nix::sys::signal::Signal;
+use nix::sys::wait::WaitStatus;
+use nix::unistd::{Pid, getpid, getppid, pipe2};
+
+use crate::fork::{Child, ForkError, fork_single_threaded};
+
+/// A forkserver process and the pipes to talk to it. Dropping it closes the
+/// request pipe, gives the server a second to exit, then kills and reaps it.
+#[derive(Debug)]
+pub struct ForkServer {
+    requests: Option<File>,
+    replies: File,
+    server: Child,
+}
+
+impl ForkServer {
+    /// Forks the server now; it runs `work` in a fresh fork of itself for
+    /// every request. Must be called while this process is single-threaded.
+    pub fn start(work: fn(u32) -> i32) -> Result<Self, ForkError> {
+        let (request_rx, request_tx) = pipe2(OFlag::O_CLOEXEC)?;
+        let (reply_rx, reply_tx) = pipe2(OFlag::O_CLOEXEC)?;
+        let parent = getpid();
+        let parent_ends = [request_tx.as_raw_fd(), reply_rx.as_raw_fd()];
+        let server = fork_single_threaded(|| {
+            // The parent was single-threaded: the server may run any code.
+            for fd in parent_ends {
+                // SAFETY: closes the server's copies of the parent's ends
+                // (so it sees EOF when the parent closes its end); the
+                // `OwnedFd`s holding these numbers are never used or
+                // dropped in this process, which ends in `_exit`.
+                unsafe { libc::close(fd) };
+            }
+            let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+            if getppid() != parent {
+                return 1; // the parent died before PDEATHSIG was armed
+            }
+            match serve(work, File::from(request_rx), File::from(reply_tx)) {
+                Ok(()) => 0,
+                Err(_) => 1,
+            }
+        })?;
+        Ok(Self {
+            requests: Some(File::from(request_tx)),
+            replies: File::from(reply_rx),
+            server,
+        })
+    }
+
+    /// The server's pid.
+    pub fn pid(&self) -> Pid {
+        self.server.pid()
+    }
+
+    /// Has the server fork a worker that runs `work(argument)`; returns the
+    /// worker's pid and exact wait status once the server has reaped it.
+    pub fn run(&mut self, argument: u32) -> io::Result<(Pid, WaitStatus)> {
+        let requests = self.requests.as_mut().ok_or(io::ErrorKind::BrokenPipe)?;
+        requests.write_all(&argument.to_le_bytes())?;
+        let mut reply = [0_u8; 9];
+        self.replies.read_exact(&mut reply)?;
+        let pid = Pid::from_raw(i32::from_le_bytes(reply[0..4].try_into().expect("4 bytes")));
+        let value = i32::from_le_bytes(reply[5..9].try_into().expect("4 bytes"));
+        let status = match reply[4] {
+            0 => WaitStatus::Exited(pid, value),
+            _ => {
+                let signal = Signal::try_from(value).map_err(io::Error::other)?;
+                WaitStatus::Signaled(pid, signal, false)
+            }
+        };
+        Ok((pid, status))
+    }
+}
+
+impl Drop for ForkServer {
+    fn drop(&mut self) {
+        drop(self.requests.take()); // EOF: the server's loop ends
+        let _ = self.server.wait_timeout(Duration::from_secs(1));
+        // `self.server`'s own Drop kills and reaps it if it is still there.
+    }
+}
+
+/// The server loop: one worker per request, reaped before the reply.
+fn serve(work: fn(u32) -> i32, mut requests: File, mut replies: File) -> io::Result<()> {
+    let mut request = [0_u8; 4];
+    loop {
+        match requests.read_exact(&mut request) {
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
+            other => other?,
+        }
+        let argument = u32::from_le_bytes(request);
+        // The server is single-threaded, so the worker may run any code.
+        let mut worker = fork_single_threaded(|| work(argument)).map_err(io::Error::other)?;
+        let (kind, value) = match worker.wait()? {
+            WaitStatus::Exited(_, code) => (0_u8, code),
+            WaitStatus::Signaled(_, signal, _) => (1, signal as i32),
+            other => return Err(io::Error::other(format!("unexpected status {other:?}"))),
+        };
+        let mut reply = [0_u8; 9];
+        reply[0..4].copy_from_slice(&worker.pid().as_raw().to_le_bytes());
+        reply[4] = kind;
+        reply[5..9].copy_from_slice(&value.to_le_bytes());
+        replies.write_all(&reply)?;
+    }
+}

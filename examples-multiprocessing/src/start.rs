@@ -1,0 +1,226 @@
+//! Python's three start methods in Rust, each timed: `fork`, `fork` +
+//! `exec`, and spawning a fresh program (`Command`, which uses
+//! `posix_spawn`), plus memory to make the parent big.
+//!
+//! `fork` copies the parent's page tables (and later tears the child's copy
+//! down), so its cost grows with the parent's resident memory; a fresh
+//! program spawned through `posix_spawn` (glibc implements it with
+//! `clone(CLONE_VM | CLONE_VFORK)`) copies no page tables, so its cost does
+//! not. `fork` followed by `exec` pays for the fork first. See also
+//! [`crate::forkserver`], the fourth way.
+//!
+//! Python: `multiprocessing.set_start_method("fork" | "spawn" |
+//! "forkserver")`; `spawn` runs a fresh interpreter, as
+//! [`time_spawn`] runs a fresh copy of the current executable.
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::num::NonZeroUsize;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::ptr::NonNull;
+use std::time::{Duration, Instant};
+
+use nix::sys::mman::{MapFlags, MmapAdvise, ProtFlags, madvise, mmap_anonymous, munmap};
+use nix::sys::wait::WaitStatus;
+
+use crate::fork::{ForkError, fork_single_threaded};
+
+/// What a child started each way inherits from its parent.
+pub const INHERITS: [(&str, &str); 4] = [
+    (
+        "fork",
+        "the parent's memory (copy-on-write), all its fds, only the calling thread",
+    ),
+    (
+        "fork+exec",
+        "a fresh image; fds without CLOEXEC, environment, cwd (but pays for the fork first)",
+    ),
+    (
+        "spawn",
+        "a fresh image via posix_spawn (no page-table copy); fds without CLOEXEC, environment, cwd",
+    ),
+    (
+        "forkserver",
+        "the server's memory as of its startup, not the parent's current state",
+    ),
+];
+
+/// Exit code of a child whose `exec` failed, as shells use.
+pub const EXEC_FAILED: i32 = 127;
+
+/// Private anonymous memory whose every page is resident: what makes a
+/// parent process "big". Transparent huge pages are turned off for it so
+/// that fork copies one page-table entry per 4 KiB page, as it would for a
+/// heap built from many allocations. Unmapped on drop.
+#[derive(Debug)]
+pub struct Ballast {
+    ptr: NonNull<libc::c_void>,
+    len: NonZeroUsize,
+}
+
+impl Ballast {
+    /// Maps `bytes` of private memory and writes one byte per page so that
+    /// every page is resident. `bytes` of 0 is an `InvalidInput` error.
+    pub fn new(bytes: usize) -> io::Result<Self> {
+        let len = NonZeroUsize::new(bytes)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "ballast of 0 bytes"))?;
+        // SAFETY: a fresh anonymous mapping aliases no Rust object.
+        let ptr = unsafe {
+            mmap_anonymous(
+                None,
+                len,
+                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+                MapFlags::MAP_PRIVATE,
+            )
+        }?;
+        let ballast = Self { ptr, len };
+        // SAFETY: advice on our own mapping; it does not change its contents.
+        let _ = unsafe { madvise(ptr, bytes, MmapAdvise::MADV_NOHUGEPAGE) };
+        let base = ptr.as_ptr().cast::<u8>();
+        for offset in (0..bytes).step_by(4096) {
+            // SAFETY: `offset < bytes`, inside the mapping, which only this
+            // process (and its copy-on-write children) can see.
+            unsafe { base.add(offset).write_volatile(1) };
+        }
+        Ok(ballast)
+    }
+
+    /// Size in bytes.
+    pub fn len(&self) -> usize {
+        self.len.get()
+    }
+
+    /// Always false: a ballast has at least one byte.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+impl Drop for Ballast {
+    fn drop(&mut self) {
+        // SAFETY: the mapping is ours and nothing borrows it.
+        let _ = unsafe { munmap(self.ptr, self.len.get()) };
+    }
+}
+
+/// This process's resident memory in bytes (`VmRSS` from `/proc/self/statm`).
+pub fn resident_bytes() -> io::Result<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm")?;
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|field| field.parse().ok())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unreadable statm"))?;
+    Ok(pages * 4096)
+}
+
+/// The fastest of `reps` runs of `once` (at least one run): the cost of
+/// the operation itself, with as little of other processes' load as this
+/// machine allows.
+pub fn best_of<E>(reps: usize, mut once: impl FnMut() -> Result<(), E>) -> Result<Duration, E> {
+    let mut times = Vec::with_capacity(reps.max(1));
+    for _ in 0..reps.max(1) {
+        let start = Instant::now();
+        once()?;
+        times.push(start.elapsed());
+    }
+    Ok(times.into_iter().min().expect("at least one run"))
+}
+
+/// Why starting a child went wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Forking was refused or failed.
+    #[error(transparent)]
+    Fork(#[from] ForkError),
+    /// Waiting for the child failed.
+    #[error("waitpid: {0}")]
+    Wait(#[from] nix::errno::Errno),
+    /// Spawning the program failed.
+    #[error("spawn: {0}")]
+    Spawn(#[from] io::Error),
+    /// The child ran but did not exit 0.
+    #[error("child ended with {0}")]
+    Child(String),
+}
+
+fn expect_success(status: WaitStatus) -> Result<(), StartError> {
+    match status {
+        WaitStatus::Exited(_, 0) => Ok(()),
+        other => Err(StartError::Child(crate::fork::describe(other))),
+    }
+}
+
+/// `fork`: a child that exits at once, reaped; the best of `reps` runs.
+/// The process must be single-threaded.
+pub fn time_fork(reps: usize) -> Result<Duration, StartError> {
+    best_of(reps, || expect_success(fork_single_threaded(|| 0)?.wait()?))
+}
+
+/// `fork` + `execv(program, args)`, waited for; the best of `reps` runs.
+/// The process must be single-threaded.
+pub fn time_fork_exec(program: &Path, args: &[&str], reps: usize) -> Result<Duration, StartError> {
+    let to_c =
+        |bytes: &[u8]| CString::new(bytes).map_err(|e| StartError::Spawn(io::Error::other(e)));
+    // Built before the fork: the child only calls execv and _exit.
+    let path = to_c(program.as_os_str().as_bytes())?;
+    let mut argv = vec![path.clone()];
+    for arg in args {
+        argv.push(to_c(arg.as_bytes())?);
+    }
+    let argv: Vec<&CStr> = argv.iter().map(CString::as_c_str).collect();
+    best_of(reps, || {
+        let mut child = fork_single_threaded(|| {
+            let _ = nix::unistd::execv(&path, &argv);
+            EXEC_FAILED
+        })?;
+        expect_success(child.wait()?)
+    })
+}
+
+/// Spawns `program args` with `Command` (`posix_spawn`) and waits for it;
+/// the best of `reps` runs. Its stdout and stderr are discarded.
+pub fn time_spawn(program: &Path, args: &[&str], reps: usize) -> Result<Duration, StartError> {
+    best_of(reps, || {
+        let status = Command::new(program)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(StartError::Child(status.to_string()))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ballast_becomes_resident() {
+        let before = resident_bytes().unwrap();
+        let ballast = Ballast::new(8 << 20).unwrap();
+        let after = resident_bytes().unwrap();
+        assert_eq!(ballast.len(), 8 << 20);
+        // Other test threads allocate too; the ballast alone adds 8 MiB.
+        assert!(after >= before + (7 << 20), "{before} -> {after}");
+        assert!(Ballast::new(0).is_err());
+    }
+
+    #[test]
+    fn best_of_runs_every_rep() {
+        let mut calls = 0;
+        let best = best_of(3, || {
+            calls += 1;
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+        assert_eq!(calls, 3);
+        assert!(best < Duration::from_secs(1));
+    }
+}
