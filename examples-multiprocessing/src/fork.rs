@@ -248,6 +248,16 @@ impl Child {
         }
     }
 
+    /// Waits up to `limit`; if the child still runs then, kills it with
+    /// `SIGKILL` and reaps it. Returns how it ended and whether it had to be
+    /// killed (a hang that the deadline caught).
+    pub fn wait_or_kill(&mut self, limit: Duration) -> nix::Result<(WaitStatus, bool)> {
+        match self.wait_timeout(limit)? {
+            Some(status) => Ok((status, false)),
+            None => Ok((self.kill_and_reap()?, true)),
+        }
+    }
+
     /// Sends `signal` to the child, if it has not been reaped yet.
     pub fn signal(&self, sig: Signal) -> nix::Result<()> {
         match self.status {
@@ -272,6 +282,43 @@ impl Drop for Child {
     fn drop(&mut self) {
         let _ = self.kill_and_reap();
     }
+}
+
+/// How a child is predicted to end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// `_exit(code)`.
+    Exit(i32),
+    /// Killed by this signal (no core dump).
+    Killed(Signal),
+}
+
+impl Ending {
+    /// The exact `WaitStatus` the parent should see for child `pid`.
+    pub fn status(self, pid: Pid) -> WaitStatus {
+        match self {
+            Ending::Exit(code) => WaitStatus::Exited(pid, code),
+            Ending::Killed(sig) => WaitStatus::Signaled(pid, sig, false),
+        }
+    }
+}
+
+/// Waits for `child` (killing it at `limit`), prints one line with its pid
+/// and exact status, and returns whether it ended as predicted.
+pub fn report(label: &str, child: &mut Child, want: Ending, limit: Duration) -> nix::Result<bool> {
+    let (status, killed) = child.wait_or_kill(limit)?;
+    let ok = status == want.status(child.pid());
+    println!(
+        "{label:<22} child pid {:<7} -> {status:?}{}  {}",
+        child.pid(),
+        if killed {
+            " (killed at the deadline)"
+        } else {
+            ""
+        },
+        if ok { "as predicted" } else { "UNEXPECTED" },
+    );
+    Ok(ok)
 }
 
 /// Describes a wait status the way a shell user reads it: `exit code 7`,

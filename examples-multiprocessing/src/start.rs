@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use nix::sys::mman::{MapFlags, MmapAdvise, ProtFlags, madvise, mmap_anonymous, munmap};
 use nix::sys::wait::WaitStatus;
 
-use crate::fork::{ForkError, fork_single_threaded};
+use crate::fork::{Child, ForkError, fork_async_safe, fork_single_threaded};
 
 /// What a child started each way inherits from its parent.
 pub const INHERITS: [(&str, &str); 4] = [
@@ -159,25 +159,32 @@ pub fn time_fork(reps: usize) -> Result<Duration, StartError> {
     best_of(reps, || expect_success(fork_single_threaded(|| 0)?.wait()?))
 }
 
-/// `fork` + `execv(program, args)`, waited for; the best of `reps` runs.
-/// The process must be single-threaded.
-pub fn time_fork_exec(program: &Path, args: &[&str], reps: usize) -> Result<Duration, StartError> {
+/// Starts `program args` with a raw `fork` + `execv`. Safe from a
+/// multi-threaded parent too: the arguments are built before the fork and
+/// the child calls only `execv` and, if that fails, `_exit(127)`.
+pub fn fork_exec(program: &Path, args: &[&str]) -> Result<Child, StartError> {
     let to_c =
         |bytes: &[u8]| CString::new(bytes).map_err(|e| StartError::Spawn(io::Error::other(e)));
-    // Built before the fork: the child only calls execv and _exit.
     let path = to_c(program.as_os_str().as_bytes())?;
     let mut argv = vec![path.clone()];
     for arg in args {
         argv.push(to_c(arg.as_bytes())?);
     }
     let argv: Vec<&CStr> = argv.iter().map(CString::as_c_str).collect();
-    best_of(reps, || {
-        let mut child = fork_single_threaded(|| {
+    // SAFETY: the child calls only execv (async-signal-safe, arguments
+    // prepared above) and returns a constant, after which it `_exit`s.
+    let child = unsafe {
+        fork_async_safe(|| {
             let _ = nix::unistd::execv(&path, &argv);
             EXEC_FAILED
-        })?;
-        expect_success(child.wait()?)
-    })
+        })
+    }?;
+    Ok(child)
+}
+
+/// `fork` + `execv(program, args)`, waited for; the best of `reps` runs.
+pub fn time_fork_exec(program: &Path, args: &[&str], reps: usize) -> Result<Duration, StartError> {
+    best_of(reps, || expect_success(fork_exec(program, args)?.wait()?))
 }
 
 /// Spawns `program args` with `Command` (`posix_spawn`) and waits for it;

@@ -1,0 +1,80 @@
+//! rayon after fork: a child forked after rayon's thread pool started
+//! hangs on its first parallel call; a child forked first works.
+//!
+//! Notice: the child inherits rayon's global pool as data (queues, sleep
+//! state) but none of its worker threads, so the job it hands the pool is
+//! never picked up. The child's watchdog (`alarm`) turns the hang into
+//! `Signaled(pid, SIGALRM)`. A child forked before the pool existed builds
+//! its own pool and finishes. Reach for this order whenever a program both
+//! forks and uses rayon (or any thread pool): fork workers first. Python:
+//! the same happens to a child forked after a `ThreadPoolExecutor` or an
+//! OpenMP/BLAS pool started. Exits 0 when both children end as predicted,
+//! 1 otherwise.
+
+use std::time::Duration;
+
+use anyhow::{Result, ensure};
+use clap::Parser;
+use examples_multiprocessing::fork::{
+    Ending, arm_watchdog, fork_async_safe, fork_single_threaded, report, thread_count,
+};
+use nix::sys::signal::Signal;
+use rayon::prelude::*;
+
+#[derive(Parser)]
+struct Args {
+    /// Numbers to sum in parallel (1-100000000).
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    n: u64,
+    /// Seconds before the child's watchdog fires (1-60).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=60))]
+    watchdog_secs: u32,
+}
+
+fn parallel_sum_is_right(n: u64) -> bool {
+    (1..=n).into_par_iter().sum::<u64>() == n * (n + 1) / 2
+}
+
+fn main() -> Result<()> {
+    let args: Args = lesson::args();
+    let (n, secs) = (args.n, args.watchdog_secs);
+    let limit = Duration::from_secs(u64::from(secs) + 5);
+
+    // Forked while this process has one thread: the child may start its own pool.
+    let mut first = fork_single_threaded(|| {
+        arm_watchdog(secs);
+        i32::from(!parallel_sum_is_right(n))
+    })?;
+    let mut ok = report("forked before the pool", &mut first, Ending::Exit(0), limit)?;
+
+    ensure!(
+        parallel_sum_is_right(n),
+        "the parent's parallel sum is wrong"
+    );
+    println!(
+        "parent started rayon: {} worker threads, {} threads in the process",
+        rayon::current_num_threads(),
+        thread_count()?
+    );
+    // SAFETY: `arm_watchdog` is async-signal-safe; the rayon call after it is
+    // not, on purpose: it is the hazard shown. It waits on a latch that no
+    // worker thread exists to set (or on a lock copied while held), and the
+    // watchdog armed first bounds that wait.
+    let mut after = unsafe {
+        fork_async_safe(|| {
+            arm_watchdog(secs);
+            i32::from(!parallel_sum_is_right(n))
+        })
+    }?;
+    ok &= report(
+        "forked after the pool",
+        &mut after,
+        Ending::Killed(Signal::SIGALRM),
+        limit,
+    )?;
+    ensure!(ok, "a child did not end as predicted");
+    println!(
+        "lesson: fork before starting rayon (or any thread pool); a child of a threaded parent cannot use the parent's pool"
+    );
+    Ok(())
+}
