@@ -48,6 +48,19 @@ pub const PANIC_EXIT: i32 = 101;
 /// hold on this run (bad flags exit [`lesson::USAGE`], 2).
 pub const CLAIM_FAILED: i32 = 1;
 
+/// Ends a lesson program: `Ok` exits 0; an error prints one line,
+/// `error: ` and the error with its causes, on stderr and exits
+/// [`CLAIM_FAILED`] (no backtrace, whatever `RUST_BACKTRACE` says).
+pub fn exit_code(result: anyhow::Result<()>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(CLAIM_FAILED as u8)
+        }
+    }
+}
+
 /// Why a fork was refused or failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ForkError {
@@ -312,7 +325,7 @@ pub fn report(label: &str, child: &mut Child, want: Ending, limit: Duration) -> 
         "{label:<22} child pid {:<7} -> {status:?}{}  {}",
         child.pid(),
         if killed {
-            " (killed at the deadline)"
+            " (still running at the deadline: killed)"
         } else {
             ""
         },

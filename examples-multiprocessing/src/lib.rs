@@ -4,3 +4,4 @@
 pub mod fork;
 pub mod start;
 pub mod forkserver;
+pub mod zombies;

@@ -25,7 +25,11 @@ struct Args {
     code: u8,
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
+    examples_multiprocessing::fork::exit_code(run())
+}
+
+fn run() -> Result<()> {
     let args: Args = lesson::args();
     let code = i32::from(args.code);
 

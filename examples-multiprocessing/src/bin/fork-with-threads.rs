@@ -34,7 +34,11 @@ struct Args {
     exec_child: bool,
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
+    examples_multiprocessing::fork::exit_code(run())
+}
+
+fn run() -> Result<()> {
     let args: Args = lesson::args();
     if args.exec_child {
         drop(LOCK.lock());

@@ -35,7 +35,11 @@ fn parallel_sum_is_right(n: u64) -> bool {
     (1..=n).into_par_iter().sum::<u64>() == n * (n + 1) / 2
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
+    examples_multiprocessing::fork::exit_code(run())
+}
+
+fn run() -> Result<()> {
     let args: Args = lesson::args();
     let (n, secs) = (args.n, args.watchdog_secs);
     let limit = Duration::from_secs(u64::from(secs) + 5);

@@ -1,0 +1,178 @@
+//! Zombies and orphans, read from `/proc`.
+//!
+//! A child that has exited but has not been waited for stays in the process
+//! table as a zombie (state `Z`, "defunct" in `ps`) until its parent calls
+//! `waitpid`. A child whose parent dies is an orphan: it keeps running,
+//! adopted by init or by the nearest ancestor that declared itself a child
+//! subreaper (`PR_SET_CHILD_SUBREAPER`), unless it asked to be signalled
+//! when its parent dies (`PR_SET_PDEATHSIG`).
+//!
+//! [`Family`] builds the orphan case: a middle process with worker children
+//! of its own, which the caller can kill to orphan the workers.
+//!
+//! Python: `multiprocessing` reaps finished children whenever you call
+//! `active_children()`; a worker of a killed parent lives on (daemonic
+//! children die only when the parent exits normally).
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::AsRawFd;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sys::signal::Signal;
+use nix::sys::wait::{Id, WaitPidFlag, waitid};
+use nix::unistd::{Pid, getpid, getppid, pause, pipe2};
+
+use crate::fork::{Child, ForkError, arm_watchdog, fork_single_threaded};
+
+/// Seconds a [`Family`] member lives at most, even if nobody kills it: a
+/// bound on what a crashed demonstration could leave behind.
+pub const FAMILY_LIFETIME_SECS: u32 = 20;
+
+/// What `/proc/<pid>/stat` says about a process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stat {
+    /// `R` running, `S` sleeping, `Z` zombie, ... (see `proc(5)`).
+    pub state: char,
+    /// The parent's pid.
+    pub ppid: Pid,
+}
+
+/// Reads `/proc/<pid>/stat`; `None` once the process is gone (reaped).
+pub fn stat(pid: Pid) -> Option<Stat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&text)
+}
+
+/// Parses the text of `/proc/<pid>/stat`. The command name (field 2) may
+/// contain spaces and parentheses, so fields are counted from the last `)`.
+pub fn parse_stat(text: &str) -> Option<Stat> {
+    let mut rest = text.get(text.rfind(')')? + 1..)?.split_whitespace();
+    let state = rest.next()?.chars().next()?;
+    let ppid = Pid::from_raw(rest.next()?.parse().ok()?);
+    Some(Stat { state, ppid })
+}
+
+/// Polls `stat(pid)` every few milliseconds until `done` holds for it (a
+/// gone process reads as `None`) or `limit` passes; returns the last read.
+pub fn wait_until(
+    pid: Pid,
+    limit: Duration,
+    mut done: impl FnMut(Option<Stat>) -> bool,
+) -> Option<Stat> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let now = stat(pid);
+        if done(now) || Instant::now() >= deadline {
+            return now;
+        }
+        sleep(Duration::from_millis(5));
+    }
+}
+
+/// Whether this process has any child left, running or zombie (asked
+/// with `waitid(P_ALL, WNOHANG | WNOWAIT)`, which reaps nothing).
+pub fn has_children() -> bool {
+    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+    !matches!(waitid(Id::All, flags), Err(Errno::ECHILD))
+}
+
+/// A middle process and its workers (the caller's grandchildren), which
+/// sleep until killed. Create it in a single-threaded process that called
+/// `nix::sys::prctl::set_child_subreaper(true)`, so orphaned workers are
+/// adopted by the caller, which can then reap them ([`Child::adopt`]).
+#[derive(Debug)]
+pub struct Family {
+    /// The middle process (it dies with the caller: `PR_SET_PDEATHSIG`).
+    pub middle: Child,
+    /// The workers' pids.
+    pub workers: Vec<Pid>,
+}
+
+impl Family {
+    /// Forks the middle process, which forks `workers` sleeping workers.
+    /// With `deathsig`, each worker sets `PR_SET_PDEATHSIG` to it.
+    pub fn start(workers: usize, deathsig: Option<Signal>) -> Result<Self, ForkError> {
+        let (rx, tx) = pipe2(OFlag::O_CLOEXEC)?;
+        let caller = getpid();
+        let parent_end = rx.as_raw_fd();
+        let middle = fork_single_threaded(|| {
+            // SAFETY: closes this process's copy of the caller's read end;
+            // the `OwnedFd` holding it is never used or dropped here.
+            unsafe { libc::close(parent_end) };
+            let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+            if getppid() != caller {
+                return 1;
+            }
+            arm_watchdog(FAMILY_LIFETIME_SECS);
+            let me = getpid();
+            for _ in 0..workers {
+                // Single-threaded middle: the worker may run any code. It
+                // reports its pid only once armed, so that the caller cannot
+                // kill the middle before the worker's PDEATHSIG is set.
+                let worker = fork_single_threaded(|| {
+                    if let Some(sig) = deathsig {
+                        let _ = nix::sys::prctl::set_pdeathsig(sig);
+                        if getppid() != me {
+                            return 1; // the middle died before we armed it
+                        }
+                    }
+                    arm_watchdog(FAMILY_LIFETIME_SECS);
+                    if nix::unistd::write(&tx, &getpid().as_raw().to_le_bytes()).is_err() {
+                        return 3;
+                    }
+                    loop {
+                        pause();
+                    }
+                });
+                let Ok(worker) = worker else { return 2 };
+                std::mem::forget(worker); // the workers must outlive the middle
+            }
+            loop {
+                pause();
+            }
+        })?;
+        drop(tx);
+        let mut rx = File::from(rx);
+        let mut pids = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            let mut raw = [0_u8; 4];
+            rx.read_exact(&mut raw).map_err(|e| {
+                ForkError::Proc(io::Error::new(e.kind(), "the middle process died early"))
+            })?;
+            pids.push(Pid::from_raw(i32::from_le_bytes(raw)));
+        }
+        Ok(Self {
+            middle,
+            workers: pids,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_names_with_spaces_and_parens() {
+        let text = "42 (a (weird) name) Z 1 42 42 0 -1 4194316 0 0";
+        assert_eq!(
+            parse_stat(text),
+            Some(Stat {
+                state: 'Z',
+                ppid: Pid::from_raw(1)
+            })
+        );
+        assert_eq!(parse_stat("garbage"), None);
+    }
+
+    #[test]
+    fn this_process_is_running_and_known() {
+        let me = stat(getpid()).unwrap();
+        assert!(matches!(me.state, 'R' | 'S'), "{me:?}");
+        assert_eq!(me.ppid, getppid());
+    }
+}
