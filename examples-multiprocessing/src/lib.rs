@@ -5,3 +5,4 @@ pub mod fork;
 pub mod start;
 pub mod forkserver;
 pub mod zombies;
+pub mod pipes;
