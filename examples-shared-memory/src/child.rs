@@ -210,3 +210,19 @@ impl Drop for Spawned {
 pub fn exists(pid: Pid) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
+
+/// Sets this process's core-dump size limit to 0, so a child that is meant
+/// to die of SIGBUS or SIGSEGV leaves no `core` file behind.
+pub fn disable_core_dumps() -> io::Result<()> {
+    let zero = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: setrlimit reads the struct we pass and changes only this
+    // process's limit.
+    if unsafe { libc::setrlimit(libc::RLIMIT_CORE, &zero) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}

@@ -34,12 +34,16 @@ pub const WIDEN_EVERY: u64 = 1024;
 /// Adds `times` by separate load and store: loses updates under contention.
 pub fn add_racy(counter: &AtomicU64, times: u64) {
     for i in 0..times {
-        let value = counter.load(Ordering::Relaxed);
-        if i % WIDEN_EVERY == 0 {
-            yield_now(); // another process may store here; we overwrite it
-        }
-        counter.store(value + 1, Ordering::Relaxed);
+        racy_step(counter, i);
     }
+}
+
+fn racy_step(counter: &AtomicU64, i: u64) {
+    let value = counter.load(Ordering::Relaxed);
+    if i % WIDEN_EVERY == 0 {
+        yield_now(); // another process may store here; we overwrite it
+    }
+    counter.store(value + 1, Ordering::Relaxed);
 }
 
 /// Adds `times` with `fetch_add`: one atomic step, nothing lost.
@@ -51,9 +55,9 @@ pub fn add_atomic(counter: &AtomicU64, times: u64) {
 
 /// Adds `times` with the racy code, each increment under `lock`.
 pub fn add_locked(lock: &SpinLock<'_>, counter: &AtomicU64, times: u64) {
-    for _ in 0..times {
+    for i in 0..times {
         lock.lock();
-        add_racy(counter, 1);
+        racy_step(counter, i);
         lock.unlock();
     }
 }

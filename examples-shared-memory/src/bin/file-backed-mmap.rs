@@ -1,0 +1,130 @@
+//! Two unrelated processes share a file through memmap2; the data outlives
+//! both; and truncating a mapped file turns the next touch into SIGBUS.
+//!
+//! Notice: the writer and the reader see each other's stores at once
+//! (one page cache), `flush` (msync) only decides when the bytes reach the
+//! disk, and a plain `read` finds them after both exited. Then a child
+//! touches a page of a file that another process truncated under it: it
+//! dies of SIGBUS, a signal and not an error return; the parent prints its
+//! `WaitStatus`. Reach for a mapped file for data that must persist or be
+//! shared by path; never let anyone shrink it while it is mapped (agree on
+//! a lock, or use a memfd sealed with `F_SEAL_SHRINK`). Python: `mmap.mmap`.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use clap::Parser;
+use examples_shared_memory::{child, file_map::SharedFile};
+use nix::sys::{signal::Signal, wait::WaitStatus};
+use nix::{fcntl::OFlag, unistd::pipe2};
+
+const WRITER: u64 = 0xF11E_0000_000A;
+const READER: u64 = 0xF11E_0000_000B;
+const WAIT: Duration = Duration::from_secs(10);
+
+#[derive(Parser)]
+struct Args {
+    /// Size of the shared file in 4 KiB pages (1 to 1024).
+    #[arg(long, default_value_t = 2, value_parser = lesson::at_least_one)]
+    pages: usize,
+    #[arg(long, hide = true)]
+    role: Option<String>,
+    #[arg(long, hide = true)]
+    path: Option<PathBuf>,
+}
+
+/// A role: store `mine` in word `slot`, wait until the other role's word is
+/// set, flush, exit.
+fn play(path: &Path, slot: usize, mine: u64, theirs: u64) -> Result<()> {
+    let file = SharedFile::open(path)?;
+    let words = file.words();
+    words[slot].store(mine, Ordering::Release);
+    let deadline = Instant::now() + WAIT;
+    while words[1 - slot].load(Ordering::Acquire) != theirs {
+        if Instant::now() > deadline {
+            bail!("the other process never wrote");
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok(file.flush()?)
+}
+
+fn main() -> Result<()> {
+    let args: Args = lesson::args();
+    if args.pages > 1024 {
+        lesson::usage_error("--pages must be at most 1024");
+    }
+    match (args.role.as_deref(), &args.path) {
+        (Some("writer"), Some(path)) => return play(path, 0, WRITER, READER),
+        (Some("reader"), Some(path)) => return play(path, 1, READER, WRITER),
+        (None, None) => {}
+        _ => lesson::usage_error("unknown hidden role"),
+    }
+    let exe = std::env::current_exe()?;
+    let temp = tempfile::Builder::new().prefix("lesson-mmap-").tempfile()?;
+    temp.as_file().set_len(args.pages as u64 * 4096)?;
+    let path = temp.path().to_path_buf();
+    let mut procs = Vec::new();
+    for role in ["writer", "reader"] {
+        procs.push(child::spawn(
+            Command::new(&exe)
+                .args(["--role", role])
+                .arg("--path")
+                .arg(&path),
+        )?);
+    }
+    println!(
+        "{:<28} {} ({} bytes)",
+        "shared file",
+        path.display(),
+        args.pages * 4096
+    );
+    for (p, role) in procs.iter_mut().zip(["writer", "reader"]) {
+        let status = p.wait_timeout(WAIT)?;
+        println!(
+            "{:<28} pid {}   {status}",
+            format!("{role} process"),
+            p.pid()
+        );
+    }
+    let mut bytes = Vec::new();
+    File::open(&path)?.read_to_end(&mut bytes)?;
+    let word =
+        |i: usize| u64::from_ne_bytes(bytes[i * 8..i * 8 + 8].try_into().unwrap_or_default());
+    let persisted = (word(0), word(1));
+    println!(
+        "{:<28} writer {:#x}, reader {:#x}",
+        "file after both exited", persisted.0, persisted.1
+    );
+
+    let map = SharedFile::open(&path)?;
+    let (go_r, go_w) = pipe2(OFlag::O_CLOEXEC)?;
+    let (mut go_r, mut go_w) = (File::from(go_r), File::from(go_w));
+    let last_page = map.len() - 1;
+    // SAFETY: this process never starts a thread (spawn made none).
+    let mut toucher = unsafe {
+        child::fork(|| {
+            let _ = child::disable_core_dumps();
+            let _ = go_r.read_exact(&mut [0u8]);
+            i32::from(map.read_byte(last_page)) + 3 // not reached: SIGBUS
+        })
+    }?;
+    OpenOptions::new().write(true).open(&path)?.set_len(0)?;
+    go_w.write_all(&[1])?;
+    let status = toucher.wait_timeout(WAIT)?;
+    println!("{:<28} {status:?}", "touch after truncate");
+    println!(
+        "lesson: a mapped file is shared through the page cache and persists, but never shrink it while mapped: SIGBUS"
+    );
+    drop(temp);
+    let sigbus = matches!(status, WaitStatus::Signaled(_, Signal::SIGBUS, _));
+    if persisted != (WRITER, READER) || !sigbus {
+        bail!("expected both words in the file and a SIGBUS, got {persisted:x?} and {status:?}");
+    }
+    Ok(())
+}
