@@ -1,0 +1,80 @@
+//! Mutex poisoning: a thread panicked while holding the lock.
+//!
+//! std marks the mutex poisoned and every later `lock()` returns
+//! `Err(PoisonError)`, because the panic may have left the data half
+//! updated. `PoisonError::into_inner` hands you the guard anyway. Do that
+//! when the data is valid whatever point the panic hit (a cache you can
+//! drop, a counter, data you check or repair first); do not when an
+//! invariant may be broken, as in [`Ledger`] after a transfer panicked
+//! between its debit and its credit. After repairing, `clear_poison`.
+//!
+//! ```
+//! use examples_race_conditions::poison::Ledger;
+//! use std::sync::Mutex;
+//! let ledger = Mutex::new(Ledger::new(100));
+//! let _ = std::thread::scope(|s| s.spawn(|| ledger.lock().unwrap().transfer(10, true)).join());
+//! let err = ledger.lock().unwrap_err();
+//! assert!(!err.into_inner().balanced()); // half a transfer
+//! ```
+
+use std::panic;
+use std::thread;
+
+/// Money in two places; `from + to` must always equal `total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ledger {
+    /// The paying side.
+    pub from: i64,
+    /// The receiving side.
+    pub to: i64,
+    /// What the two must add up to.
+    pub total: i64,
+}
+
+impl Ledger {
+    /// All of `total` on the paying side.
+    pub fn new(total: i64) -> Self {
+        Ledger {
+            from: total,
+            to: 0,
+            total,
+        }
+    }
+
+    /// Moves `amount`; with `fail`, panics after the debit and before the
+    /// credit (a bug, a failed allocation, an `unwrap` on bad input...).
+    pub fn transfer(&mut self, amount: i64, fail: bool) {
+        self.from -= amount;
+        if fail {
+            panic!("transfer failed half-way (debited {amount}, not credited)");
+        }
+        self.to += amount;
+    }
+
+    /// Whether the invariant holds.
+    pub fn balanced(&self) -> bool {
+        self.from + self.to == self.total
+    }
+}
+
+/// Replaces the panic hook so that a panic in a thread whose name starts
+/// with `prefix` prints one line saying it was expected, instead of the
+/// default message and backtrace hint; panics elsewhere print as before.
+pub fn expect_panics_in(prefix: &'static str) {
+    let default = panic::take_hook();
+    panic::set_hook(Box::new(move |info| {
+        let current = thread::current();
+        match current.name() {
+            Some(name) if name.starts_with(prefix) => {
+                let message = info
+                    .payload()
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| info.payload().downcast_ref::<&str>().copied())
+                    .unwrap_or("(no message)");
+                eprintln!("expected panic in thread '{name}': {message}");
+            }
+            _ => default(info),
+        }
+    }));
+}
