@@ -3,3 +3,10 @@
 
 pub mod gil;
 pub mod work;
+pub mod bounded_buffer;
+pub mod event;
+pub mod pending;
+pub mod semaphore;
+pub mod sync;
+pub mod thread_pool;
+pub mod timer;
