@@ -30,7 +30,7 @@ use crate::fork::{Child, ForkError, arm_watchdog, fork_single_threaded};
 
 /// Seconds a [`Family`] member lives at most, even if nobody kills it: a
 /// bound on what a crashed demonstration could leave behind.
-pub const FAMILY_LIFETIME_SECS: u32 = 20;
+pub const FAMILY_LIFETIME_SECS: u32 = 10;
 
 /// What `/proc/<pid>/stat` says about a process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

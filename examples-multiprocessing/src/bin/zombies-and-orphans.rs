@@ -9,7 +9,9 @@
 //! SIGTERM, so their status shows who ended them). Reach for PDEATHSIG in
 //! every worker process; reap every child. Python: call `join()` (or
 //! `active_children()`); a killed parent's `multiprocessing` workers live
-//! on. Exits 0 when every state and status is as predicted, 1 otherwise.
+//! on. Every process this program makes also carries a 10 s `alarm`, so
+//! nothing outlives it by more than that even if it is killed mid-way.
+//! Exits 0 when every state and status is as predicted, 1 otherwise.
 
 use std::time::Duration;
 
