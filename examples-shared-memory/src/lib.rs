@@ -9,3 +9,5 @@ pub mod counter;
 pub mod array;
 pub mod manager;
 pub mod file_map;
+pub mod ring;
+pub mod robust_mutex;

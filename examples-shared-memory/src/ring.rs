@@ -1,0 +1,642 @@
+//! A single-producer single-consumer ring buffer of variable-size messages
+//! in memory shared between two processes.
+//!
+//! Create the [`Ring`] before `fork`; afterwards the producing process takes
+//! its [`Producer`] with [`Ring::producer`] and the consuming one its
+//! [`Consumer`] with [`Ring::consumer`] (one of each, checked in the shared
+//! header, so a second producer anywhere is an error). In one process the two
+//! handles also work from two threads.
+//!
+//! How it works:
+//! - `head` (bytes ever written) and `tail` (bytes ever read) are `u64`
+//!   counters on separate cache lines, so the two sides do not bounce one
+//!   line between their cores. Each side keeps a private copy of the other's
+//!   counter and rereads it only when the ring looks full (or empty).
+//! - A message is a record `[len: u64][payload, padded to 8 bytes]`. The
+//!   header never straddles the end (everything is 8-aligned); a payload that
+//!   does is copied in two pieces. Payloads move with
+//!   `ptr::copy_nonoverlapping` through raw pointers: no `&[u8]` is ever
+//!   formed over the shared bytes. The producer publishes a record with a
+//!   `Release` store of `head`, the consumer reads `head` with `Acquire`
+//!   before it copies (and the same, mirrored, for `tail` and the space).
+//! - A side that finds the ring empty (or full) spins briefly, then sleeps on
+//!   a futex word in the mapping, shared between processes (no
+//!   `FUTEX_PRIVATE_FLAG`). It first raises a "sleeping" flag; the other side
+//!   issues `FUTEX_WAKE` only when it sees the flag, so the fast path makes no
+//!   system call. Sleeping is what makes the ring work when both processes
+//!   share one core: a spinning side would burn the time slice the other side
+//!   needs to make progress.
+//! - Dropping a handle closes its side: a consumer drains what is left and
+//!   then [`Consumer::recv`] returns `None`; a producer's sends fail with
+//!   [`RingError::Closed`]. A process killed by a signal never closes its
+//!   side, so use [`Consumer::recv_timeout`] / [`Producer::send_timeout`]
+//!   when the peer may die.
+//!
+//! Python has no shared-memory queue: `multiprocessing.Queue` pickles into a
+//! pipe; the nearest is a hand-made ring over `shared_memory.SharedMemory`.
+//!
+//! ```
+//! use examples_shared_memory::ring::Ring;
+//!
+//! let ring = Ring::new(4096)?;
+//! let (mut tx, mut rx) = (ring.producer()?, ring.consumer()?);
+//! std::thread::scope(|s| {
+//!     s.spawn(move || {
+//!         for i in 0..1000u32 {
+//!             tx.send(&i.to_le_bytes()).unwrap();
+//!         }
+//!     }); // tx dropped here: the ring is closed
+//!     let mut buf = Vec::new();
+//!     let mut expected = 0u32;
+//!     while let Some(len) = rx.recv(&mut buf) {
+//!         assert_eq!(len, 4);
+//!         assert_eq!(u32::from_le_bytes(buf[..4].try_into().unwrap()), expected);
+//!         expected += 1;
+//!     }
+//!     assert_eq!(expected, 1000);
+//! });
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod stream;
+
+use std::io;
+use std::ptr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
+use std::time::{Duration, Instant};
+
+use crate::mapping::SharedMapping;
+
+/// Byte offsets of the shared header; each group sits on its own 128-byte
+/// block (two cache lines, as adjacent-line prefetch pairs them).
+const HEAD: usize = 0;
+const TAIL: usize = 128;
+/// Consumer waits for data: `[futex sequence, consumer sleeping]`.
+const DATA_WAIT: usize = 256;
+/// Producer waits for space: `[futex sequence, producer sleeping]`.
+const SPACE_WAIT: usize = 384;
+/// `[producer closed, consumer closed, producer taken, consumer taken]`.
+const STATE: usize = 512;
+/// The data region starts on its own page.
+const DATA: usize = 4096;
+/// Bytes of the length header in front of each payload.
+const HEADER: usize = 8;
+/// Checks of the other side's counter before going to sleep.
+const SPINS: u32 = 2000;
+
+/// Smallest capacity: one page.
+pub const MIN_CAPACITY: usize = 4096;
+/// Largest capacity: 1 GiB.
+pub const MAX_CAPACITY: usize = 1 << 30;
+
+/// What can go wrong on a ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RingError {
+    /// The other side dropped its handle (for a consumer: and the ring is
+    /// drained).
+    #[error("the other side closed the ring")]
+    Closed,
+    /// The message cannot fit even in an empty ring.
+    #[error("a message of {len} bytes does not fit; this ring takes at most {max}")]
+    TooLarge {
+        /// Length of the refused message.
+        len: usize,
+        /// [`Ring::max_message`].
+        max: usize,
+    },
+    /// Nothing arrived (or no space came free) before the timeout.
+    #[error("timed out")]
+    Timeout,
+    /// [`Ring::producer`] or [`Ring::consumer`] was already called, in this
+    /// process or another one.
+    #[error("the ring already has a {0}")]
+    RoleTaken(&'static str),
+}
+
+/// A ring buffer in an anonymous shared mapping; create it before `fork`,
+/// then take one [`Producer`] and one [`Consumer`].
+#[derive(Debug)]
+pub struct Ring {
+    map: Arc<SharedMapping>,
+    capacity: usize,
+}
+
+impl Ring {
+    /// A ring with room for `capacity` bytes of records (rounded up to a
+    /// power of two, at least [`MIN_CAPACITY`]); more than [`MAX_CAPACITY`]
+    /// is an `InvalidInput` error.
+    pub fn new(capacity: usize) -> io::Result<Self> {
+        if capacity > MAX_CAPACITY {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("ring capacity {capacity} exceeds {MAX_CAPACITY} bytes"),
+            ));
+        }
+        let capacity = capacity.max(MIN_CAPACITY).next_power_of_two();
+        let map = SharedMapping::new(DATA + capacity)?;
+        Ok(Self {
+            map: Arc::new(map),
+            capacity,
+        })
+    }
+
+    /// Bytes in the data region (record headers and padding included).
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// The longest message [`Producer::send`] accepts.
+    pub fn max_message(&self) -> usize {
+        self.capacity - HEADER
+    }
+
+    /// The producing end. Only one producer exists per ring, across all
+    /// processes sharing it; a second call is [`RingError::RoleTaken`].
+    pub fn producer(&self) -> Result<Producer, RingError> {
+        self.take(0, "producer")?;
+        Ok(Producer {
+            shared: Shared::new(self),
+            head: 0,
+            cached_tail: 0,
+        })
+    }
+
+    /// The consuming end; one per ring, like [`Ring::producer`].
+    pub fn consumer(&self) -> Result<Consumer, RingError> {
+        self.take(1, "consumer")?;
+        Ok(Consumer {
+            shared: Shared::new(self),
+            tail: 0,
+            cached_head: 0,
+        })
+    }
+
+    fn take(&self, role: usize, name: &'static str) -> Result<(), RingError> {
+        let taken = &self.map.atomic_u32s()[STATE / 4 + 2 + role];
+        match taken.swap(1, Ordering::AcqRel) {
+            0 => Ok(()),
+            _ => Err(RingError::RoleTaken(name)),
+        }
+    }
+}
+
+/// What both handles hold: the mapping and the views of its header.
+#[derive(Debug)]
+struct Shared {
+    map: Arc<SharedMapping>,
+    capacity: usize,
+}
+
+impl Shared {
+    fn new(ring: &Ring) -> Self {
+        Self {
+            map: Arc::clone(&ring.map),
+            capacity: ring.capacity,
+        }
+    }
+
+    fn u64_at(&self, offset: usize) -> &AtomicU64 {
+        &self.map.atomic_u64s()[offset / 8]
+    }
+
+    fn u32_at(&self, offset: usize) -> &AtomicU32 {
+        &self.map.atomic_u32s()[offset / 4]
+    }
+
+    fn head(&self) -> &AtomicU64 {
+        self.u64_at(HEAD)
+    }
+
+    fn tail(&self) -> &AtomicU64 {
+        self.u64_at(TAIL)
+    }
+
+    fn producer_closed(&self) -> &AtomicU32 {
+        self.u32_at(STATE)
+    }
+
+    fn consumer_closed(&self) -> &AtomicU32 {
+        self.u32_at(STATE + 4)
+    }
+
+    fn data_wait(&self) -> Waiter<'_> {
+        Waiter {
+            seq: self.u32_at(DATA_WAIT),
+            sleeping: self.u32_at(DATA_WAIT + 4),
+        }
+    }
+
+    fn space_wait(&self) -> Waiter<'_> {
+        Waiter {
+            seq: self.u32_at(SPACE_WAIT),
+            sleeping: self.u32_at(SPACE_WAIT + 4),
+        }
+    }
+
+    /// Pointer to the data byte at counter value `pos`.
+    fn data(&self, pos: u64) -> *mut u8 {
+        let offset = pos as usize & (self.capacity - 1);
+        // SAFETY: `offset < capacity` and the mapping is `DATA + capacity`
+        // bytes long, so the result stays inside it.
+        unsafe { self.map.as_ptr().add(DATA + offset) }
+    }
+
+    /// Marks one side closed and wakes both sides, whoever sleeps.
+    fn close(&self, flag: &AtomicU32) {
+        flag.store(1, Ordering::SeqCst);
+        self.data_wait().wake_always();
+        self.space_wait().wake_always();
+    }
+}
+
+/// One direction of "sleep until the other side made progress".
+///
+/// The sleeper raises `sleeping`, then (after a SeqCst fence) reads `seq`
+/// and checks its condition once more; the other side publishes its
+/// progress, fences, and wakes only if it sees `sleeping` (and lowers it).
+/// One of the two always sees the other's store (the fences order them), so
+/// a wake-up is never lost; and a wake that comes between the check and `FUTEX_WAIT`
+/// changed `seq`, which makes `FUTEX_WAIT` return at once.
+struct Waiter<'a> {
+    seq: &'a AtomicU32,
+    sleeping: &'a AtomicU32,
+}
+
+impl Waiter<'_> {
+    /// Waits until `ready()` holds or the deadline passes; false on timeout.
+    fn wait(&self, mut ready: impl FnMut() -> bool, deadline: Option<Instant>) -> bool {
+        for _ in 0..SPINS {
+            if ready() {
+                return true;
+            }
+            std::hint::spin_loop();
+        }
+        loop {
+            self.sleeping.store(1, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
+            let seq = self.seq.load(Ordering::Acquire);
+            if ready() {
+                self.sleeping.store(0, Ordering::Relaxed);
+                return true;
+            }
+            let timeout = match deadline {
+                None => None,
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => Some(left),
+                    _ => {
+                        self.sleeping.store(0, Ordering::Relaxed);
+                        return false;
+                    }
+                },
+            };
+            futex_wait(self.seq, seq, timeout);
+            self.sleeping.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Called after publishing progress: wakes the other side if it sleeps.
+    /// Lowering the flag here means one wake per sleep: until the woken
+    /// side runs again (which may take a while on a busy machine), further
+    /// sends or receives make no system call.
+    fn wake(&self) {
+        fence(Ordering::SeqCst);
+        if self.sleeping.load(Ordering::Relaxed) != 0
+            && self.sleeping.swap(0, Ordering::Relaxed) != 0
+        {
+            self.wake_always();
+        }
+    }
+
+    fn wake_always(&self) {
+        self.seq.fetch_add(1, Ordering::Release);
+        futex_wake(self.seq);
+    }
+}
+
+/// `FUTEX_WAIT` on a word that other processes may share: sleeps while
+/// `*word == expected`, until a `FUTEX_WAKE`, the timeout or a signal.
+fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
+    let ts = timeout.map(|t| libc::timespec {
+        tv_sec: t.as_secs().min(i64::MAX as u64) as libc::time_t,
+        tv_nsec: t.subsec_nanos() as libc::c_long,
+    });
+    let ts_ptr = ts
+        .as_ref()
+        .map_or(ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: `word` is a live, aligned u32 for the duration of the call; the
+    // kernel only reads it and `ts_ptr` (null or a live timespec). Without
+    // FUTEX_PRIVATE_FLAG the futex is keyed by the physical page, so wakers
+    // in other processes reach us. Errors (EAGAIN: value changed, EINTR,
+    // ETIMEDOUT) all mean "look again", which every caller does.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT,
+            expected,
+            ts_ptr,
+            ptr::null::<u32>(),
+            0u32,
+        );
+    }
+}
+
+/// `FUTEX_WAKE` for the (at most one) sleeper on `word`, in any process.
+fn futex_wake(word: &AtomicU32) {
+    // SAFETY: `word` is live and aligned; FUTEX_WAKE does not touch memory
+    // beyond hashing its address.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE,
+            i32::MAX,
+            ptr::null::<libc::timespec>(),
+            ptr::null::<u32>(),
+            0u32,
+        );
+    }
+}
+
+/// Bytes a message of `len` bytes takes in the ring.
+fn record_len(len: usize) -> usize {
+    HEADER + len.next_multiple_of(8)
+}
+
+/// The sending end of a [`Ring`]. Dropping it closes the ring for sending.
+#[derive(Debug)]
+pub struct Producer {
+    shared: Shared,
+    head: u64,
+    cached_tail: u64,
+}
+
+impl Producer {
+    /// Sends one message, sleeping while the ring is full.
+    ///
+    /// Fails with [`RingError::TooLarge`] for a message longer than
+    /// [`Ring::max_message`] and with [`RingError::Closed`] once the
+    /// consumer is gone. If the consumer may die without closing (killed by
+    /// a signal), prefer [`Producer::send_timeout`].
+    pub fn send(&mut self, msg: &[u8]) -> Result<(), RingError> {
+        self.send_until(msg, None)
+    }
+
+    /// [`Producer::send`] that gives up with [`RingError::Timeout`] when no
+    /// space came free within `timeout` (`Duration::ZERO`: try once).
+    pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), RingError> {
+        self.send_until(msg, Some(Instant::now() + timeout))
+    }
+
+    fn send_until(&mut self, msg: &[u8], deadline: Option<Instant>) -> Result<(), RingError> {
+        let cap = self.shared.capacity;
+        let need = record_len(msg.len());
+        if need > cap {
+            return Err(RingError::TooLarge {
+                len: msg.len(),
+                max: cap - HEADER,
+            });
+        }
+        if self.shared.consumer_closed().load(Ordering::Acquire) != 0 {
+            return Err(RingError::Closed);
+        }
+        if (cap as u64) - (self.head - self.cached_tail) < need as u64 {
+            let (head, shared) = (self.head, &self.shared);
+            let mut tail = self.cached_tail;
+            let fits = |tail: &mut u64| {
+                // Acquire: the consumer's copies out of this space happen
+                // before we overwrite it.
+                *tail = shared.tail().load(Ordering::Acquire);
+                (cap as u64) - (head - *tail) >= need as u64
+                    || shared.consumer_closed().load(Ordering::Acquire) != 0
+            };
+            let ok = shared.space_wait().wait(|| fits(&mut tail), deadline);
+            self.cached_tail = tail;
+            if self.shared.consumer_closed().load(Ordering::Acquire) != 0 {
+                return Err(RingError::Closed);
+            }
+            if !ok {
+                return Err(RingError::Timeout);
+            }
+        }
+        self.write_record(msg);
+        self.head += need as u64;
+        // Release: the record's bytes are visible before the new head.
+        self.shared.head().store(self.head, Ordering::Release);
+        self.shared.data_wait().wake();
+        Ok(())
+    }
+
+    fn write_record(&self, msg: &[u8]) {
+        let cap = self.shared.capacity;
+        let header = self.shared.data(self.head);
+        let start = (self.head as usize + HEADER) & (cap - 1);
+        let first = msg.len().min(cap - start);
+        // SAFETY: the space from `head` to `head + record_len` is free (the
+        // consumer has read past it, checked above with Acquire), so nobody
+        // reads or writes these bytes until we publish `head`. The header is
+        // 8-aligned and never wraps; the payload is copied in at most two
+        // pieces, each inside the data region; `msg` is local memory and
+        // cannot overlap the mapping's data region we write.
+        unsafe {
+            header.cast::<u64>().write(msg.len() as u64);
+            ptr::copy_nonoverlapping(msg.as_ptr(), self.shared.data(start as u64), first);
+            ptr::copy_nonoverlapping(
+                msg.as_ptr().add(first),
+                self.shared.data(0),
+                msg.len() - first,
+            );
+        }
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        self.shared.close(self.shared.producer_closed());
+    }
+}
+
+/// The receiving end of a [`Ring`]. Dropping it closes the ring: the
+/// producer's next send fails with [`RingError::Closed`].
+#[derive(Debug)]
+pub struct Consumer {
+    shared: Shared,
+    tail: u64,
+    cached_head: u64,
+}
+
+impl Consumer {
+    /// Receives the next message into `buf` (replacing its contents) and
+    /// returns its length; sleeps while the ring is empty. `None` once the
+    /// producer has closed and every message was received.
+    ///
+    /// A producer killed by a signal never closes: if that can happen, use
+    /// [`Consumer::recv_timeout`].
+    pub fn recv(&mut self, buf: &mut Vec<u8>) -> Option<usize> {
+        self.recv_until(buf, None).ok()
+    }
+
+    /// [`Consumer::recv`] that gives up with [`RingError::Timeout`] when no
+    /// message came within `timeout` (`Duration::ZERO`: try once); returns
+    /// [`RingError::Closed`] where `recv` returns `None`.
+    pub fn recv_timeout(
+        &mut self,
+        buf: &mut Vec<u8>,
+        timeout: Duration,
+    ) -> Result<usize, RingError> {
+        self.recv_until(buf, Some(Instant::now() + timeout))
+    }
+
+    fn recv_until(
+        &mut self,
+        buf: &mut Vec<u8>,
+        deadline: Option<Instant>,
+    ) -> Result<usize, RingError> {
+        if self.cached_head == self.tail {
+            let (tail, shared) = (self.tail, &self.shared);
+            let mut head = self.cached_head;
+            let mut closed = false;
+            let ready = |head: &mut u64, closed: &mut bool| {
+                // Read `closed` first: if it was set, every record the
+                // producer wrote is published in the `head` read after it.
+                *closed = shared.producer_closed().load(Ordering::Acquire) != 0;
+                // Acquire: the record's bytes are visible once we see head.
+                *head = shared.head().load(Ordering::Acquire);
+                *head != tail || *closed
+            };
+            let ok = shared
+                .data_wait()
+                .wait(|| ready(&mut head, &mut closed), deadline);
+            self.cached_head = head;
+            if head == tail {
+                return Err(if closed {
+                    RingError::Closed
+                } else {
+                    debug_assert!(!ok);
+                    RingError::Timeout
+                });
+            }
+        }
+        let len = self.read_record(buf);
+        self.tail += record_len(len) as u64;
+        // Release: our copies out of the record happen before the producer
+        // may reuse the space.
+        self.shared.tail().store(self.tail, Ordering::Release);
+        self.shared.space_wait().wake();
+        Ok(len)
+    }
+
+    fn read_record(&self, buf: &mut Vec<u8>) -> usize {
+        let cap = self.shared.capacity;
+        // SAFETY: `tail < head` (Acquire-loaded), so a complete record the
+        // producer published starts here, and the producer does not touch
+        // it until we advance `tail`. The header is 8-aligned in the region.
+        let len = unsafe { self.shared.data(self.tail).cast::<u64>().read() } as usize;
+        assert!(len <= cap - HEADER, "corrupt ring record length {len}");
+        let start = (self.tail as usize + HEADER) & (cap - 1);
+        let first = len.min(cap - start);
+        buf.clear();
+        buf.reserve(len);
+        // SAFETY: as above, the `len` payload bytes (in at most two pieces
+        // inside the data region) are published and stable; `buf` has room
+        // for `len` bytes and is local memory, disjoint from the mapping;
+        // all `len` bytes are initialised before `set_len`.
+        unsafe {
+            ptr::copy_nonoverlapping(self.shared.data(start as u64), buf.as_mut_ptr(), first);
+            ptr::copy_nonoverlapping(
+                self.shared.data(0),
+                buf.as_mut_ptr().add(first),
+                len - first,
+            );
+            buf.set_len(len);
+        }
+        len
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        self.shared.close(self.shared.consumer_closed());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capacity_rounds_up_and_is_bounded() {
+        assert_eq!(Ring::new(1).unwrap().capacity(), MIN_CAPACITY);
+        assert_eq!(Ring::new(5000).unwrap().capacity(), 8192);
+        assert!(Ring::new(MAX_CAPACITY + 1).is_err());
+    }
+
+    #[test]
+    fn one_producer_and_one_consumer_only() {
+        let ring = Ring::new(4096).unwrap();
+        let _tx = ring.producer().unwrap();
+        let _rx = ring.consumer().unwrap();
+        assert_eq!(
+            ring.producer().unwrap_err(),
+            RingError::RoleTaken("producer")
+        );
+        assert_eq!(
+            ring.consumer().unwrap_err(),
+            RingError::RoleTaken("consumer")
+        );
+    }
+
+    #[test]
+    fn too_large_full_empty_and_closed() {
+        let ring = Ring::new(4096).unwrap();
+        let (mut tx, mut rx) = (ring.producer().unwrap(), ring.consumer().unwrap());
+        let big = vec![1u8; ring.max_message() + 1];
+        assert!(matches!(tx.send(&big), Err(RingError::TooLarge { .. })));
+        let mut buf = Vec::new();
+        assert_eq!(
+            rx.recv_timeout(&mut buf, Duration::ZERO),
+            Err(RingError::Timeout)
+        );
+        // A maximal message fills the ring exactly.
+        tx.send(&big[1..]).unwrap();
+        assert_eq!(
+            tx.send_timeout(b"x", Duration::ZERO),
+            Err(RingError::Timeout)
+        );
+        assert_eq!(rx.recv(&mut buf), Some(ring.max_message()));
+        tx.send(b"last").unwrap();
+        drop(tx);
+        assert_eq!(rx.recv(&mut buf), Some(4));
+        assert_eq!(buf, b"last");
+        assert_eq!(rx.recv(&mut buf), None);
+    }
+
+    #[test]
+    fn send_after_consumer_dropped_is_closed() {
+        let ring = Ring::new(4096).unwrap();
+        let mut tx = ring.producer().unwrap();
+        drop(ring.consumer().unwrap());
+        assert_eq!(tx.send(b"hi"), Err(RingError::Closed));
+    }
+
+    #[test]
+    fn messages_wrap_around_intact_between_threads() {
+        let ring = Ring::new(4096).unwrap();
+        let (mut tx, mut rx) = (ring.producer().unwrap(), ring.consumer().unwrap());
+        let msg = |i: usize| -> Vec<u8> { (0..(i * 37) % 1500).map(|j| (i + j) as u8).collect() };
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                for i in 0..5000 {
+                    tx.send(&msg(i)).unwrap();
+                }
+            });
+            let mut buf = Vec::new();
+            for i in 0..5000 {
+                assert_eq!(rx.recv(&mut buf), Some(msg(i).len()));
+                assert_eq!(buf, msg(i), "message {i}");
+            }
+            assert_eq!(rx.recv(&mut buf), None);
+        });
+    }
+}
