@@ -127,6 +127,10 @@ pub unsafe fn fork_async_safe<F: FnOnce() -> i32>(child: F) -> nix::Result<Child
     }
 }
 
+/// Watchdog for a child that is expected to finish: long enough never to
+/// fire on a loaded machine, short enough that a real hang still ends.
+pub const FINISH_WATCHDOG_SECS: u32 = 30;
+
 /// Arms a watchdog in the calling process: in `seconds` the kernel sends
 /// `SIGALRM`, whose default action kills the process, so a parent that
 /// waits sees `WaitStatus::Signaled(pid, SIGALRM, false)` instead of a

@@ -17,7 +17,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use clap::Parser;
 use examples_multiprocessing::fork::{
-    Ending, arm_watchdog, fork_async_safe, fork_single_threaded, report,
+    Ending, FINISH_WATCHDOG_SECS, arm_watchdog, fork_async_safe, fork_single_threaded, report,
 };
 use examples_multiprocessing::start::fork_exec;
 use nix::sys::signal::Signal;
@@ -48,10 +48,11 @@ fn run() -> Result<()> {
         args.watchdog_secs,
         Duration::from_secs(u64::from(args.watchdog_secs) + 5),
     );
+    let finish = Duration::from_secs(u64::from(FINISH_WATCHDOG_SECS) + 5);
     let (go_rx, go_tx) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     // Fix 1, fork before threads: any code is fine in this child.
     let mut early = fork_single_threaded(|| {
-        arm_watchdog(secs);
+        arm_watchdog(FINISH_WATCHDOG_SECS);
         let _ = nix::unistd::read(&go_rx, &mut [0]); // until the parent's thread holds LOCK
         i32::from(LOCK.lock().is_err())
     })?;
@@ -80,14 +81,14 @@ fn run() -> Result<()> {
     let exe = std::env::current_exe()?;
     let mut fresh = fork_exec(&exe, &["--exec-child"])?;
 
-    let mut ok = report("fork before threads", &mut early, Ending::Exit(0), limit)?;
+    let mut ok = report("fork before threads", &mut early, Ending::Exit(0), finish)?;
     ok &= report(
         "fork while locked",
         &mut stuck,
         Ending::Killed(Signal::SIGALRM),
         limit,
     )?;
-    ok &= report("fork + exec", &mut fresh, Ending::Exit(0), limit)?;
+    ok &= report("fork + exec", &mut fresh, Ending::Exit(0), finish)?;
     println!(
         "(the child forked while a thread held LOCK blocked on it until its alarm({secs}) watchdog fired)"
     );

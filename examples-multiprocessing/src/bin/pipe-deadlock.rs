@@ -10,6 +10,7 @@
 //! `communicate()`. Exits 0 when the stall happened exactly when the bytes
 //! exceed the pipe's capacity and the draining run read everything; else 1.
 
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, ensure};
@@ -42,7 +43,12 @@ fn run() -> Result<()> {
         let (rx, tx) = pipe2(OFlag::O_CLOEXEC)?;
         let cap = capacity(&rx)?;
         // This program is single-threaded: the child may allocate and loop.
+        let reader = rx.as_raw_fd();
         let mut child = fork_single_threaded(|| {
+            // SAFETY: closes this process's copy of the read end (its
+            // `OwnedFd` is never used or dropped here), so that if the
+            // parent dies the blocked write fails instead of waiting forever.
+            unsafe { libc::close(reader) };
             let data = vec![b'x'; bytes];
             let mut sent = 0;
             while sent < bytes {

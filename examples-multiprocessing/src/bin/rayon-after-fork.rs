@@ -16,7 +16,8 @@ use std::time::Duration;
 use anyhow::{Result, ensure};
 use clap::Parser;
 use examples_multiprocessing::fork::{
-    Ending, arm_watchdog, fork_async_safe, fork_single_threaded, report, thread_count,
+    Ending, FINISH_WATCHDOG_SECS, arm_watchdog, fork_async_safe, fork_single_threaded, report,
+    thread_count,
 };
 use nix::sys::signal::Signal;
 use rayon::prelude::*;
@@ -43,13 +44,19 @@ fn run() -> Result<()> {
     let args: Args = lesson::args();
     let (n, secs) = (args.n, args.watchdog_secs);
     let limit = Duration::from_secs(u64::from(secs) + 5);
+    let finish = Duration::from_secs(u64::from(FINISH_WATCHDOG_SECS) + 5);
 
     // Forked while this process has one thread: the child may start its own pool.
     let mut first = fork_single_threaded(|| {
-        arm_watchdog(secs);
+        arm_watchdog(FINISH_WATCHDOG_SECS);
         i32::from(!parallel_sum_is_right(n))
     })?;
-    let mut ok = report("forked before the pool", &mut first, Ending::Exit(0), limit)?;
+    let mut ok = report(
+        "forked before the pool",
+        &mut first,
+        Ending::Exit(0),
+        finish,
+    )?;
 
     ensure!(
         parallel_sum_is_right(n),
