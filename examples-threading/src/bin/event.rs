@@ -1,0 +1,93 @@
+//! An event: threads wait for one flag; `set` releases them all at once,
+//! `clear` lowers it again, and `wait_timeout` says whether it was set.
+//!
+//! Notice: the waiters block until the main thread sets the event, and each
+//! one checks that the work it waited for was published before it woke.
+//! After `clear`, a wait with a timeout returns `false` after about the
+//! timeout (checked: not before it, and less than 10 s after, a margin for a
+//! loaded machine); a waiter that arrives after `set` does not block at all.
+//! Reach for an event for "start", "stop" or "ready" signals; to pass data,
+//! use a channel. Python: `threading.Event` (`set`, `clear`, `is_set`,
+//! `wait(timeout)`).
+
+use anyhow::{Result, ensure};
+use clap::Parser;
+use examples_threading::event::Event;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::thread;
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+struct Args {
+    /// Threads waiting on the event (1 to 256).
+    #[arg(long, default_value_t = 4, value_parser = lesson::at_least_one)]
+    waiters: usize,
+    /// Timeout of the wait on the cleared event, in ms (1 to 5000).
+    #[arg(long, default_value_t = 100, value_parser = lesson::at_least_one)]
+    timeout_ms: usize,
+}
+
+fn main() -> Result<()> {
+    let args: Args = lesson::args();
+    if args.waiters > 256 || args.timeout_ms > 5000 {
+        lesson::usage_error("--waiters must be at most 256 and --timeout-ms at most 5000");
+    }
+    let (start, published, early, woken) = (
+        Event::new(),
+        AtomicBool::new(false),
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+    );
+    thread::scope(|s| {
+        for _ in 0..args.waiters {
+            s.spawn(|| {
+                if start.wait_timeout(Duration::from_secs(30)) {
+                    woken.fetch_add(1, SeqCst);
+                }
+                if !published.load(SeqCst) {
+                    early.fetch_add(1, SeqCst); // woke before the set
+                }
+            });
+        }
+        thread::sleep(Duration::from_millis(20)); // let them block
+        published.store(true, SeqCst);
+        start.set();
+    });
+    let (woken, early) = (woken.load(SeqCst), early.load(SeqCst));
+    println!(
+        "set          woke {woken} of {} waiters, {early} woke before the set",
+        args.waiters
+    );
+    ensure!(
+        woken == args.waiters && early == 0,
+        "set did not wake every waiter exactly after it"
+    );
+
+    let late = Instant::now();
+    let late_ok = start.wait_timeout(Duration::from_secs(10));
+    println!(
+        "wait after set returns {late_ok} in {:.3} ms (the flag stays up)",
+        late.elapsed().as_secs_f64() * 1e3
+    );
+    ensure!(late_ok, "a waiter arriving after set blocked");
+
+    start.clear();
+    let timeout = Duration::from_millis(args.timeout_ms as u64);
+    let t = Instant::now();
+    let got = start.wait_timeout(timeout);
+    let took = t.elapsed();
+    println!(
+        "clear        is_set() = {}, wait_timeout({} ms) = {got} after {:.1} ms",
+        start.is_set(),
+        args.timeout_ms,
+        took.as_secs_f64() * 1e3
+    );
+    ensure!(
+        !got && took >= timeout && took < timeout + Duration::from_secs(10),
+        "wait_timeout on a cleared event misbehaved"
+    );
+    println!(
+        "lesson: an event is a flag under a lock: set wakes every waiter, clear re-arms it, a timeout says false"
+    );
+    Ok(())
+}

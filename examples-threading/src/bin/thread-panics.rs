@@ -1,0 +1,93 @@
+//! A panicking thread: the panic hook sees it first (the counterpart of
+//! `threading.excepthook`), `join` returns it as an `Err`, and a `Mutex` it
+//! held is left poisoned.
+//!
+//! Notice: the hook names the thread and the message, and the program keeps
+//! running: a panic ends only its own thread. The next `lock()` returns
+//! `Err(PoisonError)`, a warning that the data may be half-updated (here the
+//! transfer took money from one account and panicked before crediting the
+//! other). `into_inner` gets at the data anyway, to check or repair it, and
+//! `clear_poison` marks it fixed. Reach for the hook to log or count crashes
+//! in threads nobody joins. Python: `threading.excepthook`; Python locks are
+//! never poisoned, a `with lock:` block just releases the lock on the way out
+//! and leaves the half-done update behind silently.
+
+use anyhow::{Result, ensure};
+use examples_threading::thread_pool::panic_message;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+#[derive(clap::Parser)]
+struct Args {}
+
+static HOOK_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+fn main() -> Result<()> {
+    let _: Args = lesson::args();
+    std::panic::set_hook(Box::new(|info| {
+        HOOK_CALLS.fetch_add(1, SeqCst);
+        let name = thread::current().name().unwrap_or("<unnamed>").to_string();
+        let message = panic_message(info.payload());
+        println!("excepthook   thread '{name}' panicked: {message}");
+    }));
+
+    let accounts = Arc::new(Mutex::new([100_i64, 0]));
+    let worker = {
+        let accounts = Arc::clone(&accounts);
+        thread::Builder::new()
+            .name("transfer".into())
+            .spawn(move || {
+                let mut balances = accounts.lock().unwrap_or_else(|e| e.into_inner());
+                balances[0] -= 40;
+                panic!("network error before crediting the other account");
+            })?
+    };
+    let joined = worker.join();
+    let message = joined
+        .as_ref()
+        .err()
+        .map(|payload| panic_message(payload.as_ref()));
+    println!(
+        "join         {}",
+        message
+            .as_deref()
+            .map_or("Ok".into(), |m| format!("Err(\"{m}\")"))
+    );
+
+    let poisoned = accounts.lock().is_err();
+    let balances = *accounts.lock().unwrap_or_else(|e| e.into_inner());
+    println!(
+        "lock()       {} ; data inside: {balances:?}, total {} of 100",
+        if poisoned { "Err(PoisonError)" } else { "Ok" },
+        balances.iter().sum::<i64>()
+    );
+    {
+        let mut repair = accounts.lock().unwrap_or_else(|e| e.into_inner());
+        repair[0] += 40; // undo the half-done transfer
+    }
+    accounts.clear_poison();
+    let after = accounts.lock().is_ok();
+    println!(
+        "repaired     clear_poison(), lock() is {}",
+        if after { "Ok again" } else { "still Err" }
+    );
+
+    ensure!(
+        HOOK_CALLS.load(SeqCst) == 1,
+        "the panic hook ran {} times, want 1",
+        HOOK_CALLS.load(SeqCst)
+    );
+    ensure!(
+        message.as_deref() == Some("network error before crediting the other account"),
+        "join did not return the panic"
+    );
+    ensure!(
+        poisoned && balances == [60, 0] && after,
+        "the lock was not poisoned and repaired as expected"
+    );
+    println!(
+        "lesson: a panic ends only its thread; join reports it, and a lock it held stays poisoned until repaired"
+    );
+    Ok(())
+}

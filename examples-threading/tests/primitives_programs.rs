@@ -1,0 +1,287 @@
+//! Runs every pool and primitive program with a time limit and checks its
+//! exit code and the figures it printed.
+#![cfg(not(loom))]
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+/// Programs whose claims involve timing or CPU must not overlap.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn run(bin: &str, args: &[&str]) -> (String, String) {
+    let _guard = serial();
+    let out = Command::new(bin)
+        .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .timeout(Duration::from_secs(60))
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let stdout = String::from_utf8(out.stdout).expect("utf-8 stdout");
+    let stderr = String::from_utf8(out.stderr).expect("utf-8 stderr");
+    assert!(
+        stdout.lines().last().unwrap_or("").starts_with("lesson: "),
+        "{stdout}"
+    );
+    (stdout, stderr)
+}
+
+/// The first number after `label` in `line`.
+fn number_after(line: &str, label: &str) -> usize {
+    let rest = &line[line
+        .find(label)
+        .unwrap_or_else(|| panic!("{label:?} in {line:?}"))
+        + label.len()..];
+    rest.split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a number after {label:?} in {line:?}"))
+}
+
+/// A bad flag: exit 2 and exactly one line on stderr.
+fn refuses(bin: &str, args: &[&str]) {
+    let out = Command::new(bin)
+        .args(args)
+        .timeout(Duration::from_secs(20))
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8(out.stderr).expect("utf-8 stderr");
+    assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+/// Piped into `head -1`: exit quietly, nothing on stderr.
+fn quiet_in_head(bin: &str) {
+    let _guard = serial();
+    Command::new("sh")
+        .args(["-c", &format!("'{bin}' | head -1")])
+        .timeout(Duration::from_secs(60))
+        .assert()
+        .success()
+        .stdout(predicate::str::is_empty().not())
+        .stderr(predicate::str::contains("Broken pipe").not())
+        .stderr(predicate::str::contains("failed printing").not());
+}
+
+#[test]
+fn thread_pool_survives_a_panicking_task() {
+    let bin = env!("CARGO_BIN_EXE_thread-pool");
+    let (out, err) = run(bin, &["--workers", "2", "--tasks", "2000"]);
+    assert!(
+        out.contains("1999 ok, 1 panicked: task 1000: task panicked: task 1000 fails on purpose"),
+        "{out}"
+    );
+    assert!(
+        out.contains("map chunksize   1") && out.contains("map chunksize  64"),
+        "{out}"
+    );
+    assert!(
+        out.contains("waited for 2000 of 2000 queued tasks"),
+        "{out}"
+    );
+    // The default hook still reports the panic, from the worker thread.
+    assert!(
+        err.contains("pool-worker-") && err.contains("task 1000 fails on purpose"),
+        "{err}"
+    );
+    refuses(bin, &["--workers", "0"]);
+    refuses(bin, &["--workers", "abc"]);
+    refuses(bin, &["--tasks", "2000000"]);
+    quiet_in_head(bin);
+}
+
+#[test]
+fn producer_consumer_shows_backpressure_join_and_shutdown() {
+    let bin = env!("CARGO_BIN_EXE_producer-consumer");
+    let (out, _) = run(bin, &[]);
+    assert!(out.contains("channel filled to 8 of 8"), "{out}");
+    assert!(
+        out.contains("returned with 6000 of 6000 items finished"),
+        "{out}"
+    );
+    assert!(
+        out.contains("6000 items, sum 17997000 (want 17997000)"),
+        "{out}"
+    );
+    let (out, _) = run(
+        bin,
+        &[
+            "--producers",
+            "1",
+            "--consumers",
+            "4",
+            "--items",
+            "100",
+            "--capacity",
+            "1",
+        ],
+    );
+    assert!(out.contains("100 items, sum 4950 (want 4950)"), "{out}");
+    refuses(bin, &["--producers", "0"]);
+    refuses(bin, &["--capacity", "x"]);
+    refuses(bin, &["--items", "1", "--producers", "1"]); // nothing would ever wait
+    quiet_in_head(bin);
+}
+
+#[test]
+fn semaphore_caps_concurrency_and_refuses_an_extra_release() {
+    let bin = env!("CARGO_BIN_EXE_semaphore");
+    let (out, _) = run(bin, &["--workers", "6", "--limit", "2"]);
+    let capped = out
+        .lines()
+        .find(|l| l.starts_with("semaphore("))
+        .expect("semaphore line");
+    let most = number_after(capped, "at most");
+    assert!((1..=2).contains(&most), "{out}");
+    assert!(out.contains("release #1         Ok(())"), "{out}");
+    assert!(
+        out.contains("Err: semaphore released too many times (limit 2)"),
+        "{out}"
+    );
+    refuses(bin, &["--limit", "0"]);
+    refuses(bin, &["--workers", "1000"]);
+}
+
+#[test]
+fn event_wakes_all_waiters_and_times_out_when_cleared() {
+    let bin = env!("CARGO_BIN_EXE_event");
+    let (out, _) = run(bin, &["--waiters", "6", "--timeout-ms", "30"]);
+    assert!(
+        out.contains("woke 6 of 6 waiters, 0 woke before the set"),
+        "{out}"
+    );
+    assert!(out.contains("wait after set returns true"), "{out}");
+    assert!(
+        out.contains("is_set() = false, wait_timeout(30 ms) = false"),
+        "{out}"
+    );
+    refuses(bin, &["--waiters", "0"]);
+    refuses(bin, &["--timeout-ms", "999999"]);
+}
+
+#[test]
+fn barrier_keeps_phases_in_step() {
+    let bin = env!("CARGO_BIN_EXE_barrier");
+    let (out, _) = run(bin, &["--threads", "3", "--phases", "50"]);
+    assert!(out.contains("leaders       50 (one per phase)"), "{out}");
+    assert!(out.contains("equals the one-thread result"), "{out}");
+    refuses(bin, &["--threads", "0"]);
+    refuses(bin, &["--phases", "-1"]);
+}
+
+#[test]
+fn condition_buffer_delivers_everything_within_capacity() {
+    let bin = env!("CARGO_BIN_EXE_condition");
+    let (out, _) = run(bin, &["--pairs", "3", "--items", "1000", "--capacity", "2"]);
+    assert!(
+        out.contains("3000 of 3000 delivered, sum 4498500 (want 4498500)"),
+        "{out}"
+    );
+    let used = out
+        .lines()
+        .find(|l| l.starts_with("buffer"))
+        .expect("buffer line");
+    assert!(
+        used.contains("at most 1 of 2") || used.contains("at most 2 of 2"),
+        "{out}"
+    );
+    refuses(bin, &["--capacity", "0"]);
+}
+
+#[test]
+fn timer_fires_or_is_cancelled_at_once() {
+    let bin = env!("CARGO_BIN_EXE_timer");
+    let (out, _) = run(bin, &["--fire-ms", "20", "--cancel-ms", "60000"]);
+    assert!(out.contains("fired: true"), "{out}");
+    assert!(
+        out.contains("cancelled: true") && out.contains("action ran: false"),
+        "{out}"
+    );
+    refuses(bin, &["--cancel-ms", "10"]);
+    refuses(bin, &["--fire-ms", "0"]);
+}
+
+#[test]
+fn thread_local_makes_one_buffer_per_pool_thread() {
+    let bin = env!("CARGO_BIN_EXE_thread-local");
+    let (out, _) = run(bin, &["--threads", "3", "--tasks", "20000"]);
+    let fresh = out
+        .lines()
+        .find(|l| l.starts_with("buffer per task"))
+        .expect("per-task line");
+    assert_eq!(number_after(fresh, "buffer per task"), 20000, "{out}");
+    let local = out
+        .lines()
+        .find(|l| l.starts_with("thread_local!"))
+        .expect("thread_local line");
+    let created = number_after(local, "thread_local!");
+    assert!((1..=3).contains(&created), "{out}");
+    refuses(bin, &["--threads", "0"]);
+    refuses(bin, &["--threads", "abc"]);
+}
+
+#[test]
+fn scoped_threads_borrow_and_static_threads_share_an_arc() {
+    let bin = env!("CARGO_BIN_EXE_scoped-threads");
+    let (out, _) = run(bin, &["--threads", "3", "--len", "1000"]);
+    // sum of x*x for x in 0..1000
+    assert!(
+        out.contains("&mut out chunks   sum 332833500   Arc clones: 0"),
+        "{out}"
+    );
+    assert!(
+        out.contains("sum 332833500   Arc count while running: 4, after join: 1"),
+        "{out}"
+    );
+    refuses(bin, &["--len", "0"]);
+    refuses(bin, &["--len", "99999999999"]);
+}
+
+#[test]
+fn daemon_thread_dies_without_drop_and_joined_one_cleans_up() {
+    let bin = env!("CARGO_BIN_EXE_daemon-threads");
+    let (out, _) = run(bin, &[]);
+    let detached = out
+        .lines()
+        .find(|l| l.starts_with("detached"))
+        .expect("detached line");
+    assert!(detached.ends_with("Drop marker NEVER printed"), "{out}");
+    let ticks = number_after(detached, "ticked");
+    assert!(ticks > 0, "{out}");
+    assert!(out.contains("Drop marker printed"), "{out}");
+    refuses(bin, &["--child", "sideways"]);
+    quiet_in_head(bin);
+}
+
+#[test]
+fn thread_panic_reaches_hook_join_and_poisons_the_lock() {
+    let bin = env!("CARGO_BIN_EXE_thread-panics");
+    let (out, err) = run(bin, &[]);
+    assert!(
+        out.contains("excepthook   thread 'transfer' panicked: network error"),
+        "{out}"
+    );
+    assert!(
+        out.contains("join         Err(\"network error before crediting the other account\")"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Err(PoisonError) ; data inside: [60, 0], total 60 of 100"),
+        "{out}"
+    );
+    assert!(out.contains("lock() is Ok again"), "{out}");
+    assert!(
+        err.is_empty(),
+        "the hook replaced the default report: {err}"
+    );
+    refuses(bin, &["--threads", "2"]);
+}
