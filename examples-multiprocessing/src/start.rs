@@ -135,9 +135,9 @@ pub enum StartError {
     /// Forking was refused or failed.
     #[error(transparent)]
     Fork(#[from] ForkError),
-    /// Waiting for the child failed.
-    #[error("waitpid: {0}")]
-    Wait(#[from] nix::errno::Errno),
+    /// A system call (pipe, waitpid) failed.
+    #[error("{0}")]
+    Sys(#[from] nix::errno::Errno),
     /// Spawning the program failed.
     #[error("spawn: {0}")]
     Spawn(#[from] io::Error),
@@ -202,6 +202,38 @@ pub fn time_spawn(program: &Path, args: &[&str], reps: usize) -> Result<Duration
             Err(StartError::Child(status.to_string()))
         }
     })
+}
+
+/// A forked child's resident memory at its start, in MiB, as the child
+/// itself reads it: the parent's pages it shares copy-on-write count. The
+/// process must be single-threaded.
+pub fn resident_mib_in_fork_child() -> Result<u64, StartError> {
+    let (rx, tx) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    let mut child = fork_single_threaded(|| {
+        let mib = resident_bytes().map_or(u64::MAX, |b| b >> 20);
+        i32::from(nix::unistd::write(&tx, &mib.to_le_bytes()).is_err())
+    })?;
+    drop(tx);
+    let mut raw = [0_u8; 8];
+    std::io::Read::read_exact(&mut std::fs::File::from(rx), &mut raw)?;
+    expect_success(child.wait()?)?;
+    Ok(u64::from_le_bytes(raw))
+}
+
+/// Runs `program args`, which must print its resident memory in MiB (as
+/// [`resident_bytes`] `>> 20`) on stdout, and returns that figure.
+pub fn resident_mib_in_spawned(program: &Path, args: &[&str]) -> Result<u64, StartError> {
+    let out = Command::new(program)
+        .args(args)
+        .stderr(Stdio::null())
+        .output()?;
+    if !out.status.success() {
+        return Err(StartError::Child(out.status.to_string()));
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .map_err(|e| StartError::Spawn(io::Error::other(e)))
 }
 
 #[cfg(test)]

@@ -187,6 +187,22 @@ fn start_methods_fork_cost_grows_with_memory_and_spawn_does_not() {
         .parse()
         .unwrap();
     assert!(fork >= 2.0, "{growth}");
+    let rss = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("a child's own resident memory at start: fork "))
+        .expect("child RSS line");
+    let fork_mib: u64 = rss
+        .split("fork ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        fork_mib >= 192,
+        "the forked child shares the 256 MiB parent's pages: {rss}"
+    );
     assert_usage_error(bin, &["--max-mib", "2048"]);
     assert_usage_error(bin, &["--max-mib", "16"]);
     assert_usage_error(bin, &["--reps", "0"]);

@@ -8,16 +8,18 @@
 //! task from a big parent can be slower than not forking at all. Reach for
 //! fork for a cheap snapshot of a small parent, spawn or a forkserver when
 //! the parent is big or threaded. Python: `set_start_method("fork" |
-//! "spawn" | "forkserver")`. The claim (exit 0, else 1): fork at the
+//! "spawn" | "forkserver")`. Each child also reads its own resident memory
+//! at start: only the forked one holds the parent's pages. The claim (exit 0, else 1): fork at the
 //! largest size costs at least 2x fork at 16 MiB, and grows at least 2x
 //! more than spawn does; the expected growth is far larger, so the margin
 //! holds on a loaded 2-core machine.
 
-use anyhow::{Result, bail};
+use anyhow::{Result, bail, ensure};
 use clap::Parser;
 use examples_multiprocessing::forkserver::ForkServer;
 use examples_multiprocessing::start::{
-    Ballast, INHERITS, best_of, resident_bytes, time_fork, time_fork_exec, time_spawn,
+    Ballast, INHERITS, best_of, resident_bytes, resident_mib_in_fork_child,
+    resident_mib_in_spawned, time_fork, time_fork_exec, time_spawn,
 };
 use nix::sys::wait::WaitStatus;
 
@@ -32,6 +34,9 @@ struct Args {
     /// Exit at once: the program that fork + exec and spawn start.
     #[arg(long, hide = true)]
     noop: bool,
+    /// Print this process's resident MiB and exit (measures what spawn inherits).
+    #[arg(long, hide = true)]
+    report_rss: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -40,11 +45,18 @@ fn main() -> std::process::ExitCode {
 
 fn run() -> Result<()> {
     let args: Args = lesson::args();
-    if args.noop {
+    if args.report_rss {
+        println!("{}", resident_bytes()? >> 20);
+    }
+    if args.noop || args.report_rss {
         return Ok(());
     }
     // First, while this process is small and single-threaded.
-    let mut server = ForkServer::start(|_| 0)?;
+    // Request 1 makes a worker exit with its resident MiB (capped at 255).
+    let mut server = ForkServer::start(|probe| match probe {
+        1 => resident_bytes().map_or(255, |b| (b >> 20).min(255) as i32),
+        _ => 0,
+    })?;
     let exe = std::env::current_exe()?;
     let reps = args.reps as usize;
     for (method, inherits) in INHERITS {
@@ -56,7 +68,7 @@ fn run() -> Result<()> {
         "parent RSS", "fork", "fork+exec", "spawn", "forkserver"
     );
     let ms = |d: std::time::Duration| format!("{:.2} ms", d.as_secs_f64() * 1e3);
-    let mut rows = Vec::new();
+    let (mut rows, mut inherits_ok) = (Vec::new(), false);
     for mib in [16_u64, 64, 256, 1024]
         .into_iter()
         .filter(|&m| m <= args.max_mib)
@@ -79,6 +91,19 @@ fn run() -> Result<()> {
             ms(forkserver)
         );
         rows.push((ballast.len() >> 20, fork.as_secs_f64(), spawn.as_secs_f64()));
+        if mib * 4 > args.max_mib {
+            // The largest parent: what does a child started each way hold?
+            let forked = resident_mib_in_fork_child()?;
+            let spawned = resident_mib_in_spawned(&exe, &["--report-rss"])?;
+            let (pid, served) = server.run(1)?;
+            let WaitStatus::Exited(_, served) = served else {
+                bail!("forkserver worker {pid}: {served:?}")
+            };
+            println!(
+                "a child's own resident memory at start: fork {forked} MiB (shared copy-on-write), spawn {spawned} MiB, forkserver {served} MiB"
+            );
+            inherits_ok = forked >= mib * 3 / 4 && spawned < mib / 2 && (served as u64) < mib / 2;
+        }
     }
     let (first, last) = (rows[0], rows[rows.len() - 1]);
     let (fork_growth, spawn_growth) = (last.1 / first.1, last.2 / first.2);
@@ -89,6 +114,10 @@ fn run() -> Result<()> {
     if fork_growth < 2.0 || fork_growth < 2.0 * spawn_growth {
         bail!("fork did not grow clearly faster than spawn with the parent's memory");
     }
+    ensure!(
+        inherits_ok,
+        "only the forked child should hold the parent's memory"
+    );
     println!(
         "lesson: fork costs grow with the parent's memory; fork early (a forkserver) or spawn fresh programs from a big parent"
     );
