@@ -336,3 +336,87 @@ fn pipe_deadlock_stalls_past_the_capacity_and_draining_fixes_it() {
     assert_usage_error(bin, &["--bytes", "999999999999"]);
     assert_usage_error(bin, &["--timeout-ms", "5"]);
 }
+
+/// The pids whose parent is `parent`, from /proc.
+fn children_of(parent: u32) -> Vec<u32> {
+    let mut kids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(after_name) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+            continue;
+        };
+        let ppid = after_name
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(parent) {
+            kids.push(pid);
+        }
+    }
+    kids
+}
+
+/// Whether `pid` is gone or only a zombie waiting for PID 1 (which reaps
+/// orphans lazily here): either way it runs no more.
+fn is_dead(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rfind(')')
+            .is_some_and(|i| stat[i + 1..].trim_start().starts_with('Z')),
+    }
+}
+
+/// Starts `bin`, lets it reach its stall for `after`, SIGKILLs it and
+/// checks that the children it had then stop running within a few seconds.
+fn killed_mid_run_leaves_nothing(bin: &str, after: Duration) {
+    let mut program = std::process::Command::new(bin)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    sleep(after);
+    let kids = children_of(program.id());
+    program.kill().unwrap();
+    program.wait().unwrap();
+    assert!(!kids.is_empty(), "{bin} had no children at {after:?}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !kids.iter().all(|&pid| is_dead(pid)) {
+        assert!(
+            Instant::now() < deadline,
+            "{bin}: children still running: {kids:?}"
+        );
+        sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn killing_pipe_deadlock_during_the_stall_frees_its_child() {
+    let _serial = serial();
+    killed_mid_run_leaves_nothing(
+        env!("CARGO_BIN_EXE_pipe-deadlock"),
+        Duration::from_millis(400),
+    );
+}
+
+#[test]
+fn killing_fork_with_threads_during_the_hang_frees_its_children() {
+    let _serial = serial();
+    killed_mid_run_leaves_nothing(
+        env!("CARGO_BIN_EXE_fork-with-threads"),
+        Duration::from_millis(400),
+    );
+}
+
+#[test]
+fn killing_start_methods_takes_its_forkserver_down() {
+    let _serial = serial();
+    killed_mid_run_leaves_nothing(
+        env!("CARGO_BIN_EXE_start-methods"),
+        Duration::from_millis(300),
+    );
+}

@@ -50,9 +50,14 @@ fn run() -> Result<()> {
     );
     let finish = Duration::from_secs(u64::from(FINISH_WATCHDOG_SECS) + 5);
     let (go_rx, go_tx) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    let parent_end = std::os::fd::AsRawFd::as_raw_fd(&go_tx);
     // Fix 1, fork before threads: any code is fine in this child.
     let mut early = fork_single_threaded(|| {
         arm_watchdog(FINISH_WATCHDOG_SECS);
+        // SAFETY: closes this process's copy of the parent's write end (its
+        // `OwnedFd` is never used or dropped here), so a parent that dies
+        // early ends the read below with EOF instead of a wait.
+        unsafe { libc::close(parent_end) };
         let _ = nix::unistd::read(&go_rx, &mut [0]); // until the parent's thread holds LOCK
         i32::from(LOCK.lock().is_err())
     })?;
