@@ -66,6 +66,7 @@ fn main() -> Result<()> {
         _ => lesson::usage_error("unknown hidden role"),
     }
     let exe = std::env::current_exe()?;
+    let mut report = Vec::new(); // printed at the end, after cleanup
     let temp = tempfile::Builder::new().prefix("lesson-mmap-").tempfile()?;
     temp.as_file().set_len(args.pages as u64 * 4096)?;
     let path = temp.path().to_path_buf();
@@ -78,29 +79,29 @@ fn main() -> Result<()> {
                 .arg(&path),
         )?);
     }
-    println!(
+    report.push(format!(
         "{:<28} {} ({} bytes)",
         "shared file",
         path.display(),
         args.pages * 4096
-    );
+    ));
     for (p, role) in procs.iter_mut().zip(["writer", "reader"]) {
         let status = p.wait_timeout(WAIT)?;
-        println!(
+        report.push(format!(
             "{:<28} pid {}   {status}",
             format!("{role} process"),
             p.pid()
-        );
+        ));
     }
     let mut bytes = Vec::new();
     File::open(&path)?.read_to_end(&mut bytes)?;
     let word =
         |i: usize| u64::from_ne_bytes(bytes[i * 8..i * 8 + 8].try_into().unwrap_or_default());
     let persisted = (word(0), word(1));
-    println!(
+    report.push(format!(
         "{:<28} writer {:#x}, reader {:#x}",
         "file after both exited", persisted.0, persisted.1
-    );
+    ));
 
     let map = SharedFile::open(&path)?;
     let (go_r, go_w) = pipe2(OFlag::O_CLOEXEC)?;
@@ -117,12 +118,11 @@ fn main() -> Result<()> {
     OpenOptions::new().write(true).open(&path)?.set_len(0)?;
     go_w.write_all(&[1])?;
     let status = toucher.wait_timeout(WAIT)?;
-    println!("{:<28} {status:?}", "touch after truncate");
-    println!(
-        "lesson: a mapped file is shared through the page cache and persists, but never shrink it while mapped: SIGBUS"
-    );
+    report.push(format!("{:<28} {status:?}", "touch after truncate"));
+    report.push("lesson: a mapped file is shared through the page cache and persists, but never shrink it while mapped: SIGBUS".to_string());
     drop(temp);
     let sigbus = matches!(status, WaitStatus::Signaled(_, Signal::SIGBUS, _));
+    println!("{}", report.join("\n"));
     if persisted != (WRITER, READER) || !sigbus {
         bail!("expected both words in the file and a SIGBUS, got {persisted:x?} and {status:?}");
     }

@@ -60,6 +60,7 @@ fn main() -> Result<()> {
         _ => lesson::usage_error("unknown hidden role"),
     }
     let exe = std::env::current_exe()?;
+    let mut report = Vec::new(); // printed at the end, after cleanup
 
     let mut seg = Segment::create(args.bytes)?;
     seg.words()[0].store(GREETING, Ordering::Release);
@@ -69,14 +70,14 @@ fn main() -> Result<()> {
     let gone_in_use = !Segment::exists(seg.name());
     let status = opener.wait_timeout(WAIT)?;
     let reply = seg.words()[1].load(Ordering::Acquire);
-    println!(
+    report.push(format!(
         "segment {}   opener pid {}   {status}",
         seg.name(),
         opener.pid()
-    );
-    println!(
+    ));
+    report.push(format!(
         "  opener read {GREETING:#x}, wrote {reply:#x}; name gone while both mapped it: {gone_in_use}"
-    );
+    ));
 
     let mut rows = Vec::new();
     for role in ["create", "create-keep"] {
@@ -90,19 +91,23 @@ fn main() -> Result<()> {
         let signal = creator.kill()?;
         let leaked = Segment::exists(&name);
         let greeting = opened.words()[0].load(Ordering::Acquire);
-        println!(
-            "{role:<12} creator pid {} killed by signal {signal:?}   /dev/shm{name} left: {leaked}   memory still reads {greeting:#x}",
-            creator.pid()
-        );
+        report.push(format!(
+            "{:<28} creator pid {} killed by signal {}   /dev/shm{name} left: {leaked}   memory still reads {greeting:#x}",
+            if role == "create" { "unlinked once opened" } else { "kept its name (Python-style)" },
+            creator.pid(),
+            signal.unwrap_or(0)
+        ));
         if leaked {
             nix::sys::mman::shm_unlink(name.as_str())?; // clean up the demonstrated leak
         }
         rows.push((leaked, greeting));
     }
-    println!(
+    report.push(
         "lesson: unlink a named segment once every process has it open; then no kill can leak it"
+            .to_string(),
     );
     let expected = [(false, GREETING), (true, GREETING)];
+    println!("{}", report.join("\n"));
     if !gone_in_use || !status.success() || reply != GREETING + 1 || rows != expected {
         bail!(
             "expected the name gone while in use, a reply, and a leak only for the keep-name creator"

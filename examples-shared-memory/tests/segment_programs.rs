@@ -1,0 +1,267 @@
+#![cfg(not(loom))]
+//! Runs every program of the segment/sharing half of the crate with a time
+//! limit, checks its figures and exit code, and checks that it left nothing
+//! behind: no /dev/shm name, no process, no temp file.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+
+/// Programs fork several processes and some claims depend on timing: run
+/// one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Names in /dev/shm and /tmp that this crate's programs create.
+fn ours() -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for (dir, prefix) in [("/dev/shm", "lesson-shm-"), ("/tmp", "lesson-mmap-")] {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(prefix) {
+                names.insert(format!("{dir}/{name}"));
+            }
+        }
+    }
+    names
+}
+
+/// Every number that follows the word "pid" or "pids" in the output.
+fn pids(out: &str) -> Vec<u32> {
+    let words: Vec<&str> = out.split_whitespace().collect();
+    let mut found = Vec::new();
+    for pair in words.windows(2) {
+        if pair[0] == "pid" || pair[0] == "pids" {
+            for p in pair[1].split(',') {
+                if let Ok(n) = p.trim_end_matches(')').parse() {
+                    found.push(n);
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Runs a program with the given flags; asserts exit 0, no new name left in
+/// /dev/shm or /tmp, and no printed pid still in the process table.
+fn run_clean(bin: &str, args: &[&str], limit: u64) -> String {
+    let _guard = serial();
+    let before = ours();
+    let out = Command::new(bin)
+        .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .timeout(Duration::from_secs(limit))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{bin} failed: {:?}\n{stdout}\n{stderr}",
+        out.status
+    );
+    assert!(
+        stdout.lines().last().unwrap().starts_with("lesson: "),
+        "{stdout}"
+    );
+    let left: Vec<_> = ours().difference(&before).cloned().collect();
+    assert!(left.is_empty(), "{bin} left {left:?}");
+    for pid in pids(&stdout) {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "{bin} left process {pid}"
+        );
+    }
+    stdout
+}
+
+/// The line that starts with `label`, split into words.
+fn row<'a>(out: &'a str, label: &str) -> Vec<&'a str> {
+    let line = out.lines().find(|l| l.starts_with(label));
+    line.unwrap_or_else(|| panic!("no line {label:?} in\n{out}"))
+        .split_whitespace()
+        .collect()
+}
+
+/// The word `offset` places after `word` on the line that starts with `label`.
+fn near<'a>(out: &'a str, label: &str, word: &str, offset: isize) -> &'a str {
+    let r = row(out, label);
+    let i = r.iter().position(|w| *w == word);
+    let i = i.unwrap_or_else(|| panic!("no {word:?} in line {label:?}:\n{out}"));
+    r[i.checked_add_signed(offset).unwrap()]
+}
+
+fn bad_input(bin: &str, args: &[&str]) {
+    let out = Command::new(bin)
+        .args(args)
+        .timeout(Duration::from_secs(10))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{bin} {args:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{bin} {args:?}: {stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn map_anon_is_private_child_write_reaches_only_the_shared_mapping() {
+    let bin = env!("CARGO_BIN_EXE_map-anon-is-private");
+    let out = run_clean(bin, &["--value", "77"], 30);
+    assert!(out.contains("child pid"), "{out}");
+    assert_eq!(row(&out, "memmap2 map_anon").last(), Some(&"0"));
+    assert_eq!(row(&out, "SharedMapping").last(), Some(&"77"));
+    bad_input(bin, &["--value", "0"]);
+    bad_input(bin, &["--value", "abc"]);
+}
+
+#[test]
+fn shared_counter_racy_loses_atomic_and_lock_do_not() {
+    let bin = env!("CARGO_BIN_EXE_shared-counter");
+    let out = run_clean(bin, &["--processes", "3", "--iterations", "50000"], 60);
+    let after = |label, word| {
+        let r = row(&out, label);
+        let i = r.iter().position(|w| *w == word).unwrap();
+        r[i + 1].parse::<u64>().unwrap()
+    };
+    let lost = |label| after(label, "lost");
+    assert!(lost("racy") > 0, "{out}");
+    assert_eq!(lost("atomic"), 0, "{out}");
+    assert_eq!(lost("lock"), 0, "{out}");
+    assert_eq!(after("atomic", "of"), 150000);
+    assert!(after("racy", "of") == 150000 && after("lock", "of") == 150000);
+    bad_input(bin, &["--processes", "0"]);
+    bad_input(bin, &["--processes", "1"]);
+    bad_input(bin, &["--iterations", "abc"]);
+    bad_input(bin, &["--iterations", "99999999999"]);
+}
+
+#[test]
+fn shared_array_beats_pipes_and_checks_every_element() {
+    let bin = env!("CARGO_BIN_EXE_shared-array");
+    let out = run_clean(bin, &[], 120);
+    assert!(out.contains("every element checked"), "{out}");
+    let ms = |label| near(&out, label, "ms", -1).parse::<f64>().unwrap();
+    assert!(ms("shared memory") > 0.0 && ms("pipes") > 0.0, "{out}");
+    let ratio: f64 = near(&out, "pipes", "ms", 1)
+        .trim_end_matches('x')
+        .parse()
+        .unwrap();
+    assert!(
+        ratio >= 1.5,
+        "the program exits 0 only at 1.5x or more:\n{out}"
+    );
+    bad_input(bin, &["--elements", "0"]);
+    bad_input(bin, &["--elements", "999999999999"]);
+    bad_input(bin, &["--workers", "abc"]);
+    bad_input(bin, &["--workers", "65"]);
+}
+
+#[test]
+fn named_shm_leaves_no_name_even_when_the_creator_is_killed() {
+    let bin = env!("CARGO_BIN_EXE_named-shm");
+    let out = run_clean(bin, &[], 60);
+    let first = row(&out, "segment");
+    assert!(first[1].starts_with("/lesson-shm-"), "{out}");
+    assert!(!Path::new("/dev/shm").join(&first[1][1..]).exists());
+    assert!(
+        out.contains("name gone while both mapped it: true"),
+        "{out}"
+    );
+    assert!(out.contains("wrote 0x5eed00000002"), "{out}");
+    let killed = row(&out, "unlinked once opened");
+    assert_eq!((killed[9], killed[12]), ("9", "false"), "{out}");
+    let kept = row(&out, "kept its name");
+    assert_eq!(
+        (kept[10], kept[13]),
+        ("9", "true"),
+        "the Python-style leak:\n{out}"
+    );
+    for line in out.lines() {
+        if let Some(i) = line.find("/dev/shm/") {
+            let path = line[i..].split_whitespace().next().unwrap();
+            assert!(!Path::new(path).exists(), "{path} left behind");
+        }
+    }
+    bad_input(bin, &["--bytes", "0"]);
+    bad_input(bin, &["--bytes", "99999999999999"]);
+    bad_input(bin, &["--role", "bogus"]);
+}
+
+#[test]
+fn file_backed_mmap_persists_and_truncation_is_sigbus() {
+    let bin = env!("CARGO_BIN_EXE_file-backed-mmap");
+    let out = run_clean(bin, &["--pages", "3"], 60);
+    assert!(out.contains("(12288 bytes)"), "{out}");
+    assert_eq!(row(&out, "writer process").last(), Some(&"0"));
+    assert_eq!(row(&out, "reader process").last(), Some(&"0"));
+    assert!(
+        out.contains("writer 0xf11e0000000a, reader 0xf11e0000000b"),
+        "{out}"
+    );
+    assert!(
+        row(&out, "touch after truncate").contains(&"SIGBUS,"),
+        "{out}"
+    );
+    let temp = row(&out, "shared file")[2];
+    assert!(!Path::new(temp).exists(), "{temp} left behind");
+    bad_input(bin, &["--pages", "0"]);
+    bad_input(bin, &["--pages", "5000"]);
+}
+
+#[test]
+fn manager_process_is_slower_than_shared_memory() {
+    let bin = env!("CARGO_BIN_EXE_manager-process");
+    let out = run_clean(bin, &["--ops", "2000"], 60);
+    let before_ns = |label| {
+        let r = row(&out, label);
+        let i = r.iter().position(|w| *w == "ns").unwrap();
+        r[i - 1].parse::<f64>().unwrap()
+    };
+    let (manager, shared) = (before_ns("manager"), before_ns("shared memory"));
+    assert!(manager > 0.0 && shared > 0.0, "{out}");
+    assert!(out.contains("Exited(Pid("), "{out}");
+    assert!(
+        out.contains("shared store: true, parent saw the server's: true"),
+        "{out}"
+    );
+    bad_input(bin, &["--ops", "0"]);
+    bad_input(bin, &["--keys", "9999999999"]);
+}
+
+#[test]
+fn programs_are_quiet_when_piped_into_head() {
+    for bin in [
+        env!("CARGO_BIN_EXE_named-shm"),
+        env!("CARGO_BIN_EXE_file-backed-mmap"),
+        env!("CARGO_BIN_EXE_shared-counter"),
+    ] {
+        let _guard = serial();
+        let before = ours();
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!("'{bin}' | head -1"))
+            .timeout(Duration::from_secs(60))
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        let left: Vec<_> = ours().difference(&before).cloned().collect();
+        assert!(left.is_empty(), "{bin} | head -1 left {left:?}");
+    }
+}
