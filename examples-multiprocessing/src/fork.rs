@@ -108,9 +108,10 @@ pub fn fork_single_threaded<F: FnOnce() -> i32>(child: F) -> Result<Child, ForkE
 ///
 /// If the parent runs other threads, `child` must only make
 /// async-signal-safe calls (see `signal-safety(7)`): no allocation, no
-/// `println!`, no locks, no `std::process::exit`. The raw system calls that
-/// nix wraps (`write`, `close`, `kill`, `alarm`, `execv` with arguments
-/// prepared before the fork, ...) are fine.
+/// `println!`, no locks, no `std::process::exit`, and no captured value
+/// whose drop frees memory (a `Vec` moved in is dropped in the child). The
+/// raw system calls that nix wraps (`write`, `close`, `kill`, `alarm`,
+/// `execv` with arguments prepared before the fork, ...) are fine.
 pub unsafe fn fork_async_safe<F: FnOnce() -> i32>(child: F) -> nix::Result<Child> {
     // SAFETY: the caller upholds the async-signal-safety contract for what
     // runs in the child; the child never returns from this function.

@@ -18,6 +18,7 @@ use examples_multiprocessing::fork::{SharedU64, describe, fork_single_threaded};
 use nix::sys::signal::{Signal, raise};
 use nix::sys::wait::WaitStatus;
 
+/// fork + waitpid: exit code vs killing signal, and copy-on-write. Exits 0 when the claim held, 1 when not, 2 on a bad flag.
 #[derive(Parser)]
 struct Args {
     /// Exit code the first child returns (0-255).

@@ -24,6 +24,7 @@ use nix::sys::signal::Signal;
 
 static LOCK: Mutex<()> = Mutex::new(());
 
+/// fork while a thread holds a mutex: the child hangs (watchdog), fork-first and exec work. Exits 0 when the claim held, 1 when not, 2 on a bad flag.
 #[derive(Parser)]
 struct Args {
     /// Seconds before the child's watchdog fires (1-60).

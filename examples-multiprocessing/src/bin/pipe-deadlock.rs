@@ -21,6 +21,7 @@ use examples_multiprocessing::zombies::stat;
 use nix::fcntl::OFlag;
 use nix::unistd::pipe2;
 
+/// A child filling a pipe nobody reads stalls; draining while waiting fixes it. Exits 0 when the claim held, 1 when not, 2 on a bad flag.
 #[derive(Parser)]
 struct Args {
     /// Bytes the child writes (1-67108864).

@@ -22,6 +22,7 @@ use examples_multiprocessing::fork::{
 use nix::sys::signal::Signal;
 use rayon::prelude::*;
 
+/// A child forked after rayon started hangs (watchdog); forking first works. Exits 0 when the claim held, 1 when not, 2 on a bad flag.
 #[derive(Parser)]
 struct Args {
     /// Numbers to sum in parallel (1-100000000).

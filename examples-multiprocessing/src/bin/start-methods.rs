@@ -23,6 +23,7 @@ use examples_multiprocessing::start::{
 };
 use nix::sys::wait::WaitStatus;
 
+/// fork, fork + exec, spawn and a forkserver, timed as the parent grows to --max-mib. Exits 0 when the claim held, 1 when not, 2 on a bad flag.
 #[derive(Parser)]
 struct Args {
     /// Largest parent in MiB (64-1024); sizes run 16, 64, 256, 1024 up to it.

@@ -22,6 +22,7 @@ use examples_multiprocessing::zombies::{Family, has_children, stat, wait_until};
 use nix::sys::signal::Signal;
 use nix::unistd::getpid;
 
+/// Zombies until reaped; orphans live on unless PR_SET_PDEATHSIG. Exits 0 when the claim held, 1 when not, 2 on a bad flag.
 #[derive(Parser)]
 struct Args {
     /// Children left unwaited (1-64).
