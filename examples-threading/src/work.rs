@@ -28,7 +28,7 @@ use std::io::{self, BufRead, BufReader, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::ops::Range;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -186,6 +186,124 @@ impl WaitJob {
         let rounds = self.waits.div_ceil(threads.max(1)).max(1);
         self.waits as f64 / rounds as f64
     }
+}
+
+/// How [`fan_out`] runs its calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fanout {
+    /// One after another on the calling thread.
+    Sequential,
+    /// A new OS thread for every call, all started at once.
+    ThreadPerTask,
+    /// This many threads (at least 1), each taking the next call when done
+    /// with one (`ThreadPoolExecutor(max_workers=k).map`).
+    Pool(usize),
+}
+
+impl Fanout {
+    /// How many calls can run at once out of `calls`.
+    ///
+    /// ```
+    /// use examples_threading::work::Fanout;
+    /// assert_eq!(Fanout::Pool(4).concurrency(16), 4);
+    /// assert_eq!(Fanout::ThreadPerTask.concurrency(16), 16);
+    /// ```
+    pub fn concurrency(self, calls: usize) -> usize {
+        match self {
+            Fanout::Sequential => 1,
+            Fanout::ThreadPerTask => calls,
+            Fanout::Pool(k) => k.clamp(1, calls.max(1)),
+        }
+    }
+
+    /// The best speedup over [`Fanout::Sequential`] for `calls` calls that
+    /// each wait the same time: calls run in rounds of
+    /// [`concurrency`](Self::concurrency).
+    ///
+    /// ```
+    /// use examples_threading::work::Fanout;
+    /// assert_eq!(Fanout::Pool(4).ideal_speedup(16), 4.0);
+    /// assert_eq!(Fanout::Pool(5).ideal_speedup(16), 4.0);
+    /// ```
+    pub fn ideal_speedup(self, calls: usize) -> f64 {
+        let rounds = calls.div_ceil(self.concurrency(calls)).max(1);
+        calls as f64 / rounds as f64
+    }
+}
+
+/// Runs `call(0)`, ..., `call(calls - 1)` as `how` says and returns the
+/// results in call order. A call that panics panics the caller, after the
+/// other threads finished.
+///
+/// ```
+/// use examples_threading::work::{fan_out, Fanout};
+/// let squares = fan_out(5, Fanout::Pool(2), |i| i * i);
+/// assert_eq!(squares, vec![0, 1, 4, 9, 16]);
+/// assert_eq!(fan_out(5, Fanout::ThreadPerTask, |i| i * i), squares);
+/// ```
+pub fn fan_out<T: Send>(calls: usize, how: Fanout, call: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    if how == Fanout::Sequential {
+        return (0..calls).map(call).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let (call, next) = (&call, &next);
+    let mut done: Vec<(usize, T)> = thread::scope(|s| {
+        let handles: Vec<_> = (0..how.concurrency(calls))
+            .map(|_| {
+                s.spawn(move || {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= calls {
+                            return mine;
+                        }
+                        mine.push((i, call(i)));
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, t)| t).collect()
+}
+
+/// Thread `i` adds 1 to its own counter `counter(&slots[i])`, `iterations`
+/// times, one thread per slot, all at once. No counter is shared, yet when
+/// several counters sit in one cache line the cores fight over that line
+/// (false sharing); see the `false-sharing` program.
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use crossbeam_utils::CachePadded;
+/// use examples_threading::work::bump_own_counters;
+///
+/// let packed: Vec<AtomicU64> = (0..2).map(|_| AtomicU64::new(0)).collect();
+/// bump_own_counters(&packed, 1000, |c| c);
+/// let padded: Vec<CachePadded<AtomicU64>> =
+///     (0..2).map(|_| CachePadded::new(AtomicU64::new(0))).collect();
+/// bump_own_counters(&padded, 1000, |c| &**c);
+/// assert!(packed.iter().chain(padded.iter().map(|c| &**c)).all(|c| c.load(Ordering::Relaxed) == 1000));
+/// ```
+pub fn bump_own_counters<T: Sync>(
+    slots: &[T],
+    iterations: u64,
+    counter: impl Fn(&T) -> &AtomicU64 + Sync,
+) {
+    let counter = &counter;
+    thread::scope(|s| {
+        for slot in slots {
+            s.spawn(move || {
+                let c = counter(slot);
+                for _ in 0..iterations {
+                    c.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+    });
 }
 
 /// What [`measure`] saw while a closure ran, for the whole process.

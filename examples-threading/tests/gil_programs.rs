@@ -1,0 +1,214 @@
+//! Runs the GIL and workload programs (`gil`, `gil-convoy`,
+//! `io-bound-threads`, `cpu-bound-threads`, `oversubscription`,
+//! `false-sharing`) and checks their exit codes and figures. Timing claims
+//! are checked by the programs themselves, with margins; the tests run them
+//! one at a time (`SERIAL`) so they do not slow each other down.
+#![cfg(not(loom))]
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use assert_cmd::Command;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Runs `bin` with `args`, expects exit 0, returns stdout.
+fn run_ok(bin: &str, args: &[&str]) -> String {
+    let _one_at_a_time = serial();
+    let out = Command::new(bin)
+        .args(args)
+        .timeout(Duration::from_secs(120))
+        .output()
+        .expect("program starts");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{bin} {args:?}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(
+        stdout.lines().any(|l| l.starts_with("lesson: ")),
+        "{stdout}"
+    );
+    stdout
+}
+
+/// Runs `bin` with a bad flag: exit 2 and exactly one line on stderr.
+fn refuses(bin: &str, args: &[&str]) {
+    let out = Command::new(bin)
+        .args(args)
+        .timeout(Duration::from_secs(30))
+        .output()
+        .expect("program starts");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{bin} {args:?}: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{bin} {args:?}: {stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+/// The figures ending in `x` on a line, as numbers.
+fn ratios(line: &str) -> Vec<f64> {
+    line.split_whitespace()
+        .filter_map(|w| w.strip_suffix('x')?.parse().ok())
+        .collect()
+}
+
+/// The number printed just before `unit` (`" ms"`) on `line`.
+fn figure_before(line: &str, unit: &str) -> f64 {
+    let head = &line[..line.find(unit).expect(unit)];
+    head.split_whitespace().last().unwrap().parse().unwrap()
+}
+
+const GIL: &str = env!("CARGO_BIN_EXE_gil");
+const CONVOY: &str = env!("CARGO_BIN_EXE_gil-convoy");
+const IO: &str = env!("CARGO_BIN_EXE_io-bound-threads");
+const CPU: &str = env!("CARGO_BIN_EXE_cpu-bound-threads");
+const OVERSUB: &str = env!("CARGO_BIN_EXE_oversubscription");
+const FALSE_SHARING: &str = env!("CARGO_BIN_EXE_false-sharing");
+
+#[test]
+fn gil_prints_four_speedups_per_thread_count() {
+    let out = run_ok(GIL, &[]);
+    assert!(out.contains("primes below 1000000 = 78498"), "{out}");
+    let rows: Vec<Vec<f64>> = out
+        .lines()
+        .filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+        .map(ratios)
+        .collect();
+    assert_eq!(rows.len(), 4, "threads 1..=4:\n{out}");
+    assert!(rows.iter().all(|r| r.len() == 4), "{out}");
+    assert_eq!(rows[0], vec![1.0; 4], "one thread is the baseline:\n{out}");
+    // The speedups themselves are checked by the program, with margins.
+    assert!(out.contains("cores busy on 4 threads"), "{out}");
+}
+
+#[test]
+fn gil_with_one_thread_and_small_jobs() {
+    let out = run_ok(
+        GIL,
+        &[
+            "--threads",
+            "1",
+            "--limit",
+            "10000",
+            "--waits",
+            "2",
+            "--repeat",
+            "1",
+        ],
+    );
+    assert!(out.contains("primes below 10000 = 1229"), "{out}");
+}
+
+#[test]
+fn gil_refuses_bad_flags() {
+    refuses(GIL, &["--threads", "0"]);
+    refuses(GIL, &["--threads", "abc"]);
+    refuses(GIL, &["--threads", "65"]);
+    refuses(GIL, &["--limit", "99999999999"]);
+    refuses(GIL, &["--switch-interval-ms", "0"]);
+}
+
+#[test]
+fn gil_is_quiet_when_piped_into_head() {
+    let _one_at_a_time = serial();
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("'{GIL}' --repeat 1 --limit 100000 | head -1"))
+        .timeout(Duration::from_secs(120))
+        .output()
+        .expect("sh starts");
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn gil_convoy_is_late_under_the_model() {
+    let out = run_ok(CONVOY, &[]);
+    let model = out.lines().find(|l| l.starts_with("model GIL")).unwrap();
+    let free = out.lines().find(|l| l.starts_with("free threads")).unwrap();
+    let model_p50 = figure_before(model, " ms");
+    // A waiter asks for the lock only after one 5 ms switch interval.
+    assert!(model_p50 >= 4.0, "{out}");
+    assert!(model_p50 > figure_before(free, " ms"), "{out}");
+    refuses(CONVOY, &["--cpu-threads", "0"]);
+    refuses(CONVOY, &["--ticks", "abc"]);
+    refuses(CONVOY, &["--ticks", "100000"]);
+}
+
+#[test]
+fn io_bound_threads_overlap_their_waits() {
+    let out = run_ok(IO, &[]);
+    let speedup = |prefix: &str| {
+        let line = out.lines().find(|l| l.starts_with(prefix)).unwrap();
+        ratios(line)[0]
+    };
+    assert_eq!(speedup("one by one"), 1.0);
+    // The program checks the speedups against N = 16 and K = 4, with margins.
+    assert!(speedup("thread per request (16)") > 0.0, "{out}");
+    assert!(speedup("pool (4)") > 0.0, "{out}");
+    assert!(out.contains("16 requests"), "{out}");
+    refuses(IO, &["--requests", "0"]);
+    refuses(IO, &["--pool", "abc"]);
+    refuses(IO, &["--requests", "100000"]);
+}
+
+#[test]
+fn cpu_bound_threads_agree_on_the_answer() {
+    let out = run_ok(CPU, &[]);
+    let answers: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains(" ms "))
+        .filter_map(|l| l.split_whitespace().find(|w| w.parse::<u64>().is_ok()))
+        .collect();
+    // sequential, thread::scope and rayon: pi(1_500_000) = 114_155.
+    assert_eq!(answers, vec!["114155"; 3], "{out}");
+    let out = run_ok(CPU, &["--threads", "3", "--limit", "100000"]);
+    assert!(out.contains("thread::scope (3)"), "{out}");
+    refuses(CPU, &["--threads", "0"]);
+    refuses(CPU, &["--threads", "abc"]);
+    refuses(CPU, &["--limit", "99999999999"]);
+}
+
+#[test]
+fn oversubscription_switches_more_with_a_thread_per_task() {
+    let out = run_ok(OVERSUB, &[]);
+    assert!(out.contains("primes below 1500000 = 114155"), "{out}");
+    let switches = |prefix: &str| -> i64 {
+        let line = out.lines().find(|l| l.starts_with(prefix)).unwrap();
+        let words: Vec<&str> = line.split_whitespace().collect();
+        words[words.len() - 2..]
+            .iter()
+            .map(|w| w.parse::<i64>().unwrap())
+            .sum()
+    };
+    assert!(
+        switches("thread per task (1000)") > switches("pool of cores"),
+        "{out}"
+    );
+    refuses(OVERSUB, &["--tasks", "0"]);
+    refuses(OVERSUB, &["--tasks", "abc"]);
+    refuses(OVERSUB, &["--tasks", "5000"]);
+}
+
+#[test]
+fn false_sharing_prints_the_slowdown() {
+    let out = run_ok(FALSE_SHARING, &[]);
+    assert!(out.contains("packed"), "{out}");
+    assert!(out.contains("padded"), "{out}");
+    let line = out.lines().find(|l| l.starts_with("slowdown")).unwrap();
+    assert!(ratios(line)[0] > 0.0, "{out}");
+    refuses(FALSE_SHARING, &["--threads", "0"]);
+    refuses(FALSE_SHARING, &["--iterations", "abc"]);
+    refuses(FALSE_SHARING, &["--threads", "17"]);
+}
