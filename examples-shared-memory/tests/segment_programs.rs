@@ -265,3 +265,55 @@ fn programs_are_quiet_when_piped_into_head() {
         assert!(left.is_empty(), "{bin} | head -1 left {left:?}");
     }
 }
+
+/// Pids of running (not zombie) processes whose executable is `bin`.
+fn running(bin: &str) -> Vec<u32> {
+    let target = std::fs::canonicalize(bin).unwrap();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe == target))
+        .collect()
+}
+
+#[test]
+fn killed_programs_leave_no_process_behind() {
+    let long_runs: [(&str, &[&str]); 3] = [
+        (
+            env!("CARGO_BIN_EXE_shared-counter"),
+            &["--iterations", "10000000"],
+        ),
+        (env!("CARGO_BIN_EXE_manager-process"), &["--ops", "1000000"]),
+        (
+            env!("CARGO_BIN_EXE_shared-array"),
+            &["--elements", "30000000"],
+        ),
+    ];
+    for (bin, args) in long_runs {
+        let _guard = serial();
+        let mut program = std::process::Command::new(bin)
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Wait until it has forked its workers, then kill it mid-run.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while running(bin).len() < 2 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(running(bin).len() >= 2, "{bin} never forked");
+        program.kill().unwrap();
+        program.wait().unwrap();
+        // Its children die with it (PR_SET_PDEATHSIG).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !running(bin).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(
+            running(bin),
+            Vec::<u32>::new(),
+            "{bin} left children running"
+        );
+    }
+}
