@@ -6,3 +6,7 @@ pub mod start;
 pub mod forkserver;
 pub mod zombies;
 pub mod pipes;
+pub mod pool;
+pub mod frame;
+pub mod stop_signal;
+pub mod cpu_work;

@@ -1,0 +1,137 @@
+//! A worker is SIGKILLed mid-task: only that task fails, the worker is
+//! replaced, and every other result arrives.
+//!
+//! Notice: the error names the task, the worker's pid and the signal; a
+//! task that panics fails alone and its worker lives on; and when every
+//! task kills its worker the pool gives up after `max_restarts` deaths in a
+//! row instead of forking forever. Reach for a crash-tolerant pool when
+//! tasks run code that can segfault, abort, or be OOM-killed (native
+//! libraries, untrusted input). Python: CPython's `multiprocessing.Pool`
+//! hangs forever in `map` when a worker is killed (it replaces the worker
+//! but the lost task never completes), and
+//! `concurrent.futures.ProcessPoolExecutor` marks itself broken and fails
+//! every pending task with `BrokenProcessPool`. Exits 0 when exactly the
+//! chosen tasks failed, each for the right reason, and all other results
+//! equal the sequential answer; 1 otherwise.
+
+use anyhow::{Result, ensure};
+use clap::Parser;
+use examples_multiprocessing::cpu_work::{rounds_per_ms, spin};
+use examples_multiprocessing::pool::{Death, Error, Pool};
+use nix::sys::signal::{Signal, raise};
+
+#[derive(Parser)]
+struct Args {
+    /// Worker processes (at most 64).
+    #[arg(long, default_value_t = 2, value_parser = lesson::at_least_one)]
+    workers: usize,
+    /// Tasks (at most 10000).
+    #[arg(long, default_value_t = 40, value_parser = lesson::at_least_one)]
+    tasks: usize,
+    /// The task that kills its own worker with SIGKILL.
+    #[arg(long, default_value_t = 17)]
+    crash_task: usize,
+    /// The task that panics.
+    #[arg(long, default_value_t = 23)]
+    panic_task: usize,
+    /// Milliseconds of CPU work per task (at most 1000).
+    #[arg(long, default_value_t = 5, value_parser = lesson::at_least_one)]
+    task_ms: usize,
+}
+
+fn main() -> std::process::ExitCode {
+    examples_multiprocessing::fork::exit_code(run())
+}
+
+fn run() -> Result<()> {
+    let a: Args = lesson::args();
+    if a.workers > 64 || a.tasks > 10_000 || a.task_ms > 1000 {
+        lesson::usage_error("at most 64 workers, 10000 tasks, 1000 ms per task");
+    }
+    if a.crash_task >= a.tasks || a.panic_task >= a.tasks || a.crash_task == a.panic_task {
+        lesson::usage_error(
+            "--crash-task and --panic-task must be two different tasks below --tasks",
+        );
+    }
+    let (crash, boom, rounds) = (
+        a.crash_task as u64,
+        a.panic_task as u64,
+        rounds_per_ms() * a.task_ms as u64,
+    );
+    let job = move |i: u64| {
+        if i == crash {
+            let _ = raise(Signal::SIGKILL); // as a segfault or the OOM killer would
+        }
+        assert!(i != boom, "task {i} panics on purpose");
+        spin(i, rounds)
+    };
+    let mut pool = Pool::builder(a.workers, job).build()?;
+    println!("workers        {:?}", pool.pids());
+    let results = pool.map(0..a.tasks as u64)?;
+    let mut good = 0;
+    for (i, r) in results.iter().enumerate() {
+        match r {
+            Ok(v) => {
+                ensure!(*v == spin(i as u64, rounds), "task {i}: wrong result");
+                good += 1;
+            }
+            Err(e) => println!("failed         {e}"),
+        }
+    }
+    let crashed = matches!(
+        &results[a.crash_task],
+        Err(Error::WorkerDied {
+            cause: Death::Signaled(Signal::SIGKILL),
+            ..
+        })
+    );
+    let panicked = matches!(&results[a.panic_task], Err(Error::Panicked { .. }));
+    for r in pool.replacements() {
+        println!(
+            "replacement    worker {} {} -> new worker {:?}",
+            r.old_pid,
+            r.cause,
+            r.new_pid.unwrap_or(0)
+        );
+    }
+    let replaced = pool.replacements().len();
+    println!(
+        "other results  {good} of {} equal the sequential answer",
+        a.tasks - 2
+    );
+    drop(pool);
+
+    // A task list where every task kills its worker: the cap stops the loop.
+    let mut doomed = Pool::builder(a.workers, |_: u64| -> u64 {
+        let _ = raise(Signal::SIGKILL);
+        0
+    })
+    .max_restarts(4)
+    .build()?;
+    let capped = doomed.map(0..1000);
+    let capped_ok = matches!(capped, Err(Error::Broken { restarts: 5, .. }));
+    match capped {
+        Err(e) => println!("every task kills its worker, max_restarts 4: {e}"),
+        Ok(_) => println!("every task kills its worker, max_restarts 4: no error (unexpected)"),
+    }
+    println!(
+        "python         Pool.map hangs forever here; ProcessPoolExecutor fails every pending task (BrokenProcessPool)"
+    );
+    println!(
+        "lesson: track which task each worker holds, so a dead worker costs one task, not the pool"
+    );
+    ensure!(
+        crashed && panicked,
+        "the chosen tasks did not fail as expected"
+    );
+    ensure!(
+        good == a.tasks - 2 && replaced == 1,
+        "{good} good results and {replaced} replacements, expected {} and 1",
+        a.tasks - 2
+    );
+    ensure!(
+        capped_ok,
+        "the restart cap did not stop the pool after 5 deaths"
+    );
+    Ok(())
+}

@@ -1,0 +1,75 @@
+//! Turning Ctrl-C (`SIGINT`) and `SIGTERM` into a flag the main loop checks.
+//!
+//! A signal handler may only do async-signal-safe things, so this one only
+//! stores the signal number in an atomic. The handler is installed without
+//! `SA_RESTART`, so a blocking `poll` or `read` returns `EINTR` at once and
+//! the loop around it sees the flag: the program then stops handing out
+//! work, shuts its workers down, reaps them, and exits with
+//! [`exit_code`] (130 for `SIGINT`, 143 for `SIGTERM`, as shells report).
+//!
+//! Python: `signal.signal(signal.SIGINT, handler)`, or catching
+//! `KeyboardInterrupt` around `pool.map` (which in CPython's `Pool` famously
+//! hangs or leaves workers behind unless the workers ignore `SIGINT`).
+//!
+//! ```no_run
+//! use examples_multiprocessing::stop_signal;
+//!
+//! stop_signal::install()?;
+//! while !stop_signal::requested() {
+//!     // ... one bounded step of work ...
+//! #   break;
+//! }
+//! if let Some(sig) = stop_signal::received() {
+//!     std::process::exit(stop_signal::exit_code(sig));
+//! }
+//! # Ok::<(), nix::Error>(())
+//! ```
+
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+
+static SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+/// Set by the handler; hand it to
+/// [`PoolBuilder::cancel_when`](crate::pool::PoolBuilder::cancel_when).
+pub static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    // Only atomic stores: async-signal-safe.
+    SIGNAL.store(sig, Ordering::SeqCst);
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// Installs the flag-setting handler for `SIGINT` and `SIGTERM`.
+pub fn install() -> nix::Result<()> {
+    let action = SigAction::new(
+        SigHandler::Handler(on_signal),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    for sig in [Signal::SIGINT, Signal::SIGTERM] {
+        // SAFETY: `on_signal` only performs atomic stores, which are
+        // async-signal-safe; no other handler state is replaced unsafely.
+        unsafe { sigaction(sig, &action) }?;
+    }
+    Ok(())
+}
+
+/// Whether a stop signal has arrived.
+pub fn requested() -> bool {
+    STOP.load(Ordering::SeqCst)
+}
+
+/// The stop signal that arrived, if any.
+pub fn received() -> Option<Signal> {
+    match SIGNAL.load(Ordering::SeqCst) {
+        0 => None,
+        n => Signal::try_from(n).ok(),
+    }
+}
+
+/// The conventional exit status after a fatal signal: 128 + its number.
+pub fn exit_code(sig: Signal) -> i32 {
+    128 + sig as i32
+}
