@@ -21,9 +21,15 @@
 //! assert!(verify(&words).is_ok());
 //! ```
 
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use nix::{fcntl::OFlag, unistd::pipe2};
+
+use crate::child;
 
 /// Largest `--elements` accepted (512 MiB of u64).
 pub const MAX_ELEMENTS: usize = 1 << 26;
@@ -140,6 +146,72 @@ pub fn pipe_worker(from: &mut impl Read, to: &mut impl Write, len: usize) -> io:
     receive(from, &mut values)?;
     transform_slice(&mut values);
     send(to, &values)
+}
+
+/// Sets `words` to 0, 1, 2, ..., forks one worker per slice that
+/// transforms its slice in place, reaps them all (each within `limit`) and
+/// checks every element. Returns the time from the first fork to the last
+/// reap.
+///
+/// # Safety
+///
+/// The calling process must be single-threaded (see [`child::fork`]).
+pub unsafe fn run_in_shared_memory(
+    words: &[AtomicU64],
+    slices: &[Range<usize>],
+    limit: Duration,
+) -> io::Result<Duration> {
+    fill(words);
+    let start = Instant::now();
+    let mut workers = Vec::new();
+    for range in slices {
+        // SAFETY: only this worker touches its slice until it is reaped.
+        let job = || (unsafe { transform_owned(&words[range.clone()]) }, 0).1;
+        // SAFETY: the caller guarantees a single-threaded process.
+        workers.push(unsafe { child::fork(job) }?);
+    }
+    workers.into_iter().try_for_each(|w| w.join(limit))?;
+    let took = start.elapsed();
+    verify(words).map_err(io::Error::other)?;
+    Ok(took)
+}
+
+/// The same job through pipes: forks one worker per slice with a pipe each
+/// way, sends each slice down, reads the transformed slice back, reaps the
+/// workers and checks every element. Returns the time from the first fork
+/// to the last reap.
+///
+/// # Safety
+///
+/// The calling process must be single-threaded (see [`child::fork`]).
+pub unsafe fn run_through_pipes(
+    len: usize,
+    slices: &[Range<usize>],
+    limit: Duration,
+) -> io::Result<Duration> {
+    let mut data: Vec<u64> = (0..len as u64).collect();
+    let start = Instant::now();
+    let mut workers = Vec::new();
+    for range in slices {
+        let ((down_r, down_w), (up_r, up_w)) = (pipe2(OFlag::O_CLOEXEC)?, pipe2(OFlag::O_CLOEXEC)?);
+        let (mut down_r, mut up_w) = (File::from(down_r), File::from(up_w));
+        let job = || i32::from(pipe_worker(&mut down_r, &mut up_w, range.len()).is_err());
+        // SAFETY: the caller guarantees a single-threaded process.
+        let worker = unsafe { child::fork(job) }?;
+        workers.push((worker, File::from(down_w), File::from(up_r), range.clone()));
+    }
+    // Each worker reads its whole slice before it writes, so sending all
+    // slices first and then reading all results cannot deadlock.
+    for (_, down, _, range) in &mut workers {
+        send(down, &data[range.clone()])?;
+    }
+    for (worker, _, mut up, range) in workers {
+        receive(&mut up, &mut data[range])?;
+        worker.join(limit)?;
+    }
+    let took = start.elapsed();
+    verify_vec(&data).map_err(io::Error::other)?;
+    Ok(took)
 }
 
 /// Bytes of memory the system says are available (`MemAvailable`), if known.

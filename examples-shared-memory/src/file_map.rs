@@ -25,12 +25,17 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
-use std::fs::OpenOptions;
-use std::io;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
 use std::path::Path;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use memmap2::MmapRaw;
+use nix::sys::wait::WaitStatus;
+use nix::{fcntl::OFlag, unistd::pipe2};
+
+use crate::child;
 
 /// A read-write shared mapping of a whole file.
 #[derive(Debug)]
@@ -78,4 +83,48 @@ impl SharedFile {
     pub fn flush(&self) -> io::Result<()> {
         self.map.flush()
     }
+
+    /// One side of a two-process handshake: stores `mine` in word `slot`
+    /// (0 or 1), waits (at most `limit`) until the other word holds
+    /// `theirs`, then flushes.
+    pub fn exchange(&self, slot: usize, mine: u64, theirs: u64, limit: Duration) -> io::Result<()> {
+        let words = self.words();
+        words[slot].store(mine, Ordering::Release);
+        let deadline = Instant::now() + limit;
+        while words[1 - slot].load(Ordering::Acquire) != theirs {
+            if Instant::now() > deadline {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the other process never wrote",
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        self.flush()
+    }
+}
+
+/// Maps the file at `path`, forks a child that waits, truncates the file to
+/// 0 bytes from this (another) process, then lets the child read the last
+/// mapped byte. Returns how the child ended: `Signaled(.., SIGBUS, false)`
+/// (core dumps are off in the child). The file must be non-empty.
+///
+/// # Safety
+///
+/// The calling process must be single-threaded (see [`child::fork`]).
+pub unsafe fn touch_after_truncate(path: &Path, limit: Duration) -> io::Result<WaitStatus> {
+    let map = SharedFile::open(path)?;
+    let (go_r, go_w) = pipe2(OFlag::O_CLOEXEC)?;
+    let (mut go_r, mut go_w) = (File::from(go_r), File::from(go_w));
+    let last = map.len() - 1;
+    let job = || {
+        let _ = child::disable_core_dumps();
+        let _ = go_r.read_exact(&mut [0u8]);
+        i32::from(map.read_byte(last)) + 3 // not reached: SIGBUS
+    };
+    // SAFETY: the caller guarantees a single-threaded process.
+    let mut toucher = unsafe { child::fork(job) }?;
+    OpenOptions::new().write(true).open(path)?.set_len(0)?;
+    go_w.write_all(&[1])?;
+    toucher.wait_timeout(limit)
 }

@@ -10,18 +10,15 @@
 //! shared by path; never let anyone shrink it while it is mapped (agree on
 //! a lock, or use a memfd sealed with `F_SEAL_SHRINK`). Python: `mmap.mmap`.
 
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Result, bail};
 use clap::Parser;
-use examples_shared_memory::{child, file_map::SharedFile};
+use examples_shared_memory::child;
+use examples_shared_memory::file_map::{self, SharedFile};
 use nix::sys::{signal::Signal, wait::WaitStatus};
-use nix::{fcntl::OFlag, unistd::pipe2};
 
 const WRITER: u64 = 0xF11E_0000_000A;
 const READER: u64 = 0xF11E_0000_000B;
@@ -38,30 +35,18 @@ struct Args {
     path: Option<PathBuf>,
 }
 
-/// A role: store `mine` in word `slot`, wait until the other role's word is
-/// set, flush, exit.
-fn play(path: &Path, slot: usize, mine: u64, theirs: u64) -> Result<()> {
-    let file = SharedFile::open(path)?;
-    let words = file.words();
-    words[slot].store(mine, Ordering::Release);
-    let deadline = Instant::now() + WAIT;
-    while words[1 - slot].load(Ordering::Acquire) != theirs {
-        if Instant::now() > deadline {
-            bail!("the other process never wrote");
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    Ok(file.flush()?)
-}
-
 fn main() -> Result<()> {
     let args: Args = lesson::args();
     if args.pages > 1024 {
         lesson::usage_error("--pages must be at most 1024");
     }
     match (args.role.as_deref(), &args.path) {
-        (Some("writer"), Some(path)) => return play(path, 0, WRITER, READER),
-        (Some("reader"), Some(path)) => return play(path, 1, READER, WRITER),
+        (Some("writer"), Some(path)) => {
+            return Ok(SharedFile::open(path)?.exchange(0, WRITER, READER, WAIT)?);
+        }
+        (Some("reader"), Some(path)) => {
+            return Ok(SharedFile::open(path)?.exchange(1, READER, WRITER, WAIT)?);
+        }
         (None, None) => {}
         _ => lesson::usage_error("unknown hidden role"),
     }
@@ -93,31 +78,16 @@ fn main() -> Result<()> {
             p.pid()
         ));
     }
-    let mut bytes = Vec::new();
-    File::open(&path)?.read_to_end(&mut bytes)?;
-    let word =
-        |i: usize| u64::from_ne_bytes(bytes[i * 8..i * 8 + 8].try_into().unwrap_or_default());
+    let bytes = std::fs::read(&path)?; // plain read(2): no mapping left
+    let word = |i: usize| u64::from_ne_bytes(bytes[i * 8..][..8].try_into().unwrap_or_default());
     let persisted = (word(0), word(1));
     report.push(format!(
         "{:<28} writer {:#x}, reader {:#x}",
         "file after both exited", persisted.0, persisted.1
     ));
 
-    let map = SharedFile::open(&path)?;
-    let (go_r, go_w) = pipe2(OFlag::O_CLOEXEC)?;
-    let (mut go_r, mut go_w) = (File::from(go_r), File::from(go_w));
-    let last_page = map.len() - 1;
     // SAFETY: this process never starts a thread (spawn made none).
-    let mut toucher = unsafe {
-        child::fork(|| {
-            let _ = child::disable_core_dumps();
-            let _ = go_r.read_exact(&mut [0u8]);
-            i32::from(map.read_byte(last_page)) + 3 // not reached: SIGBUS
-        })
-    }?;
-    OpenOptions::new().write(true).open(&path)?.set_len(0)?;
-    go_w.write_all(&[1])?;
-    let status = toucher.wait_timeout(WAIT)?;
+    let status = unsafe { file_map::touch_after_truncate(&path, WAIT) }?;
     report.push(format!("{:<28} {status:?}", "touch after truncate"));
     report.push("lesson: a mapped file is shared through the page cache and persists, but never shrink it while mapped: SIGBUS".to_string());
     drop(temp);

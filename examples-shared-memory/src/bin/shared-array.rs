@@ -8,15 +8,12 @@
 //! run. Reach for a shared array when workers touch
 //! big data in place; Python: `multiprocessing.Array` against `Pool.map`.
 
-use std::fs::File;
-use std::ops::Range;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Error, Result, bail};
+use anyhow::{Result, bail};
 use clap::Parser;
 use examples_shared_memory::array::{self, MAX_ELEMENTS};
-use examples_shared_memory::{child, mapping::SharedMapping};
-use nix::{fcntl::OFlag, unistd::pipe2};
+use examples_shared_memory::mapping::SharedMapping;
 
 const ROUNDS: usize = 3;
 const MIN_RATIO: f64 = 1.5;
@@ -32,47 +29,6 @@ struct Args {
     workers: usize,
 }
 
-fn in_shared_memory(map: &SharedMapping, n: usize, slices: &[Range<usize>]) -> Result<Duration> {
-    let words = &map.atomic_u64s()[..n];
-    array::fill(words);
-    let start = Instant::now();
-    let mut workers = Vec::new();
-    for range in slices {
-        // SAFETY: only this worker touches its slice until the parent reaps it.
-        let job = || (unsafe { array::transform_owned(&words[range.clone()]) }, 0).1;
-        // SAFETY: this process never starts a thread.
-        workers.push(unsafe { child::fork(job) }?);
-    }
-    workers.into_iter().try_for_each(|w| w.join(LIMIT))?;
-    let took = start.elapsed();
-    array::verify(words).map_err(Error::msg)?;
-    Ok(took)
-}
-
-fn through_pipes(n: usize, slices: &[Range<usize>]) -> Result<Duration> {
-    let mut data: Vec<u64> = (0..n as u64).collect();
-    let start = Instant::now();
-    let mut workers = Vec::new();
-    for range in slices {
-        let ((down_r, down_w), (up_r, up_w)) = (pipe2(OFlag::O_CLOEXEC)?, pipe2(OFlag::O_CLOEXEC)?);
-        let (mut down_r, mut up_w) = (File::from(down_r), File::from(up_w));
-        let job = || i32::from(array::pipe_worker(&mut down_r, &mut up_w, range.len()).is_err());
-        // SAFETY: this process never starts a thread.
-        let worker = unsafe { child::fork(job) }?;
-        workers.push((worker, File::from(down_w), File::from(up_r), range.clone()));
-    }
-    for (_, down, _, range) in &mut workers {
-        array::send(down, &data[range.clone()])?;
-    }
-    for (worker, _, mut up, range) in workers {
-        array::receive(&mut up, &mut data[range])?;
-        worker.join(LIMIT)?;
-    }
-    let took = start.elapsed();
-    array::verify_vec(&data).map_err(Error::msg)?;
-    Ok(took)
-}
-
 fn main() -> Result<()> {
     let args: Args = lesson::args();
     let bytes = args.elements as u64 * 8;
@@ -84,10 +40,12 @@ fn main() -> Result<()> {
     }
     let slices = array::slices(args.elements, args.workers);
     let map = SharedMapping::new(args.elements * 8)?;
+    let words = &map.atomic_u64s()[..args.elements];
     let (mut shared, mut piped) = (Duration::MAX, Duration::MAX);
     for _ in 0..ROUNDS {
-        shared = shared.min(in_shared_memory(&map, args.elements, &slices)?);
-        piped = piped.min(through_pipes(args.elements, &slices)?);
+        // SAFETY (both): this process never starts a thread.
+        shared = shared.min(unsafe { array::run_in_shared_memory(words, &slices, LIMIT) }?);
+        piped = piped.min(unsafe { array::run_through_pipes(args.elements, &slices, LIMIT) }?);
     }
     let ratio = piped.as_secs_f64() / shared.as_secs_f64();
     let (n, w, mib) = (args.elements, slices.len(), bytes >> 20);
