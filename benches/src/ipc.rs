@@ -1,5 +1,6 @@
 //! Moving messages to a peer: a channel to another thread, or a pipe, a
-//! Unix socket or a shared-memory ring to another process.
+//! Unix socket or a shared-memory ring
+//! ([`examples_shared_memory::ring`]) to another process.
 //!
 //! Notice: between threads a message is a pointer that changes hands (a
 //! `Vec` is moved, its bytes are not copied); between processes every byte
@@ -35,6 +36,8 @@ use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork, pipe2};
 
+use examples_shared_memory::ring::{Consumer, Producer, Ring, RingError};
+
 /// The message sizes the benches use: 64 B, 4 KiB, 64 KiB, 1 MiB.
 pub const SIZES: [usize; 4] = [64, 4 << 10, 64 << 10, 1 << 20];
 
@@ -49,15 +52,19 @@ pub enum Transport {
     Pipe,
     /// A `socketpair(AF_UNIX, SOCK_STREAM)` to a forked process.
     UnixSocket,
+    /// Two SPSC rings in shared memory
+    /// (`examples_shared_memory::ring`) to a forked process.
+    Ring,
 }
 
 impl Transport {
     /// Every transport, threads first.
-    pub const ALL: [Transport; 4] = [
+    pub const ALL: [Transport; 5] = [
         Transport::Crossbeam,
         Transport::Mpsc,
         Transport::Pipe,
         Transport::UnixSocket,
+        Transport::Ring,
     ];
 
     /// A short label for tables and benchmark ids.
@@ -67,6 +74,7 @@ impl Transport {
             Transport::Mpsc => "std mpsc (thread)",
             Transport::Pipe => "pipe (process)",
             Transport::UnixSocket => "unix socket (process)",
+            Transport::Ring => "shared-memory ring (process)",
         }
     }
 }
@@ -100,7 +108,17 @@ enum Kind {
         child: Pid,
         buf: Vec<u8>,
     },
+    Ring {
+        to: Producer,
+        from: Consumer,
+        child: Pid,
+        buf: Vec<u8>,
+    },
 }
+
+/// How long the parent waits for a ring peer before it calls it dead (a
+/// killed peer never closes its side of a ring).
+const RING_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A running peer for one transport, pattern and message size; stopped and
 /// joined (or reaped) on drop.
@@ -160,6 +178,7 @@ impl Peer {
                 let theirs2 = theirs.try_clone()?;
                 fork_peer(pattern, size, mine, mine2, theirs, theirs2)?
             }
+            Transport::Ring => fork_ring_peer(pattern, size)?,
         };
         Ok(Self {
             size,
@@ -221,6 +240,40 @@ impl Peer {
                     }
                 }
             }
+            Kind::Ring { to, from, buf, .. } => {
+                let ring_err = |e: RingError| io::Error::other(format!("ring peer: {e}"));
+                to.send(&n.to_le_bytes()).map_err(ring_err)?;
+                let mut back = Vec::with_capacity(size.max(8));
+                match self.pattern {
+                    Pattern::Stream => {
+                        for i in 0..n {
+                            buf.fill(i as u8);
+                            to.send(buf).map_err(ring_err)?;
+                        }
+                        from.recv_timeout(&mut back, RING_TIMEOUT)
+                            .map_err(ring_err)?;
+                        let ack: [u8; 8] = back[..]
+                            .try_into()
+                            .map_err(|_| io::Error::other("bad acknowledgement"))?;
+                        Ok(u64::from_le_bytes(ack))
+                    }
+                    Pattern::RoundTrip => {
+                        let mut echoed = 0;
+                        for i in 0..n {
+                            let mark = i as u8;
+                            buf[0] = mark;
+                            to.send(buf).map_err(ring_err)?;
+                            let len = from
+                                .recv_timeout(&mut back, RING_TIMEOUT)
+                                .map_err(ring_err)?;
+                            if back[0] == mark {
+                                echoed += len as u64;
+                            }
+                        }
+                        Ok(echoed)
+                    }
+                }
+            }
         }
     }
 }
@@ -244,6 +297,10 @@ impl Drop for Peer {
                 if let Some(mut to) = to.take() {
                     let _ = to.write_all(&0u64.to_le_bytes());
                 }
+                reap(*child, Duration::from_secs(2));
+            }
+            Kind::Ring { to, child, .. } => {
+                let _ = to.send_timeout(&0u64.to_le_bytes(), Duration::from_secs(1));
                 reap(*child, Duration::from_secs(2));
             }
         }
@@ -363,6 +420,90 @@ fn fork_peer(
                 child,
                 buf: vec![0u8; size],
             })
+        }
+    }
+}
+
+/// Forks a peer that talks through two rings in shared memory: `down`
+/// (parent to child) and `up` (child to parent).
+fn fork_ring_peer(pattern: Pattern, size: usize) -> io::Result<Kind> {
+    let ring_err = |e: RingError| io::Error::other(format!("ring: {e}"));
+    // Room for a few messages of this size (at least 64 KiB).
+    let capacity = (4 * (size + 16)).next_power_of_two().max(64 << 10);
+    let down = Ring::new(capacity)?;
+    let up = Ring::new(capacity)?;
+    let to = down.producer().map_err(ring_err)?;
+    let from = up.consumer().map_err(ring_err)?;
+    // Allocated before fork, with room for any message: `recv` then never
+    // allocates in the child.
+    let mut child_buf: Vec<u8> = Vec::with_capacity(size.max(8));
+    let parent = std::process::id();
+    // SAFETY: the child only takes its ring ends (atomics in the shared
+    // mapping and an `Arc` clone, no allocation), copies into memory
+    // allocated before the fork, makes futex and prctl system calls and
+    // `_exit`s: nothing that can block on a lock another parent thread held
+    // at the moment of fork.
+    match unsafe { fork() }? {
+        ForkResult::Child => {
+            // SAFETY: plain system calls on integers.
+            unsafe {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                if libc::getppid() as u32 != parent {
+                    libc::_exit(0);
+                }
+            }
+            if let (Ok(rx), Ok(tx)) = (down.consumer(), up.producer()) {
+                ring_child_loop(pattern, rx, tx, &mut child_buf);
+            }
+            // SAFETY: `_exit` never returns and runs no destructors (the
+            // ring ends are not dropped: closing them is the parent's job
+            // at shutdown, and freeing memory here could take a malloc
+            // lock).
+            unsafe { libc::_exit(0) }
+        }
+        ForkResult::Parent { child } => {
+            drop(child_buf);
+            Ok(Kind::Ring {
+                to,
+                from,
+                child,
+                buf: vec![0u8; size],
+            })
+        }
+    }
+}
+
+fn ring_child_loop(pattern: Pattern, mut rx: Consumer, mut tx: Producer, buf: &mut Vec<u8>) {
+    loop {
+        if rx.recv(buf).is_none() || buf.len() != 8 {
+            return;
+        }
+        let mut header = [0u8; 8];
+        header.copy_from_slice(buf);
+        let n = u64::from_le_bytes(header);
+        if n == 0 {
+            return;
+        }
+        match pattern {
+            Pattern::Stream => {
+                let mut total = 0u64;
+                for _ in 0..n {
+                    match rx.recv(buf) {
+                        Some(len) => total += len as u64,
+                        None => return,
+                    }
+                }
+                if tx.send(&total.to_le_bytes()).is_err() {
+                    return;
+                }
+            }
+            Pattern::RoundTrip => {
+                for _ in 0..n {
+                    if rx.recv(buf).is_none() || tx.send(buf).is_err() {
+                        return;
+                    }
+                }
+            }
         }
     }
 }

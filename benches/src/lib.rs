@@ -7,7 +7,9 @@
 //! job, the GIL model, the pools, the shared ring) come from the example
 //! crates; this crate only arranges and times them.
 
+pub mod compare;
 pub mod contention;
 pub mod ipc;
+pub mod python;
 pub mod report;
 pub mod spawn;

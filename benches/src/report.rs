@@ -7,12 +7,11 @@
 //! and `0.10x` ten times slower. All rows of a case come from the same run.
 //!
 //! ```
-//! use std::time::Duration;
 //! use benches::report::Table;
 //!
 //! let mut t = Table::new("cpu_scaling", "one CPU-bound job at 2 workers");
-//! t.row("2 workers", "sequential", Duration::from_millis(100));
-//! t.row("2 workers", "rayon", Duration::from_millis(52));
+//! t.row("2 workers", "sequential", 0.100);
+//! t.row("2 workers", "rayon", 0.052);
 //! assert!((t.rows()[1].speedup - 1.923).abs() < 0.01);
 //! assert!(t.verdict().contains("rayon"));
 //! assert!(t.text().contains("1.92x"));
@@ -20,7 +19,19 @@
 //! ```
 
 use std::fmt::Write as _;
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+/// Which side of the question a row stands for; the verdict pits the best
+/// [`Model::Threads`] row against the best [`Model::Processes`] row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Model {
+    /// Neither: a sequential baseline, or a lock against a lock.
+    Other,
+    /// Threads in one process.
+    Threads,
+    /// Several processes.
+    Processes,
+}
 
 /// One measured approach.
 #[derive(Debug, Clone)]
@@ -29,10 +40,13 @@ pub struct Row {
     pub case: String,
     /// What ran ("scoped threads").
     pub approach: String,
-    /// Median time of one unit (see the table's `unit`).
-    pub time: Duration,
+    /// Seconds for one unit (see the table's `unit`), the best of a few
+    /// runs.
+    pub time: f64,
     /// Baseline time / this time; 1.0 for the baseline itself.
     pub speedup: f64,
+    /// Threads, processes or neither.
+    pub model: Model,
 }
 
 /// One question's table.
@@ -46,6 +60,7 @@ pub struct Table {
     pub unit: String,
     rows: Vec<Row>,
     notes: Vec<String>,
+    headlines: Vec<String>,
 }
 
 impl Table {
@@ -57,6 +72,7 @@ impl Table {
             unit: String::new(),
             rows: Vec::new(),
             notes: Vec::new(),
+            headlines: Vec::new(),
         }
     }
 
@@ -67,10 +83,21 @@ impl Table {
     }
 
     /// Adds a row; the first row of a case is that case's baseline.
-    pub fn row(&mut self, case: &str, approach: &str, time: Duration) {
-        let time = time.max(Duration::from_nanos(1));
+    /// `seconds` is the time of one unit; it is clamped to at least 1 ps so
+    /// every speedup is finite and positive.
+    pub fn row(&mut self, case: &str, approach: &str, seconds: f64) {
+        self.row_of(case, approach, Model::Other, seconds);
+    }
+
+    /// [`Table::row`] for a row that stands for threads or processes.
+    pub fn row_of(&mut self, case: &str, approach: &str, model: Model, seconds: f64) {
+        let time = if seconds.is_finite() {
+            seconds.max(1e-12)
+        } else {
+            f64::MAX
+        };
         let speedup = match self.rows.iter().find(|r| r.case == case) {
-            Some(base) => base.time.as_secs_f64() / time.as_secs_f64(),
+            Some(base) => base.time / time,
             None => 1.0,
         };
         self.rows.push(Row {
@@ -78,7 +105,14 @@ impl Table {
             approach: approach.to_string(),
             time,
             speedup,
+            model,
         });
+    }
+
+    /// Adds a case the verdict speaks about for the Rust rows (default:
+    /// the first); Python's `py: ` cases always use their first.
+    pub fn headline(&mut self, case: &str) {
+        self.headlines.push(case.to_string());
     }
 
     /// Adds a one-line note printed under the rows (a row left out, say).
@@ -106,39 +140,76 @@ impl Table {
         cases
     }
 
-    /// One line: per case, which approach won and by how much against the
-    /// baseline (or, when the baseline won, how far behind the runner-up is).
+    /// One line: in the headline case (and the first Python case), whether
+    /// threads or processes win and by how much; where a case has only one
+    /// model, which approach beats the baseline.
     pub fn verdict(&self) -> String {
-        let mut parts = Vec::new();
-        for case in self.cases() {
-            let rows: Vec<&Row> = self.rows.iter().filter(|r| r.case == case).collect();
-            let base = rows[0];
-            let Some(best) = rows.iter().min_by_key(|r| r.time) else {
-                continue;
-            };
-            if rows.len() == 1 {
-                continue;
-            }
-            if best.approach == base.approach {
-                let runner = rows[1..].iter().min_by_key(|r| r.time).unwrap_or(&base);
-                parts.push(format!(
-                    "{case}: {} wins, {} is {:.1}x slower",
-                    base.approach,
-                    runner.approach,
-                    1.0 / runner.speedup
-                ));
-            } else {
-                parts.push(format!(
-                    "{case}: {} wins, {:.1}x faster than {}",
-                    best.approach, best.speedup, base.approach
-                ));
-            }
+        let cases = self.cases();
+        let mut chosen: Vec<&str> = cases
+            .iter()
+            .copied()
+            .filter(|c| self.headlines.iter().any(|h| h == c))
+            .collect();
+        if chosen.is_empty() {
+            chosen.extend(cases.iter().copied().find(|c| !c.starts_with("py")));
         }
+        chosen.extend(cases.iter().copied().find(|c| c.starts_with("py")));
+        let parts: Vec<String> = chosen
+            .into_iter()
+            .filter_map(|c| self.case_verdict(c))
+            .collect();
         if parts.is_empty() {
             "nothing to compare".to_string()
         } else {
             parts.join("; ")
         }
+    }
+
+    fn case_verdict(&self, case: &str) -> Option<String> {
+        let rows: Vec<&Row> = self.rows.iter().filter(|r| r.case == case).collect();
+        let fastest = |m: Option<Model>| {
+            rows.iter()
+                .filter(|r| m.is_none_or(|m| r.model == m))
+                .min_by(|a, b| a.time.total_cmp(&b.time))
+                .copied()
+        };
+        if let (Some(t), Some(p)) = (
+            fastest(Some(Model::Threads)),
+            fastest(Some(Model::Processes)),
+        ) {
+            let (win, lose, who) = if t.time <= p.time {
+                (t, p, "threads")
+            } else {
+                (p, t, "processes")
+            };
+            return Some(format!(
+                "{case}: {who} win, {} is {} faster than {}",
+                win.approach,
+                ratio(lose.time / win.time),
+                lose.approach
+            ));
+        }
+        let base = rows.first()?;
+        let best = fastest(None)?;
+        if rows.len() < 2 {
+            return None;
+        }
+        Some(if best.approach == base.approach {
+            let runner = rows[1..].iter().min_by(|a, b| a.time.total_cmp(&b.time))?;
+            format!(
+                "{case}: {} wins, {} is {} slower",
+                base.approach,
+                runner.approach,
+                ratio(runner.time / base.time)
+            )
+        } else {
+            format!(
+                "{case}: {} wins, {} faster than {}",
+                best.approach,
+                ratio(best.speedup),
+                base.approach
+            )
+        })
     }
 
     fn heading(&self) -> String {
@@ -236,9 +307,9 @@ pub fn ratio(r: f64) -> String {
     }
 }
 
-/// A duration with three significant figures and a unit: `18.2 µs`.
-pub fn duration(d: Duration) -> String {
-    let ns = d.as_nanos() as f64;
+/// Seconds with three significant figures and a unit: `18.2 µs`.
+pub fn duration(seconds: f64) -> String {
+    let ns = seconds * 1e9;
     let (v, unit) = if ns < 1e3 {
         (ns, "ns")
     } else if ns < 1e6 {
@@ -257,22 +328,21 @@ pub fn duration(d: Duration) -> String {
     }
 }
 
-/// Runs `f` once to warm up, then `reps` times, and returns the median
-/// time of one run divided by `per` (the units of work one run does).
-pub fn median<E>(
-    reps: usize,
-    per: u32,
-    mut f: impl FnMut() -> Result<(), E>,
-) -> Result<Duration, E> {
+/// Runs `f` once to warm up, then `reps` times, and returns the fastest
+/// run's seconds divided by `per` (the units of work one run does).
+///
+/// The fastest, not the mean: on a shared machine other work only ever adds
+/// time, so the minimum is the steadiest estimate of what the code costs
+/// (Python's `timeit` advises the same).
+pub fn best<E>(reps: usize, per: u64, mut f: impl FnMut() -> Result<(), E>) -> Result<f64, E> {
     f()?;
-    let mut times = Vec::with_capacity(reps.max(1));
+    let mut best = f64::INFINITY;
     for _ in 0..reps.max(1) {
         let start = Instant::now();
         f()?;
-        times.push(start.elapsed());
+        best = best.min(start.elapsed().as_secs_f64());
     }
-    times.sort();
-    Ok(times[times.len() / 2] / per.max(1))
+    Ok(best / per.max(1) as f64)
 }
 
 #[cfg(test)]
@@ -282,22 +352,38 @@ mod tests {
     #[test]
     fn cases_have_their_own_baseline() {
         let mut t = Table::new("x", "q");
-        t.row("a", "base", Duration::from_millis(10));
-        t.row("a", "fast", Duration::from_millis(5));
-        t.row("b", "base", Duration::from_millis(1));
-        t.row("b", "slow", Duration::from_millis(4));
+        t.row("a", "base", 0.010);
+        t.row("a", "fast", 0.005);
+        t.row("b", "base", 0.001);
+        t.row("b", "slow", 0.004);
         let s: Vec<f64> = t.rows().iter().map(|r| r.speedup).collect();
         assert_eq!(s, [1.0, 2.0, 1.0, 0.25]);
-        let v = t.verdict();
-        assert!(v.contains("a: fast wins, 2.0x faster than base"), "{v}");
-        assert!(v.contains("b: base wins, slow is 4.0x slower"), "{v}");
+        assert_eq!(t.verdict(), "a: fast wins, 2.00x faster than base");
+        t.headline("b");
+        assert_eq!(t.verdict(), "b: base wins, slow is 4.00x slower");
+    }
+
+    #[test]
+    fn verdict_pits_threads_against_processes() {
+        let mut t = Table::new("x", "q");
+        t.row("c", "sequential", 1.0);
+        t.row_of("c", "threads", Model::Threads, 0.5);
+        t.row_of("c", "pool", Model::Processes, 0.25);
+        t.row("py: c", "sequential", 1.0);
+        t.row_of("py: c", "threading", Model::Threads, 1.0);
+        t.row_of("py: c", "Pool", Model::Processes, 0.5);
+        assert_eq!(
+            t.verdict(),
+            "c: processes win, pool is 2.00x faster than threads; \
+             py: c: processes win, Pool is 2.00x faster than threading"
+        );
     }
 
     #[test]
     fn every_text_row_ends_in_a_ratio() {
         let mut t = Table::new("x", "q").unit("per task");
-        t.row("a", "one", Duration::from_micros(18));
-        t.row("a", "two", Duration::from_secs(2));
+        t.row("a", "one", 18e-6);
+        t.row("a", "two", 2.0);
         t.note("three: not available yet");
         let text = t.text();
         let rows: Vec<&str> = text.lines().skip(2).take(2).collect();
@@ -313,8 +399,9 @@ mod tests {
 
     #[test]
     fn formats() {
-        assert_eq!(duration(Duration::from_nanos(950)), "950 ns");
-        assert_eq!(duration(Duration::from_micros(1500)), "1.50 ms");
+        assert_eq!(duration(950e-9), "950 ns");
+        assert_eq!(duration(1.5e-3), "1.50 ms");
+        assert_eq!(duration(2.5e-9), "2.50 ns");
         assert_eq!(ratio(1.234), "1.23x");
         assert_eq!(ratio(123.4), "123x");
     }

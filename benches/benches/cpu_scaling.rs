@@ -1,0 +1,42 @@
+//! cpu_scaling: one fixed CPU-bound job (count the primes below a limit,
+//! `examples_threading::work::PrimeJob`) at 1, 2 and 4 workers: sequential,
+//! scoped threads, rayon, and threads under the model GIL
+//! (`examples_threading::gil`), where a fixed job takes as long on 4
+//! threads as on 1.
+
+use benches::compare::bench_prime_job;
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use examples_threading::gil::{self, Gil, Mode};
+
+fn cpu_scaling(c: &mut Criterion) {
+    let job = bench_prime_job();
+    let expected = job.count_sequential();
+    let gil = Gil::default();
+    let mut group = c.benchmark_group("cpu_scaling");
+    group.sample_size(10);
+    group.bench_function(BenchmarkId::new("sequential", 1), |b| {
+        b.iter(|| job.count_sequential())
+    });
+    for w in [1usize, 2, 4] {
+        assert_eq!(job.count_scoped(w), expected);
+        group.bench_with_input(BenchmarkId::new("scoped threads", w), &w, |b, &w| {
+            b.iter(|| job.count_scoped(w))
+        });
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(w)
+            .build()
+            .expect("rayon pool");
+        assert_eq!(pool.install(|| job.count_rayon()), expected);
+        group.bench_with_input(BenchmarkId::new("rayon", w), &w, |b, _| {
+            b.iter(|| pool.install(|| job.count_rayon()))
+        });
+        assert_eq!(gil::run_cpu(Mode::ModelGil(&gil), w, &job), expected);
+        group.bench_with_input(BenchmarkId::new("threads, model GIL", w), &w, |b, &w| {
+            b.iter(|| gil::run_cpu(Mode::ModelGil(&gil), w, &job))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, cpu_scaling);
+criterion_main!(benches);

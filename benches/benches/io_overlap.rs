@@ -1,0 +1,31 @@
+//! io_overlap: a fixed number of blocking waits
+//! (`examples_threading::work::WaitJob`): sequential, one thread per wait,
+//! and the same threads under the model GIL, which releases the lock around
+//! each wait as CPython does.
+
+use benches::compare::bench_wait_job;
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use examples_threading::gil::{self, Gil, Mode};
+
+fn io_overlap(c: &mut Criterion) {
+    let job = bench_wait_job();
+    let n = job.waits;
+    let gil = Gil::default();
+    let mut group = c.benchmark_group("io_overlap");
+    group.sample_size(10);
+    assert_eq!(gil::run_io(Mode::Free, n, &job), n);
+    assert_eq!(gil::run_io(Mode::ModelGil(&gil), n, &job), n);
+    group.bench_function(BenchmarkId::new("sequential", 1), |b| {
+        b.iter(|| gil::run_io(Mode::Free, 1, &job))
+    });
+    group.bench_function(BenchmarkId::new("threads", n), |b| {
+        b.iter(|| gil::run_io(Mode::Free, n, &job))
+    });
+    group.bench_function(BenchmarkId::new("threads, model GIL", n), |b| {
+        b.iter(|| gil::run_io(Mode::ModelGil(&gil), n, &job))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, io_overlap);
+criterion_main!(benches);

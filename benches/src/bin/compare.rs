@@ -1,0 +1,114 @@
+//! compare: threads against processes on this machine, one table per
+//! question (spawn, cpu_scaling, io_overlap, ipc, contention, pool_overhead).
+//!
+//! Notice: each row is a time and a speedup against the first row of its
+//! case, all from this run; the verdict says which model wins and by how
+//! much. `--python` adds the same workloads in CPython (threading,
+//! multiprocessing.Pool with fork and spawn, shared_memory) as `py` rows
+//! with their own baseline, so the GIL and pickling show up measured here.
+//! Reach for it before choosing threads or processes; for careful numbers
+//! and plots run `cargo bench -p benches` (criterion).
+//! Exit 1 when a table came out empty.
+
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use benches::compare::{self, Plan};
+use benches::{python, report::Table, spawn::exit_if_child};
+use clap::Parser;
+
+/// Threads vs processes on this machine, side by side.
+#[derive(Parser)]
+struct Args {
+    /// A few seconds instead of about half a minute.
+    #[arg(long)]
+    quick: bool,
+    /// Also run the same workloads in CPython (python3).
+    #[arg(long)]
+    python: bool,
+    /// Print the tables as Markdown (what BENCHMARKS.md holds).
+    #[arg(long)]
+    markdown: bool,
+}
+
+fn main() {
+    exit_if_child(); // the "re-run current exe" row lands here
+    let args: Args = lesson::args();
+    let plan = Plan::new(args.quick);
+    let started = Instant::now();
+    let steps: [(&str, fn(&Plan) -> Table); 6] = [
+        ("spawn", compare::spawn),
+        ("cpu_scaling", compare::cpu_scaling),
+        ("io_overlap", compare::io_overlap),
+        ("ipc", compare::ipc),
+        ("contention", compare::contention),
+        ("pool_overhead", compare::pool_overhead),
+    ];
+    let total = steps.len() + usize::from(args.python);
+    let mut tables = Vec::new();
+    for (i, (name, run)) in steps.iter().enumerate() {
+        progress(&format!("[{}/{total}] {name}", i + 1));
+        tables.push(run(&plan));
+    }
+    let mut python_note = None;
+    if args.python {
+        progress(&format!("[{total}/{total}] python3"));
+        let mut py_args = vec!["--workers".to_string(), plan.workers.to_string()];
+        if args.quick {
+            py_args.push("--quick".into());
+        }
+        let py_args: Vec<&str> = py_args.iter().map(String::as_str).collect();
+        let limit = Duration::from_secs(if args.quick { 60 } else { 180 });
+        match python::run(&py_args, limit) {
+            Ok(run) => compare::merge_python(&mut tables, &run),
+            Err(e) => python_note = Some(e.to_string()),
+        }
+    }
+    progress("");
+    let elapsed = started.elapsed().as_secs_f64();
+    if args.markdown {
+        print!("{}", compare::markdown_header(&args_line(), elapsed));
+    }
+    if let Some(note) = &python_note {
+        println!("{}{note}\n", if args.markdown { "Note: " } else { "" });
+    }
+    for t in &tables {
+        print!(
+            "{}",
+            if args.markdown {
+                t.markdown()
+            } else {
+                t.text()
+            }
+        );
+        println!();
+    }
+    if !args.markdown {
+        println!(
+            "lesson: threads share memory and start in microseconds; processes pay to start and to copy every byte, and win only where a lock (a GIL) stops threads ({elapsed:.1} s)"
+        );
+    }
+    if let Some(empty) = tables.iter().find(|t| t.rows().is_empty()) {
+        eprintln!("compare: table {} has no rows", empty.name);
+        std::process::exit(1);
+    }
+}
+
+/// One progress line on stderr, rewritten in place on a terminal.
+fn progress(what: &str) {
+    let tty = std::io::stderr().is_terminal();
+    match (what.is_empty(), tty) {
+        (true, true) => eprint!("\r{:60}\r", ""),
+        (true, false) => {}
+        (false, true) => eprint!("\r{:60}\rcompare: {what} ...", ""),
+        (false, false) => eprintln!("compare: {what} ..."),
+    }
+}
+
+fn args_line() -> String {
+    let rest: Vec<String> = std::env::args().skip(1).collect();
+    format!(
+        "cargo run --release -p benches --bin compare -- {}",
+        rest.join(" ")
+    )
+}

@@ -1,0 +1,478 @@
+//! The fixed, short set of workloads behind the `compare` program: one
+//! function per question, each returning a [`Table`] measured in one run.
+//!
+//! Sizes come from a [`Plan`]: the default takes about half a minute on 2
+//! cores, [`Plan::quick`] a few seconds. Every measured run also checks its
+//! answer (primes counted, increments summed, bytes delivered); a wrong
+//! answer is an error, never a row.
+
+use std::io;
+use std::time::Duration;
+
+use examples_threading::gil::{self, Gil, Mode};
+use examples_threading::thread_pool::ThreadPool;
+use examples_threading::work::{PrimeJob, WaitJob};
+use rayon::prelude::*;
+
+use crate::contention::{self, Counter, Layout};
+use crate::ipc::{Pattern, Peer, Transport};
+use crate::report::{Model, Table, best};
+use crate::spawn::{self, Spawn};
+
+/// The questions, in the order `compare` prints them.
+pub const TABLES: [&str; 6] = [
+    "spawn",
+    "cpu_scaling",
+    "io_overlap",
+    "ipc",
+    "contention",
+    "pool_overhead",
+];
+
+/// How big each workload is.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// A few seconds instead of about thirty.
+    pub quick: bool,
+    /// Workers for the pools and the parallel rows: the number of cores.
+    pub workers: usize,
+}
+
+impl Plan {
+    /// The plan for this machine.
+    pub fn new(quick: bool) -> Self {
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self { quick, workers }
+    }
+
+    fn reps(&self) -> usize {
+        if self.quick { 3 } else { 5 }
+    }
+
+    fn pick<T>(&self, quick: T, full: T) -> T {
+        if self.quick { quick } else { full }
+    }
+
+    /// The CPU-bound job: primes below this limit.
+    pub fn prime_limit(&self) -> u64 {
+        self.pick(300_000, 2_000_000)
+    }
+
+    /// The I/O-bound job.
+    pub fn wait_job(&self) -> WaitJob {
+        WaitJob {
+            waits: self.pick(8, 16),
+            wait: Duration::from_millis(self.pick(10, 20)),
+        }
+    }
+
+    /// Tiny tasks per pool-overhead run.
+    pub fn tiny_tasks(&self) -> u64 {
+        self.pick(2_000, 20_000)
+    }
+
+    /// Chunk sizes for the pool-overhead cases.
+    pub fn chunksizes(&self) -> &'static [usize] {
+        if self.quick {
+            &[1, 64]
+        } else {
+            &[1, 8, 64, 512]
+        }
+    }
+}
+
+fn wrong(what: impl Into<String>) -> io::Error {
+    io::Error::other(what.into())
+}
+
+/// Adds a measured row, or a note saying why the row is missing.
+fn add(t: &mut Table, case: &str, approach: &str, model: Model, time: io::Result<f64>) {
+    match time {
+        Ok(time) => t.row_of(case, approach, model, time),
+        Err(e) => t.note(format!("{approach} ({case}): failed: {e}")),
+    }
+}
+
+/// spawn: start one unit of work and wait for it.
+pub fn spawn(plan: &Plan) -> Table {
+    let mut t = Table::new("spawn", "start one unit of work and wait for it").unit("per task");
+    for how in Spawn::ALL {
+        let batch: u64 = match how {
+            Spawn::Thread | Spawn::Scope => 50,
+            Spawn::Rayon => 500,
+            Spawn::Fork => 20,
+            Spawn::Command | Spawn::Reexec => 5,
+        };
+        let time = best(plan.reps(), batch, || {
+            for i in 0..batch {
+                let x = i as u8;
+                if spawn::start(how, x)? != spawn::expected(x) {
+                    return Err(wrong("wrong answer"));
+                }
+            }
+            Ok(())
+        });
+        let model = match how {
+            Spawn::Thread | Spawn::Scope | Spawn::Rayon => Model::Threads,
+            Spawn::Fork | Spawn::Command | Spawn::Reexec => Model::Processes,
+        };
+        add(&mut t, "one task", how.label(), model, time);
+    }
+    t
+}
+
+/// cpu_scaling: one fixed CPU-bound job at 1, 2, ... workers.
+pub fn cpu_scaling(plan: &Plan) -> Table {
+    let job = PrimeJob::new(plan.prime_limit(), 1_000);
+    let expected = job.count_sequential();
+    let w = plan.workers;
+    let case = format!("primes < {}", thousands(job.limit));
+    let mut t = Table::new("cpu_scaling", "one CPU-bound job spread over workers").unit("per job");
+    let reps = plan.reps().min(3);
+    let check = |n: u64| {
+        if n == expected {
+            Ok(())
+        } else {
+            Err(wrong(format!("counted {n} primes, expected {expected}")))
+        }
+    };
+    add(
+        &mut t,
+        &case,
+        "sequential",
+        Model::Other,
+        best(reps, 1, || check(job.count_sequential())),
+    );
+    let mut counts = vec![1, w, 2 * w];
+    counts.dedup();
+    for n in counts {
+        add(
+            &mut t,
+            &case,
+            &format!("scoped threads x{n}"),
+            Model::Threads,
+            best(reps, 1, || check(job.count_scoped(n))),
+        );
+    }
+    match rayon::ThreadPoolBuilder::new().num_threads(w).build() {
+        Ok(pool) => add(
+            &mut t,
+            &case,
+            &format!("rayon x{w}"),
+            Model::Threads,
+            best(reps, 1, || pool.install(|| check(job.count_rayon()))),
+        ),
+        Err(e) => t.note(format!("rayon x{w}: {e}")),
+    }
+    let g = Gil::default();
+    add(
+        &mut t,
+        &case,
+        &format!("threads x{w} under the model GIL"),
+        Model::Other,
+        best(reps, 1, || check(gil::run_cpu(Mode::ModelGil(&g), w, &job))),
+    );
+    t
+}
+
+/// io_overlap: N blocking waits.
+pub fn io_overlap(plan: &Plan) -> Table {
+    let job = plan.wait_job();
+    let case = format!("{} waits of {} ms", job.waits, job.wait.as_millis());
+    let mut t = Table::new("io_overlap", "many blocking waits").unit("per job");
+    let reps = plan.reps().min(3);
+    let check = |n: usize| {
+        if n == job.waits {
+            Ok(())
+        } else {
+            Err(wrong(format!("did {n} waits, expected {}", job.waits)))
+        }
+    };
+    add(
+        &mut t,
+        &case,
+        "sequential",
+        Model::Other,
+        best(reps, 1, || check(gil::run_io(Mode::Free, 1, &job))),
+    );
+    let n = job.waits;
+    add(
+        &mut t,
+        &case,
+        &format!("threads x{n}"),
+        Model::Threads,
+        best(reps, 1, || check(gil::run_io(Mode::Free, n, &job))),
+    );
+    let g = Gil::default();
+    add(
+        &mut t,
+        &case,
+        &format!("threads x{n} under the model GIL"),
+        Model::Other,
+        best(reps, 1, || check(gil::run_io(Mode::ModelGil(&g), n, &job))),
+    );
+    t
+}
+
+/// ipc: a 64 B round trip and a 64 KiB stream, between threads and
+/// between processes.
+pub fn ipc(plan: &Plan) -> Table {
+    let mut t = Table::new("ipc", "move messages to a peer").unit("per message");
+    t.headline("64 B round trip");
+    t.headline("64 KiB stream");
+    let cases = [
+        (
+            "64 B round trip",
+            Pattern::RoundTrip,
+            64,
+            plan.pick(500, 5_000),
+        ),
+        (
+            "64 KiB stream",
+            Pattern::Stream,
+            64 << 10,
+            plan.pick(200, 2_000),
+        ),
+    ];
+    for (case, pattern, size, n) in cases {
+        for tr in Transport::ALL {
+            let time = Peer::start(tr, pattern, size).and_then(|mut peer| {
+                best(plan.reps(), n, || {
+                    let got = peer.run(n)?;
+                    if got == n * size as u64 {
+                        Ok(())
+                    } else {
+                        Err(wrong(format!("{got} bytes arrived of {}", n * size as u64)))
+                    }
+                })
+            });
+            let model = match tr {
+                Transport::Crossbeam | Transport::Mpsc => Model::Threads,
+                Transport::Pipe | Transport::UnixSocket | Transport::Ring => Model::Processes,
+            };
+            add(&mut t, case, tr.label(), model, time);
+        }
+    }
+    t
+}
+
+/// contention: one counter under 1, 2 and 4 threads, and false sharing.
+pub fn contention(plan: &Plan) -> Table {
+    let mut t = Table::new("contention", "one counter, many threads").unit("per increment");
+    let per_thread: u64 = plan.pick(100_000, 500_000);
+    t.headline("4 threads");
+    for threads in [1usize, 2, 4] {
+        let case = format!("{threads} thread{}", if threads == 1 { "" } else { "s" });
+        let total = threads as u64 * per_thread;
+        let check = |n: u64| {
+            if n == total {
+                Ok(())
+            } else {
+                Err(wrong(format!("counted {n}, expected {total}")))
+            }
+        };
+        for how in Counter::ALL {
+            if how == Counter::Sharded {
+                // The same as the padded row below.
+                continue;
+            }
+            let time = best(plan.reps(), total, || {
+                check(contention::count(how, threads, per_thread))
+            });
+            add(&mut t, &case, how.label(), Model::Other, time);
+        }
+        for layout in [Layout::Packed, Layout::Padded] {
+            let label = match layout {
+                Layout::Packed => "per-thread counters, packed",
+                Layout::Padded => "per-thread counters, CachePadded",
+            };
+            let time = best(plan.reps(), total, || {
+                check(contention::false_sharing(layout, threads, per_thread))
+            });
+            add(&mut t, &case, label, Model::Other, time);
+        }
+    }
+    t
+}
+
+/// The CPU-bound job of the criterion benches: small, so that criterion's
+/// test mode (`cargo test`) stays quick.
+pub fn bench_prime_job() -> PrimeJob {
+    PrimeJob::new(200_000, 1_000)
+}
+
+/// The I/O-bound job of the criterion benches.
+pub fn bench_wait_job() -> WaitJob {
+    WaitJob {
+        waits: 8,
+        wait: Duration::from_millis(5),
+    }
+}
+
+/// The tiny task of `pool_overhead`.
+pub fn tiny(x: u64) -> u64 {
+    x.wrapping_mul(x)
+}
+
+/// Checks the results of `tasks` tiny tasks (in input order).
+pub fn check_tiny(tasks: u64, results: Vec<u64>) -> io::Result<()> {
+    if results.len() as u64 == tasks
+        && results
+            .iter()
+            .enumerate()
+            .all(|(i, &r)| r == tiny(i as u64))
+    {
+        Ok(())
+    } else {
+        Err(wrong("wrong results from the tiny tasks"))
+    }
+}
+
+/// `tasks` tiny tasks on a rayon pool, at least `chunk` per piece of work.
+pub fn rayon_tiny(pool: &rayon::ThreadPool, tasks: u64, chunk: usize) -> Vec<u64> {
+    pool.install(|| {
+        (0..tasks as usize)
+            .into_par_iter()
+            .with_min_len(chunk)
+            .map(|x| tiny(x as u64))
+            .collect()
+    })
+}
+
+/// `tasks` tiny tasks through the thread pool's `map`, `chunk` per task.
+pub fn threads_tiny(pool: &ThreadPool, tasks: u64, chunk: usize) -> io::Result<Vec<u64>> {
+    pool.map(0..tasks, chunk, tiny)
+        .map_err(|e| wrong(e.to_string()))
+}
+
+/// pool_overhead: tiny tasks through pools at several chunk sizes.
+pub fn pool_overhead(plan: &Plan) -> Table {
+    let mut t = Table::new("pool_overhead", "tiny tasks through a pool").unit("per task");
+    let tasks = plan.tiny_tasks();
+    let w = plan.workers;
+    let threads = ThreadPool::new(w);
+    let rayon = rayon::ThreadPoolBuilder::new().num_threads(w).build();
+    for &chunk in plan.chunksizes() {
+        let case = format!("chunksize {chunk}");
+        match &rayon {
+            Ok(pool) => add(
+                &mut t,
+                &case,
+                &format!("rayon x{w} (with_min_len)"),
+                Model::Threads,
+                best(plan.reps(), tasks, || {
+                    check_tiny(tasks, rayon_tiny(pool, tasks, chunk))
+                }),
+            ),
+            Err(e) => t.note(format!("rayon: {e}")),
+        }
+        match &threads {
+            Ok(pool) => add(
+                &mut t,
+                &case,
+                &format!("thread pool x{w}"),
+                Model::Threads,
+                best(plan.reps(), tasks, || {
+                    check_tiny(tasks, threads_tiny(pool, tasks, chunk)?)
+                }),
+            ),
+            Err(e) => t.note(format!("thread pool: {e}")),
+        }
+    }
+    t
+}
+
+/// Puts CPython's rows into the tables they belong to, after the Rust rows
+/// (each `py: ` case has its own Python baseline), with the script's notes.
+pub fn merge_python(tables: &mut [Table], run: &crate::python::PyRun) {
+    for t in tables.iter_mut() {
+        let name = t.name.clone();
+        for r in run.rows.iter().filter(|r| r.table == name) {
+            t.row_of(&r.case, &format!("py {}", r.approach), r.model, r.time);
+        }
+        for (table, text) in &run.notes {
+            if *table == name {
+                t.note(text.clone());
+            }
+        }
+    }
+}
+
+/// The top of a Markdown report: machine, date, command, how to read it.
+pub fn markdown_header(command: &str, seconds: f64) -> String {
+    format!(
+        "Machine: {}. Date: {}. Command: `{}` ({seconds:.0} s in all).\n\n\
+         Each time is the fastest of a few runs; *speedup* is the first row of the \
+         same case divided by the row (2.00x = twice as fast). Rows marked `py` \
+         are CPython, compared with their own first row.\n\n",
+        machine(),
+        today(),
+        command.trim_end()
+    )
+}
+
+/// One line about this machine: cores and CPU model.
+pub fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map_or("unknown CPU".to_string(), |m| m.trim().to_string());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!(
+        "{cores} cores, {model}, {} {}",
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    )
+}
+
+/// Today's date (UTC) as `YYYY-MM-DD`.
+pub fn today() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = (secs / 86_400) as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// `1234567` as `1 234 567`.
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_groups_digits() {
+        assert_eq!(thousands(7), "7");
+        assert_eq!(thousands(1_000), "1 000");
+        assert_eq!(thousands(2_000_000), "2 000 000");
+    }
+
+    #[test]
+    fn today_is_a_date() {
+        let d = today();
+        assert_eq!(d.len(), 10, "{d}");
+        assert!(d.starts_with("20"), "{d}");
+    }
+}

@@ -1,0 +1,186 @@
+//! Runs `compare` (quick) and checks every table, row and ratio it prints,
+//! as text, as Markdown and with the Python rows.
+#![cfg(not(loom))]
+
+use std::process::Command as StdCommand;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use assert_cmd::Command;
+
+/// The runs measure CPU and time: one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+const TABLES: [&str; 6] = [
+    "spawn",
+    "cpu_scaling",
+    "io_overlap",
+    "ipc",
+    "contention",
+    "pool_overhead",
+];
+
+fn compare(args: &[&str]) -> (String, String) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let out = Command::new(env!("CARGO_BIN_EXE_compare"))
+        .args(args)
+        .timeout(Duration::from_secs(240))
+        .output()
+        .expect("run compare");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success(),
+        "compare {args:?} failed: {:?}\n{stdout}\n{stderr}",
+        out.status
+    );
+    (stdout, stderr)
+}
+
+fn ratio(cell: &str) -> f64 {
+    let r: f64 = cell
+        .strip_suffix('x')
+        .unwrap_or_else(|| panic!("ratio {cell:?} does not end in x"))
+        .parse()
+        .unwrap_or_else(|e| panic!("ratio {cell:?}: {e}"));
+    assert!(
+        r.is_finite() && r > 0.0,
+        "ratio {cell:?} is not finite and positive"
+    );
+    r
+}
+
+/// The rows of one text table: the lines between its column header and its
+/// notes or verdict.
+fn text_rows<'a>(out: &'a str, table: &str) -> Vec<&'a str> {
+    let start = out
+        .find(&format!("== {table}: "))
+        .unwrap_or_else(|| panic!("table {table} missing:\n{out}"));
+    out[start..]
+        .lines()
+        .skip(2)
+        .take_while(|l| {
+            !l.trim_start().starts_with("note:") && !l.trim_start().starts_with("verdict:")
+        })
+        .collect()
+}
+
+fn check_text(out: &str) -> usize {
+    let mut py_rows = 0;
+    for table in TABLES {
+        let rows = text_rows(out, table);
+        assert!(!rows.is_empty(), "table {table} has no rows:\n{out}");
+        for row in rows {
+            let last = row.split_whitespace().last().unwrap_or_default();
+            ratio(last);
+            // A time with a unit sits before the ratio.
+            assert!(
+                ["ns", "µs", "ms", " s"].iter().any(|u| row.contains(u)),
+                "no unit in {row:?}"
+            );
+            py_rows += usize::from(row.contains(" py "));
+        }
+    }
+    assert_eq!(out.matches("  verdict: ").count(), TABLES.len(), "{out}");
+    assert!(out.contains("\nlesson: "), "{out}");
+    py_rows
+}
+
+#[test]
+fn quick_run_prints_every_table_with_positive_ratios() {
+    let (out, err) = compare(&["--quick"]);
+    assert_eq!(check_text(&out), 0, "no Python rows without --python");
+    assert!(
+        err.contains("compare: [1/6] spawn"),
+        "progress on stderr: {err}"
+    );
+    // Baselines are 1.00x; the fork and threads rows are there.
+    assert!(out.contains("fork + waitpid") && out.contains("thread::spawn + join"));
+    assert!(out.contains("shared-memory ring (process)"), "{out}");
+}
+
+#[test]
+fn markdown_run_prints_every_table_as_markdown() {
+    let (out, _) = compare(&["--quick", "--markdown"]);
+    assert!(out.starts_with("Machine: "), "{out}");
+    assert!(
+        out.contains(
+            "Command: `cargo run --release -p benches --bin compare -- --quick --markdown`"
+        )
+    );
+    for table in TABLES {
+        let start = out
+            .find(&format!("### {table}: "))
+            .unwrap_or_else(|| panic!("markdown table {table} missing:\n{out}"));
+        let rows: Vec<&str> = out[start..]
+            .lines()
+            .skip(4)
+            .take_while(|l| l.starts_with('|'))
+            .collect();
+        assert!(!rows.is_empty(), "{table}: no rows\n{out}");
+        for row in rows {
+            let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
+            assert_eq!(cells.len(), 4, "{row}");
+            ratio(cells[3]);
+        }
+    }
+    assert_eq!(out.matches("**Verdict:** ").count(), TABLES.len());
+}
+
+#[test]
+fn python_rows_sit_beside_the_rust_rows() {
+    let has_python = StdCommand::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let (out, _) = compare(&["--quick", "--python"]);
+    if !has_python {
+        assert!(out.contains("python3 not found"), "{out}");
+        check_text(&out);
+        return;
+    }
+    assert!(check_text(&out) >= 10, "too few Python rows:\n{out}");
+    for row in [
+        "py threading.Thread start+join",
+        "py Pool(fork) x",
+        "py Pool(spawn) x",
+        "py threading x1 (GIL)",
+        "py shared_memory",
+    ] {
+        assert!(out.contains(row), "{row} missing:\n{out}");
+    }
+}
+
+#[test]
+fn bad_flags_exit_2_with_one_line() {
+    let out = Command::new(env!("CARGO_BIN_EXE_compare"))
+        .arg("--bogus")
+        .timeout(Duration::from_secs(30))
+        .output()
+        .expect("run compare");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn quiet_when_piped_into_head() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "'{}' --quick | head -1",
+            env!("CARGO_BIN_EXE_compare")
+        ))
+        .timeout(Duration::from_secs(240))
+        .output()
+        .expect("run sh");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stdout.starts_with("== spawn"), "{stdout}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+        "{stderr}"
+    );
+}
