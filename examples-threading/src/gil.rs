@@ -19,7 +19,8 @@
 //! CPU-bound job takes as long on 4 threads as on 1; but threads that wait
 //! overlap their waits. [`run_cpu`], [`run_io`] and [`convoy`] run the
 //! workloads of [`crate::work`] in either [`Mode`], for the programs `gil` and
-//! `gil-convoy` and for the benches.
+//! `gil-convoy` and for the benches; [`Scaling`] times all four cases on
+//! 1..=N threads and checks the claim with margins for a shared machine.
 //!
 //! ```
 //! use std::time::Duration;

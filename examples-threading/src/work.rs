@@ -453,9 +453,11 @@ fn answer_after(conn: TcpStream, delay: Duration) -> io::Result<()> {
 impl Drop for SlowServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Release);
-        // Wake the blocked accept() with one last connection.
-        let _ = TcpStream::connect(self.addr);
-        if let Some(acceptor) = self.acceptor.take() {
+        // Wake the blocked accept() with one last connection. If even that
+        // fails (no file descriptors left), leave the thread to die with the
+        // process rather than hang here.
+        let woke = TcpStream::connect(self.addr).is_ok();
+        if let Some(acceptor) = self.acceptor.take().filter(|_| woke) {
             let _ = acceptor.join();
         }
     }

@@ -46,18 +46,20 @@ struct Args {
 
 fn main() {
     let a: Args = lesson::args();
-    if a.threads > 64 || a.limit > 20_000_000 || a.waits > 1000 || a.wait_ms > 1000 {
-        lesson::usage_error("at most --threads 64, --limit 20000000, --waits 1000, --wait-ms 1000");
+    let too_big = a.threads > 64 || a.waits > 1000 || a.wait_ms > 1000 || a.repeat > 10;
+    if too_big || a.limit > 20_000_000 || a.switch_interval_ms > 1000 {
+        lesson::usage_error(
+            "at most --threads 64, --limit 20000000, --waits 1000, --wait-ms 1000, \
+             --switch-interval-ms 1000, --repeat 10",
+        );
     }
-    if a.switch_interval_ms > 1000 || a.repeat > 10 {
-        lesson::usage_error("at most --switch-interval-ms 1000 and --repeat 10");
-    }
+    let ms = |n: usize| Duration::from_millis(n as u64);
     let cpu = PrimeJob::new(a.limit, 1000);
+    let gil = Gil::new(ms(a.switch_interval_ms));
     let io = WaitJob {
         waits: a.waits,
-        wait: Duration::from_millis(a.wait_ms as u64),
+        wait: ms(a.wait_ms),
     };
-    let gil = Gil::new(Duration::from_millis(a.switch_interval_ms as u64));
     let s = Scaling::measure(&gil, a.threads, &cpu, &io, a.repeat)
         .unwrap_or_else(|e| fail(&e.to_string()));
     let one = s.best(Case::CpuFree, 1).wall.as_millis();
