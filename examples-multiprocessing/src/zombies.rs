@@ -41,6 +41,17 @@ pub struct Stat {
     pub ppid: Pid,
 }
 
+impl std::fmt::Display for Stat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "state {}, parent {}", self.state, self.ppid)
+    }
+}
+
+/// `state Z, parent 42`, or `gone from /proc` once the process is reaped.
+pub fn describe(stat: Option<Stat>) -> String {
+    stat.map_or_else(|| "gone from /proc".to_string(), |s| s.to_string())
+}
+
 /// Reads `/proc/<pid>/stat`; `None` once the process is gone (reaped).
 pub fn stat(pid: Pid) -> Option<Stat> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -167,6 +178,8 @@ mod tests {
             })
         );
         assert_eq!(parse_stat("garbage"), None);
+        assert_eq!(describe(parse_stat(text)), "state Z, parent 1");
+        assert_eq!(describe(None), "gone from /proc");
     }
 
     #[test]

@@ -100,8 +100,18 @@ fn run() -> Result<()> {
             let WaitStatus::Exited(_, served) = served else {
                 bail!("forkserver worker {pid}: {served:?}")
             };
+            let below_1 = |mib: u64| {
+                if mib == 0 {
+                    "<1".to_string()
+                } else {
+                    mib.to_string()
+                }
+            };
             println!(
-                "a child's own resident memory at start: fork {forked} MiB (shared copy-on-write), spawn {spawned} MiB, forkserver {served} MiB"
+                "a child's own resident memory at start: fork {} MiB (shared copy-on-write), spawn {} MiB, forkserver {} MiB",
+                below_1(forked),
+                below_1(spawned),
+                below_1(served as u64)
             );
             inherits_ok = forked >= mib * 3 / 4 && spawned < mib / 2 && (served as u64) < mib / 2;
         }

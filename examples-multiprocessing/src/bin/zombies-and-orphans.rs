@@ -18,7 +18,7 @@ use std::time::Duration;
 use anyhow::{Result, ensure};
 use clap::Parser;
 use examples_multiprocessing::fork::{Child, Ending, fork_single_threaded, report};
-use examples_multiprocessing::zombies::{Family, has_children, stat, wait_until};
+use examples_multiprocessing::zombies::{Family, describe, has_children, stat, wait_until};
 use nix::sys::signal::Signal;
 use nix::unistd::getpid;
 
@@ -49,9 +49,9 @@ fn run() -> Result<()> {
     for child in &zombies {
         let seen = wait_until(child.pid(), limit, |s| s.is_some_and(|s| s.state == 'Z'));
         println!(
-            "unwaited child pid {:<7} exited: /proc state {:?} (zombie)",
+            "unwaited child pid {:<7} exited, not waited for: {} (a zombie)",
             child.pid(),
-            seen.map(|s| s.state)
+            describe(seen)
         );
         ok &= seen.is_some_and(|s| s.state == 'Z');
     }
@@ -85,7 +85,8 @@ fn run() -> Result<()> {
                 std::thread::sleep(Duration::from_millis(200));
                 let now = stat(pid);
                 println!(
-                    "orphaned worker pid {pid:<7} 200 ms later: {now:?} (adopted by {})",
+                    "orphaned worker pid {pid:<7} 200 ms after the middle died: {} (this program is {})",
+                    describe(now),
                     getpid()
                 );
                 ok &= now.is_some_and(|s| s.state != 'Z' && s.ppid == getpid());
