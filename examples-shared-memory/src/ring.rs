@@ -83,7 +83,7 @@ const DATA: usize = 4096;
 /// Bytes of the length header in front of each payload.
 const HEADER: usize = 8;
 /// Checks of the other side's counter before going to sleep.
-const SPINS: u32 = 2000;
+const SPINS: u32 = 256;
 
 /// Smallest capacity: one page.
 pub const MIN_CAPACITY: usize = 4096;
@@ -184,24 +184,39 @@ impl Ring {
 /// What both handles hold: the mapping and the views of its header.
 #[derive(Debug)]
 struct Shared {
-    map: Arc<SharedMapping>,
+    /// Keeps the mapping alive as long as this handle.
+    _map: Arc<SharedMapping>,
+    /// `map.as_ptr()`, kept so the hot path is plain pointer arithmetic.
+    base: *mut u8,
     capacity: usize,
 }
+
+// SAFETY: `base` points into the mapping that `_map` keeps alive; everything
+// reached through it is atomics or bytes guarded by the ring protocol, which
+// works the same from any thread.
+unsafe impl Send for Shared {}
 
 impl Shared {
     fn new(ring: &Ring) -> Self {
         Self {
-            map: Arc::clone(&ring.map),
+            _map: Arc::clone(&ring.map),
+            base: ring.map.as_ptr(),
             capacity: ring.capacity,
         }
     }
 
     fn u64_at(&self, offset: usize) -> &AtomicU64 {
-        &self.map.atomic_u64s()[offset / 8]
+        debug_assert!(offset % 8 == 0 && offset < DATA);
+        // SAFETY: `offset` is one of the header constants: 8-aligned inside
+        // the first page of the page-aligned mapping, which lives as long as
+        // `self`; the word is only ever accessed atomically, by any process.
+        unsafe { AtomicU64::from_ptr(self.base.add(offset).cast()) }
     }
 
     fn u32_at(&self, offset: usize) -> &AtomicU32 {
-        &self.map.atomic_u32s()[offset / 4]
+        debug_assert!(offset % 4 == 0 && offset < DATA);
+        // SAFETY: as in `u64_at`, for a 4-aligned header word.
+        unsafe { AtomicU32::from_ptr(self.base.add(offset).cast()) }
     }
 
     fn head(&self) -> &AtomicU64 {
@@ -239,7 +254,7 @@ impl Shared {
         let offset = pos as usize & (self.capacity - 1);
         // SAFETY: `offset < capacity` and the mapping is `DATA + capacity`
         // bytes long, so the result stays inside it.
-        unsafe { self.map.as_ptr().add(DATA + offset) }
+        unsafe { self.base.add(DATA + offset) }
     }
 
     /// Marks one side closed and wakes both sides, whoever sleeps.
