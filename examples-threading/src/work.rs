@@ -233,42 +233,59 @@ impl Fanout {
 
 /// Runs `call(0)`, ..., `call(calls - 1)` as `how` says and returns the
 /// results in call order. A call that panics panics the caller, after the
-/// other threads finished.
+/// other threads finished. Fails only if the OS refuses a thread (too many
+/// threads, no memory), after joining the threads it did start.
 ///
 /// ```
 /// use examples_threading::work::{fan_out, Fanout};
-/// let squares = fan_out(5, Fanout::Pool(2), |i| i * i);
+/// let squares = fan_out(5, Fanout::Pool(2), |i| i * i)?;
 /// assert_eq!(squares, vec![0, 1, 4, 9, 16]);
-/// assert_eq!(fan_out(5, Fanout::ThreadPerTask, |i| i * i), squares);
+/// assert_eq!(fan_out(5, Fanout::ThreadPerTask, |i| i * i)?, squares);
+/// # Ok::<(), std::io::Error>(())
 /// ```
-pub fn fan_out<T: Send>(calls: usize, how: Fanout, call: impl Fn(usize) -> T + Sync) -> Vec<T> {
+pub fn fan_out<T: Send>(
+    calls: usize,
+    how: Fanout,
+    call: impl Fn(usize) -> T + Sync,
+) -> io::Result<Vec<T>> {
     if how == Fanout::Sequential {
-        return (0..calls).map(call).collect();
+        return Ok((0..calls).map(call).collect());
     }
     let next = AtomicUsize::new(0);
     let (call, next) = (&call, &next);
-    let mut done: Vec<(usize, T)> = thread::scope(|s| {
-        let handles: Vec<_> = (0..how.concurrency(calls))
-            .map(|_| {
-                s.spawn(move || {
-                    let mut mine = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= calls {
-                            return mine;
-                        }
-                        mine.push((i, call(i)));
+    let (mut done, refused): (Vec<(usize, T)>, _) = thread::scope(|s| {
+        let mut handles = Vec::new();
+        let mut refused = None;
+        for _ in 0..how.concurrency(calls) {
+            let worker = move || {
+                let mut mine = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= calls {
+                        return mine;
                     }
-                })
-            })
-            .collect();
-        handles
+                    mine.push((i, call(i)));
+                }
+            };
+            match thread::Builder::new().spawn_scoped(s, worker) {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    refused = Some(e);
+                    break;
+                }
+            }
+        }
+        let done = handles
             .into_iter()
             .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
+            .collect();
+        (done, refused)
     });
+    if let Some(e) = refused {
+        return Err(e);
+    }
     done.sort_by_key(|(i, _)| *i);
-    done.into_iter().map(|(_, t)| t).collect()
+    Ok(done.into_iter().map(|(_, t)| t).collect())
 }
 
 /// Thread `i` adds 1 to its own counter `counter(&slots[i])`, `iterations`

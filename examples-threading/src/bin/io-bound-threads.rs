@@ -61,7 +61,7 @@ fn run(a: Args) -> anyhow::Result<()> {
                 request(server.addr(), &format!("request {i}"))
             })
         });
-        for (i, answer) in answers.into_iter().enumerate() {
+        for (i, answer) in answers?.into_iter().enumerate() {
             anyhow::ensure!(
                 answer? == format!("request {i}"),
                 "request {i} got a wrong answer"

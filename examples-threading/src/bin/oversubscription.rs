@@ -50,6 +50,7 @@ fn main() {
     ] {
         let (counts, m) =
             measure(|| fan_out(slices.len(), how, |i| count_primes(slices[i].clone())));
+        let counts = counts.unwrap_or_else(|e| fail(&format!("{name}: no thread: {e}")));
         let got: u64 = counts.iter().sum();
         let label = format!("{name} ({})", how.concurrency(slices.len()));
         let (wall, cpu) = (m.wall.as_millis(), m.cpu.as_millis());
