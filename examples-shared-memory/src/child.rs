@@ -206,11 +206,6 @@ impl Drop for Spawned {
     }
 }
 
-/// True while a process with this id exists (a zombie counts).
-pub fn exists(pid: Pid) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
-}
-
 /// Sets this process's core-dump size limit to 0, so a child that is meant
 /// to die of SIGBUS or SIGSEGV leaves no `core` file behind.
 pub fn disable_core_dumps() -> io::Result<()> {

@@ -28,6 +28,16 @@
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::thread::yield_now;
 
+/// Each of `n` processes calls this first: it counts itself in `ready` and
+/// waits (yielding) until all `n` have. Without it, a process forked first
+/// may finish before the last one starts, and nothing races at all.
+pub fn start_together(ready: &AtomicU64, n: u64) {
+    ready.fetch_add(1, Ordering::AcqRel);
+    while ready.load(Ordering::Acquire) < n {
+        yield_now();
+    }
+}
+
 /// How often the racy increment yields between its load and its store.
 pub const WIDEN_EVERY: u64 = 1024;
 
@@ -98,6 +108,13 @@ impl<'a> SpinLock<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_single_starter_does_not_wait() {
+        let ready = AtomicU64::new(0);
+        start_together(&ready, 1);
+        assert_eq!(ready.load(Ordering::Relaxed), 1);
+    }
 
     #[test]
     fn single_caller_counts_exactly_every_way() {

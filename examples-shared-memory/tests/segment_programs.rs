@@ -32,10 +32,15 @@ fn ours() -> BTreeSet<String> {
     names
 }
 
-/// Every number that follows the word "pid" or "pids" in the output.
+/// Every number that follows the word "pid" or "pids" (comma-separated)
+/// or sits in `Pid(...)` in the output.
 fn pids(out: &str) -> Vec<u32> {
     let words: Vec<&str> = out.split_whitespace().collect();
-    let mut found = Vec::new();
+    let mut found: Vec<u32> = out
+        .split("Pid(")
+        .skip(1)
+        .filter_map(|rest| rest.split(')').next()?.parse().ok())
+        .collect();
     for pair in words.windows(2) {
         if pair[0] == "pid" || pair[0] == "pids" {
             for p in pair[1].split(',') {

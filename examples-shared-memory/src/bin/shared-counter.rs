@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use clap::Parser;
-use examples_shared_memory::counter::{SpinLock, add_atomic, add_locked, add_racy};
+use examples_shared_memory::counter::{SpinLock, add_atomic, add_locked, add_racy, start_together};
 use examples_shared_memory::{child, mapping::SharedMapping};
 
 #[derive(Parser)]
@@ -40,7 +40,9 @@ fn main() -> Result<()> {
         ("lock   (get_lock())", 2),
     ] {
         let map = SharedMapping::new(4096)?;
-        let (counter, lock) = (&map.atomic_u64s()[0], SpinLock::new(&map.atomic_u32s()[2]));
+        // Bytes 0..8 the counter, 8..16 the start line, 16..20 the lock.
+        let (counter, ready) = (&map.atomic_u64s()[0], &map.atomic_u64s()[1]);
+        let lock = SpinLock::new(&map.atomic_u32s()[4]);
         let n = args.iterations as u64;
         let start = Instant::now();
         let mut children = Vec::new();
@@ -48,6 +50,7 @@ fn main() -> Result<()> {
             // SAFETY: this process never starts a thread.
             children.push(unsafe {
                 child::fork(|| {
+                    start_together(ready, args.processes as u64);
                     match variant {
                         0 => add_racy(counter, n),
                         1 => add_atomic(counter, n),
