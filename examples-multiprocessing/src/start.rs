@@ -26,6 +26,7 @@ use nix::sys::mman::{MapFlags, MmapAdvise, ProtFlags, madvise, mmap_anonymous, m
 use nix::sys::wait::WaitStatus;
 
 use crate::fork::{Child, ForkError, fork_async_safe, fork_single_threaded};
+use crate::forkserver::ForkServer;
 
 /// What a child started each way inherits from its parent.
 pub const INHERITS: [(&str, &str); 4] = [
@@ -156,6 +157,7 @@ fn expect_success(status: WaitStatus) -> Result<(), StartError> {
 /// `fork`: a child that exits at once, reaped; the best of `reps` runs.
 /// The process must be single-threaded.
 pub fn time_fork(reps: usize) -> Result<Duration, StartError> {
+    // The child exits at once; fork_single_threaded refuses a threaded parent.
     best_of(reps, || expect_success(fork_single_threaded(|| 0)?.wait()?))
 }
 
@@ -209,6 +211,7 @@ pub fn time_spawn(program: &Path, args: &[&str], reps: usize) -> Result<Duration
 /// process must be single-threaded.
 pub fn resident_mib_in_fork_child() -> Result<u64, StartError> {
     let (rx, tx) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    // Single-threaded parent (checked): the child may read /proc freely.
     let mut child = fork_single_threaded(|| {
         let mib = resident_bytes().map_or(u64::MAX, |b| b >> 20);
         i32::from(nix::unistd::write(&tx, &mib.to_le_bytes()).is_err())
@@ -234,6 +237,102 @@ pub fn resident_mib_in_spawned(program: &Path, args: &[&str]) -> Result<u64, Sta
         .trim()
         .parse()
         .map_err(|e| StartError::Spawn(io::Error::other(e)))
+}
+
+/// A forkserver request for [`forkserver_task`]: exit 0 at once.
+pub const TASK_NOTHING: u32 = 0;
+/// A forkserver request for [`forkserver_task`]: exit with this worker's
+/// resident memory in MiB (capped at 255, the largest exit code).
+pub const TASK_REPORT_RESIDENT: u32 = 1;
+
+/// The work a lesson's forkserver does (start it with
+/// `ForkServer::start(forkserver_task)`): see [`TASK_NOTHING`] and
+/// [`TASK_REPORT_RESIDENT`].
+pub fn forkserver_task(task: u32) -> i32 {
+    match task {
+        TASK_REPORT_RESIDENT => resident_bytes().map_or(255, |b| (b >> 20).min(255) as i32),
+        _ => 0,
+    }
+}
+
+/// Runs `task` in a forkserver worker and returns its exit code.
+fn run_in_forkserver(server: &mut ForkServer, task: u32) -> Result<i32, StartError> {
+    match server.run(task)? {
+        (_, WaitStatus::Exited(_, code)) => Ok(code),
+        (_, other) => Err(StartError::Child(crate::fork::describe(other))),
+    }
+}
+
+/// The four ways to start a child, each timed (best of `reps`) from this
+/// process as it is now.
+#[derive(Clone, Copy, Debug)]
+pub struct Timings {
+    /// `fork`, child exits at once.
+    pub fork: Duration,
+    /// `fork` + `execv` of the program.
+    pub fork_exec: Duration,
+    /// `Command::spawn` of the program (`posix_spawn`).
+    pub spawn: Duration,
+    /// A forkserver round trip: request, fork from the server, reap, reply.
+    pub forkserver: Duration,
+}
+
+impl Timings {
+    /// Times each method; `program args` must exit 0 at once, and `server`
+    /// must run [`forkserver_task`]. The process must be single-threaded.
+    pub fn measure(
+        server: &mut ForkServer,
+        program: &Path,
+        args: &[&str],
+        reps: usize,
+    ) -> Result<Self, StartError> {
+        Ok(Self {
+            fork: time_fork(reps)?,
+            fork_exec: time_fork_exec(program, args, reps)?,
+            spawn: time_spawn(program, args, reps)?,
+            forkserver: best_of(reps, || match run_in_forkserver(server, TASK_NOTHING)? {
+                0 => Ok(()),
+                code => Err(StartError::Child(format!("exit code {code}"))),
+            })?,
+        })
+    }
+}
+
+/// Each kind of child's own resident memory at its start, in MiB: what it
+/// really inherited from this process.
+#[derive(Clone, Copy, Debug)]
+pub struct ChildMemory {
+    /// A forked child (shares every resident page, copy-on-write).
+    pub fork: u64,
+    /// A spawned program (`program args` must print its resident MiB).
+    pub spawn: u64,
+    /// A forkserver worker (capped at 255).
+    pub forkserver: u64,
+}
+
+impl ChildMemory {
+    /// Measures all three; the process must be single-threaded.
+    pub fn measure(
+        server: &mut ForkServer,
+        program: &Path,
+        args: &[&str],
+    ) -> Result<Self, StartError> {
+        Ok(Self {
+            fork: resident_mib_in_fork_child()?,
+            spawn: resident_mib_in_spawned(program, args)?,
+            forkserver: u64::try_from(run_in_forkserver(server, TASK_REPORT_RESIDENT)?)
+                .unwrap_or(0),
+        })
+    }
+}
+
+/// `12 MiB`, or `<1 MiB` for 0 (sizes are rounded down).
+pub fn mib_text(mib: u64) -> String {
+    if mib == 0 {
+        "<1 MiB".to_string()
+    } else {
+        format!("{mib} MiB")
+    }
 }
 
 #[cfg(test)]

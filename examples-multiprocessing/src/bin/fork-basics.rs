@@ -66,6 +66,7 @@ fn run() -> Result<()> {
     let mut private = vec![1_u64; 1024];
     let shared = SharedU64::new()?;
     shared.word().store(1, SeqCst);
+    // The child writes to its copy of the heap and to the shared page.
     let mut writer = fork_single_threaded(|| {
         private[0] = 99;
         shared.word().store(99, SeqCst);

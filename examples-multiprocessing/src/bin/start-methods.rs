@@ -14,14 +14,14 @@
 //! more than spawn does; the expected growth is far larger, so the margin
 //! holds on a loaded 2-core machine.
 
-use anyhow::{Result, bail, ensure};
+use std::time::Duration;
+
+use anyhow::{Result, ensure};
 use clap::Parser;
 use examples_multiprocessing::forkserver::ForkServer;
 use examples_multiprocessing::start::{
-    Ballast, INHERITS, best_of, resident_bytes, resident_mib_in_fork_child,
-    resident_mib_in_spawned, time_fork, time_fork_exec, time_spawn,
+    Ballast, ChildMemory, INHERITS, Timings, forkserver_task, mib_text, resident_bytes,
 };
-use nix::sys::wait::WaitStatus;
 
 /// fork, fork + exec, spawn and a forkserver, timed as the parent grows to --max-mib. Exits 0 when the claim held, 1 when not, 2 on a bad flag.
 #[derive(Parser)]
@@ -53,13 +53,8 @@ fn run() -> Result<()> {
         return Ok(());
     }
     // First, while this process is small and single-threaded.
-    // Request 1 makes a worker exit with its resident MiB (capped at 255).
-    let mut server = ForkServer::start(|probe| match probe {
-        1 => resident_bytes().map_or(255, |b| (b >> 20).min(255) as i32),
-        _ => 0,
-    })?;
+    let mut server = ForkServer::start(forkserver_task)?;
     let exe = std::env::current_exe()?;
-    let reps = args.reps as usize;
     for (method, inherits) in INHERITS {
         println!("{method:<11} inherits {inherits}");
     }
@@ -68,63 +63,46 @@ fn run() -> Result<()> {
         "{:>12} {:>11} {:>11} {:>11} {:>11}",
         "parent RSS", "fork", "fork+exec", "spawn", "forkserver"
     );
-    let ms = |d: std::time::Duration| format!("{:.2} ms", d.as_secs_f64() * 1e3);
+    let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1e3);
     let (mut rows, mut inherits_ok) = (Vec::new(), false);
     for mib in [16_u64, 64, 256, 1024]
         .into_iter()
         .filter(|&m| m <= args.max_mib)
     {
-        let ballast = Ballast::new((mib << 20) as usize)?;
+        let _ballast = Ballast::new((mib << 20) as usize)?;
+        let t = Timings::measure(&mut server, &exe, &["--noop"], args.reps as usize)?;
         let rss = resident_bytes()? >> 20;
-        let fork = time_fork(reps)?;
-        let fork_exec = time_fork_exec(&exe, &["--noop"], reps)?;
-        let spawn = time_spawn(&exe, &["--noop"], reps)?;
-        let forkserver = best_of(reps, || match server.run(0)? {
-            (pid, status) if status == WaitStatus::Exited(pid, 0) => Ok(()),
-            (_, status) => bail!("forkserver worker: {status:?}"),
-        })?;
         println!(
-            "{:>8} MiB {:>11} {:>11} {:>11} {:>11}",
-            rss,
-            ms(fork),
-            ms(fork_exec),
-            ms(spawn),
-            ms(forkserver)
+            "{rss:>8} MiB {:>11} {:>11} {:>11} {:>11}",
+            ms(t.fork),
+            ms(t.fork_exec),
+            ms(t.spawn),
+            ms(t.forkserver)
         );
-        rows.push((ballast.len() >> 20, fork.as_secs_f64(), spawn.as_secs_f64()));
+        rows.push((mib, t));
         if mib * 4 > args.max_mib {
             // The largest parent: what does a child started each way hold?
-            let forked = resident_mib_in_fork_child()?;
-            let spawned = resident_mib_in_spawned(&exe, &["--report-rss"])?;
-            let (pid, served) = server.run(1)?;
-            let WaitStatus::Exited(_, served) = served else {
-                bail!("forkserver worker {pid}: {served:?}")
-            };
-            let below_1 = |mib: u64| {
-                if mib == 0 {
-                    "<1".to_string()
-                } else {
-                    mib.to_string()
-                }
-            };
+            let m = ChildMemory::measure(&mut server, &exe, &["--report-rss"])?;
             println!(
-                "a child's own resident memory at start: fork {} MiB (shared copy-on-write), spawn {} MiB, forkserver {} MiB",
-                below_1(forked),
-                below_1(spawned),
-                below_1(served as u64)
+                "a child's own resident memory at start: fork {} (shared copy-on-write), spawn {}, forkserver {}",
+                mib_text(m.fork),
+                mib_text(m.spawn),
+                mib_text(m.forkserver)
             );
-            inherits_ok = forked >= mib * 3 / 4 && spawned < mib / 2 && (served as u64) < mib / 2;
+            inherits_ok = m.fork >= mib * 3 / 4 && m.spawn < mib / 2 && m.forkserver < mib / 2;
         }
     }
-    let (first, last) = (rows[0], rows[rows.len() - 1]);
-    let (fork_growth, spawn_growth) = (last.1 / first.1, last.2 / first.2);
-    println!(
-        "from {} to {} MiB: fork {fork_growth:.1}x slower, spawn {spawn_growth:.1}x",
-        first.0, last.0
+    let ((small, first), (big, last)) = (rows[0], rows[rows.len() - 1]);
+    let growth = |new: Duration, old: Duration| new.as_secs_f64() / old.as_secs_f64();
+    let (fork_growth, spawn_growth) = (
+        growth(last.fork, first.fork),
+        growth(last.spawn, first.spawn),
     );
-    if fork_growth < 2.0 || fork_growth < 2.0 * spawn_growth {
-        bail!("fork did not grow clearly faster than spawn with the parent's memory");
-    }
+    println!("from {small} to {big} MiB: fork {fork_growth:.1}x slower, spawn {spawn_growth:.1}x");
+    ensure!(
+        fork_growth >= 2.0 && fork_growth >= 2.0 * spawn_growth,
+        "fork did not grow clearly faster than spawn with the parent's memory"
+    );
     ensure!(
         inherits_ok,
         "only the forked child should hold the parent's memory"

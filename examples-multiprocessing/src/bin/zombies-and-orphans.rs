@@ -43,6 +43,7 @@ fn run() -> Result<()> {
     nix::sys::prctl::set_child_subreaper(true)?;
     let mut zombies = Vec::new();
     for _ in 0..args.children {
+        // Exits at once; this program is single-threaded (checked).
         zombies.push(fork_single_threaded(|| 0)?);
     }
     let mut ok = true;
