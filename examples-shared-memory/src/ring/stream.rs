@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::signal::{Signal, kill};
-use nix::sys::wait::{WaitStatus, waitpid};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork};
 
 use super::{Ring, RingError};
@@ -212,13 +212,33 @@ pub fn checksum(bytes: &[u8]) -> u64 {
 }
 
 /// A forked child that is killed and reaped if the parent gives up on it.
-struct Child(Option<Pid>);
+struct Child {
+    pid: Pid,
+    /// Set once the child is reaped.
+    status: Option<WaitStatus>,
+}
 
 impl Child {
+    /// The child's status if it has ended (reaping it), without waiting.
+    fn ended(&mut self) -> Option<WaitStatus> {
+        if self.status.is_none() {
+            match waitpid(self.pid, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) => {}
+                Ok(status) => self.status = Some(status),
+                Err(e) => self.status = Some(WaitStatus::Exited(self.pid, -(e as i32))),
+            }
+        }
+        self.status
+    }
+
     /// Waits for the child and turns anything but exit 0 into an error.
     fn join(mut self) -> Result<(), StreamError> {
-        let pid = self.0.take().expect("joined once");
-        match waitpid(pid, None)? {
+        let status = match self.status {
+            Some(status) => status,
+            None => waitpid(self.pid, None)?,
+        };
+        self.status = Some(status);
+        match status {
             WaitStatus::Exited(_, 0) => Ok(()),
             status => Err(StreamError::Producer(format!("{status:?}"))),
         }
@@ -227,9 +247,9 @@ impl Child {
 
 impl Drop for Child {
     fn drop(&mut self) {
-        if let Some(pid) = self.0.take() {
-            let _ = kill(pid, Signal::SIGKILL);
-            let _ = waitpid(pid, None);
+        if self.status.is_none() {
+            let _ = kill(self.pid, Signal::SIGKILL);
+            let _ = waitpid(self.pid, None);
         }
     }
 }
@@ -243,7 +263,10 @@ unsafe fn spawn_producer(produce: impl FnOnce() -> io::Result<()>) -> Result<Chi
     // SAFETY: the caller guarantees we are single-threaded, so the child
     // inherits no lock held by another thread and may allocate.
     match unsafe { fork() }? {
-        ForkResult::Parent { child } => Ok(Child(Some(child))),
+        ForkResult::Parent { child } => Ok(Child {
+            pid: child,
+            status: None,
+        }),
         ForkResult::Child => {
             // SAFETY: prctl with PR_SET_PDEATHSIG only sets a flag on this
             // process. If the parent died before this call, getppid changed
@@ -312,12 +335,29 @@ pub unsafe fn over_ring(count: u64, len: usize, capacity: usize) -> Result<Trans
         Ok(())
     };
     // SAFETY: forwarded from our caller: single-threaded.
-    let child = unsafe { spawn_producer(produce) }?;
+    let mut child = unsafe { spawn_producer(produce) }?;
     let mut rx = ring.consumer().map_err(io::Error::other)?;
-    let transfer = consume(count, len, |buf| match rx.recv_timeout(buf, STALL) {
-        Ok(_) => Ok(()),
-        Err(RingError::Timeout) => Err(format!("nothing for {STALL:?}")),
-        Err(e) => Err(e.to_string()),
+    // A producer killed by a signal never closes the ring: wait in short
+    // slices and look at the child in between.
+    let transfer = consume(count, len, |buf| {
+        let start = Instant::now();
+        loop {
+            match rx.recv_timeout(buf, Duration::from_millis(100)) {
+                Ok(_) => return Ok(()),
+                Err(RingError::Timeout) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+            if let Some(status) = child.ended() {
+                // It may have published a last message just before it died.
+                return match rx.recv_timeout(buf, Duration::ZERO) {
+                    Ok(_) => Ok(()),
+                    Err(_) => Err(format!("the producer ended: {status:?}")),
+                };
+            }
+            if start.elapsed() > STALL {
+                return Err(format!("nothing for {STALL:?}"));
+            }
+        }
     })?;
     if let Ok(n) = rx.recv_timeout(&mut Vec::new(), STALL) {
         return Err(StreamError::Corrupt {
