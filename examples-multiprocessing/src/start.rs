@@ -351,6 +351,19 @@ mod tests {
     }
 
     #[test]
+    fn sizes_below_one_mib_read_as_such() {
+        assert_eq!(mib_text(0), "<1 MiB");
+        assert_eq!(mib_text(256), "256 MiB");
+    }
+
+    #[test]
+    fn forkserver_task_nothing_exits_zero() {
+        assert_eq!(forkserver_task(TASK_NOTHING), 0);
+        let mib = forkserver_task(TASK_REPORT_RESIDENT);
+        assert!((0..=255).contains(&mib));
+    }
+
+    #[test]
     fn best_of_runs_every_rep() {
         let mut calls = 0;
         let best = best_of(3, || {
