@@ -1049,12 +1049,9 @@ impl Worker {
     /// Chunks to keep queued: about `QUEUE_NS` of measured work, at least 2
     /// (so the worker never waits for a round trip), at most `max`.
     fn window(&self, max: usize) -> usize {
-        let wanted = if self.chunk_ns == 0 {
-            2
-        } else {
-            (QUEUE_NS / self.chunk_ns).clamp(2, 1 << 20) as usize
-        };
-        wanted.min(max)
+        // No measurement yet (chunk_ns == 0): start with 2.
+        let wanted = QUEUE_NS.checked_div(self.chunk_ns).unwrap_or(2);
+        (wanted.clamp(2, 1 << 20) as usize).min(max)
     }
 }
 

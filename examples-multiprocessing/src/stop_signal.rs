@@ -69,6 +69,38 @@ pub fn received() -> Option<Signal> {
     }
 }
 
+/// Sends this process a real `SIGINT` after `delay`, from a kernel timer
+/// (`timer_create`), so a test or demo can interrupt itself without a
+/// helper thread. Timers are not inherited by forked children.
+pub fn interrupt_after(delay: std::time::Duration) -> std::io::Result<()> {
+    // SAFETY: an all-zero sigevent is a valid starting value; the fields
+    // set below ask for SIGINT to the process when the timer fires.
+    let mut event: libc::sigevent = unsafe { std::mem::zeroed() };
+    event.sigev_notify = libc::SIGEV_SIGNAL;
+    event.sigev_signo = libc::SIGINT;
+    let mut timer: libc::timer_t = std::ptr::null_mut();
+    // SAFETY: `event` and `timer` are valid for the call to read and fill.
+    if unsafe { libc::timer_create(libc::CLOCK_MONOTONIC, &mut event, &mut timer) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let when = libc::itimerspec {
+        it_interval: libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        },
+        it_value: libc::timespec {
+            tv_sec: delay.as_secs() as libc::time_t,
+            tv_nsec: libc::c_long::from(delay.subsec_nanos()).max(1),
+        },
+    };
+    // SAFETY: `timer` was just created; `when` is a valid itimerspec; the
+    // old value is not wanted (null).
+    if unsafe { libc::timer_settime(timer, 0, &when, std::ptr::null_mut()) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// The conventional exit status after a fatal signal: 128 + its number.
 pub fn exit_code(sig: Signal) -> i32 {
     128 + sig as i32

@@ -109,7 +109,7 @@ fn run() -> Result<()> {
     let mut naive = Pool::builder(w, |x: u64| x.wrapping_mul(x))
         .max_in_flight(1)
         .build()?;
-    let few = (a.tiny / 10).max(1);
+    let few = (a.tiny / 100).max(1);
     let naive_us = best(a.rounds, || per_task_us(&mut naive, few))?;
     drop(naive);
     println!("one task in flight  chunksize    1 {few:>8} tiny tasks {naive_us:>7.2} us/task");
@@ -124,24 +124,18 @@ fn run() -> Result<()> {
         );
         sweep.push(us);
     }
-    println!(
-        "lesson: keep several tasks in flight per worker and chunk tiny tasks; a round trip per task costs more than the task"
-    );
-
+    let checked = w >= 2 && cpus >= 1.5;
+    if w >= 2 && !checked {
+        println!("note: workers got {cpus:.2} CPUs on average (machine busy): speedup not checked");
+    }
+    println!("lesson: keep several tasks in flight per worker and chunk tiny tasks");
     ensure!(
         sweep[3] < sweep[0],
         "per-task cost did not fall with chunksize: {sweep:?}"
     );
-    if w >= 2 && cpus >= 1.5 {
-        ensure!(
-            map_x.min(imap_x) >= 1.25,
-            "pool speedup {:.2}x is below 1.25x",
-            map_x.min(imap_x)
-        );
-    } else if w >= 2 {
-        println!(
-            "note: the workers got {cpus:.2} CPUs on average (machine busy), so the speedup is not checked"
-        );
+    if checked {
+        let x = map_x.min(imap_x);
+        ensure!(x >= 1.25, "pool speedup {x:.2}x is below 1.25x");
     }
     Ok(())
 }

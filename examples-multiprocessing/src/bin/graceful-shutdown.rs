@@ -1,0 +1,125 @@
+//! Ctrl-C during pool work: stop handing out tasks, tell the workers to
+//! stop, reap every one of them, then exit 130.
+//!
+//! Notice: the workers ignore SIGINT (Ctrl-C reaches the whole process
+//! group), so only the parent decides; its handler just sets a flag, the
+//! pool's `poll` returns `EINTR`, and the pool stops. Shutdown closes the
+//! workers' pipes, waits up to a deadline, SIGKILLs stragglers and reaps
+//! all: the program prints how many workers it still has (zero). Left
+//! alone the work lasts a few seconds and the program exits 0;
+//! `--interrupt-after-ms N` sends it a real SIGINT from a kernel timer.
+//! Reach for this in every long-running program with workers. Python:
+//! `KeyboardInterrupt` in the parent of a `multiprocessing.Pool` whose
+//! workers did not ignore SIGINT leaves them half-dead; the fix there is
+//! the same (`signal.signal(SIGINT, SIG_IGN)` in the initializer, then
+//! `pool.terminate(); pool.join()`). Exits 130 after SIGINT, 143 after
+//! SIGTERM, 0 when every task finished (or, if someone killed a worker,
+//! was reported lost with its pid and signal), 1 if a worker was left
+//! behind or a result was wrong.
+
+use std::time::Duration;
+
+use anyhow::{Result, bail, ensure};
+use clap::Parser;
+use examples_multiprocessing::cpu_work::{rounds_per_ms, spin};
+use examples_multiprocessing::pool::{Error, Pool, live_children};
+use examples_multiprocessing::stop_signal;
+
+#[derive(Parser)]
+struct Args {
+    /// Worker processes (at most 64).
+    #[arg(long, default_value_t = 2, value_parser = lesson::at_least_one)]
+    workers: usize,
+    /// Tasks (at most 10000).
+    #[arg(long, default_value_t = 60, value_parser = lesson::at_least_one)]
+    tasks: usize,
+    /// Milliseconds of CPU work per task (at most 1000).
+    #[arg(long, default_value_t = 100, value_parser = lesson::at_least_one)]
+    task_ms: usize,
+    /// Send ourselves SIGINT after this many milliseconds (at most 600000).
+    #[arg(long)]
+    interrupt_after_ms: Option<u64>,
+}
+
+fn main() -> std::process::ExitCode {
+    examples_multiprocessing::fork::exit_code(run())
+}
+
+fn run() -> Result<()> {
+    let a: Args = lesson::args();
+    if a.workers > 64
+        || a.tasks > 10_000
+        || a.task_ms > 1000
+        || a.interrupt_after_ms.is_some_and(|ms| ms > 600_000)
+    {
+        lesson::usage_error(
+            "at most 64 workers, 10000 tasks, 1000 ms per task, 600000 ms before the interrupt",
+        );
+    }
+    stop_signal::install()?;
+    let rounds = rounds_per_ms() * a.task_ms as u64;
+    let mut pool = Pool::builder(a.workers, move |i: u64| spin(i, rounds))
+        .cancel_when(&stop_signal::STOP)
+        .build()?;
+    println!(
+        "workers        {:?} (press Ctrl-C to stop early)",
+        pool.pids()
+    );
+    if let Some(ms) = a.interrupt_after_ms {
+        stop_signal::interrupt_after(Duration::from_millis(ms))?;
+    }
+    let (mut done, mut lost) = (0, 0);
+    for r in pool.imap_unordered(0..a.tasks as u64)? {
+        match r {
+            Ok((i, v)) => {
+                ensure!(v == spin(i as u64, rounds), "task {i}: wrong result");
+                done += 1;
+            }
+            Err(Error::Cancelled) => break,
+            Err(e @ Error::WorkerDied { .. }) => {
+                println!("lost           {e}"); // someone killed a worker
+                lost += 1;
+            }
+            Err(e) => bail!(e),
+        }
+    }
+    for r in pool.replacements() {
+        println!(
+            "replaced       worker {} ({}) by {}",
+            r.old_pid,
+            r.cause,
+            r.new_pid.unwrap_or(0)
+        );
+    }
+    let signal = stop_signal::received();
+    match signal {
+        Some(sig) => println!(
+            "interrupted    by {sig} after {done} of {} tasks: no more work handed out",
+            a.tasks
+        ),
+        None => println!("finished       {done} of {} tasks", a.tasks),
+    }
+    let report = pool.shutdown();
+    println!(
+        "shutdown       {} workers exited, {} killed after the deadline",
+        report.exited, report.killed
+    );
+    let left = live_children()?;
+    println!("children left  {}", left.len());
+    println!(
+        "lesson: on Ctrl-C, stop handing out work, close the workers' pipes, wait with a deadline, kill, reap"
+    );
+    ensure!(
+        left.is_empty(),
+        "children still present after shutdown: {left:?}"
+    );
+    if let Some(sig) = signal {
+        std::process::exit(stop_signal::exit_code(sig));
+    }
+    ensure!(
+        done + lost == a.tasks,
+        "only {done} of {} tasks finished",
+        a.tasks
+    );
+    Ok(())
+}

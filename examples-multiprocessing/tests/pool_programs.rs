@@ -1,0 +1,407 @@
+//! Runs the process-pool programs (process-pool, pool-worker-crash,
+//! graceful-shutdown, pipe-messages) with time limits and checks what they
+//! print, their exit codes, and that none of their workers outlives them.
+//! No test forks: the programs fork, the tests drive them.
+#![cfg(not(loom))]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command as StdCommand, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+
+/// Programs that time things or keep both cores busy run one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn run(bin: &str, args: &[&str], limit: u64) -> (i32, String, String) {
+    let out = Command::new(bin)
+        .args(args)
+        .timeout(Duration::from_secs(limit))
+        .output()
+        .unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (
+        out.status.code().unwrap_or(-1),
+        text(&out.stdout),
+        text(&out.stderr),
+    )
+}
+
+/// The pids in the first `[a, b]` list on the line starting with `label`.
+fn pids_on(stdout: &str, label: &str) -> Vec<i32> {
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with(label))
+        .unwrap_or_else(|| panic!("no {label} line in {stdout}"));
+    let inside = &line[line.find('[').unwrap() + 1..line.find(']').unwrap()];
+    inside
+        .split(", ")
+        .map(|p| p.trim().parse().unwrap())
+        .collect()
+}
+
+/// True once `pid` is gone, or is at most a zombie that is no child of
+/// `parent` (an orphan waiting for PID 1, which reaps lazily here).
+fn gone(pid: i32, parent: Option<i32>) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return true;
+        };
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        let mut fields = rest.split(' ');
+        let (state, ppid) = (
+            fields.next().unwrap(),
+            fields.next().unwrap().parse::<i32>().unwrap(),
+        );
+        if state == "Z" && Some(ppid) != parent {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        sleep(Duration::from_millis(20));
+    }
+}
+
+fn bad_flag(bin: &str, args: &[&str]) {
+    let (code, stdout, stderr) = run(bin, args, 30);
+    assert_eq!(code, 2, "{args:?}: {stderr}");
+    assert!(stdout.is_empty(), "{args:?} printed {stdout}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+}
+
+#[test]
+fn process_pool_measures_speedup_and_per_task_overhead() {
+    let _serial = serial();
+    let bin = env!("CARGO_BIN_EXE_process-pool");
+    let (code, out, err) = run(
+        bin,
+        &[
+            "--tasks",
+            "8",
+            "--task-ms",
+            "5",
+            "--tiny",
+            "20000",
+            "--rounds",
+            "1",
+        ],
+        120,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    for label in [
+        "sequential",
+        "pool map",
+        "pool imap_unordered",
+        "workers were busy",
+        "one task in flight",
+    ] {
+        assert!(
+            out.lines().any(|l| l.starts_with(label)),
+            "no {label} line: {out}"
+        );
+    }
+    // Per-task cost at chunksizes 1..1000: positive figures in us, falling overall.
+    let per_task: Vec<f64> = out
+        .lines()
+        .filter(|l| l.starts_with("pipelined"))
+        .map(|l| l.split_whitespace().rev().nth(1).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(per_task.len(), 4, "{out}");
+    assert!(
+        per_task.iter().all(|&us| us > 0.0) && per_task[3] < per_task[0],
+        "{per_task:?}"
+    );
+    assert!(out.lines().last().unwrap().starts_with("lesson: "), "{out}");
+}
+
+#[test]
+fn process_pool_refuses_bad_flags() {
+    let bin = env!("CARGO_BIN_EXE_process-pool");
+    bad_flag(bin, &["--workers", "0"]);
+    bad_flag(bin, &["--workers", "abc"]);
+    bad_flag(bin, &["--tiny", "99999999999"]);
+    bad_flag(bin, &["--task-ms", "5000"]);
+}
+
+#[test]
+fn a_killed_worker_costs_one_task_and_is_replaced() {
+    let _serial = serial();
+    let bin = env!("CARGO_BIN_EXE_pool-worker-crash");
+    let (code, out, err) = run(
+        bin,
+        &["--tasks", "30", "--crash-task", "4", "--panic-task", "9"],
+        60,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let workers = pids_on(&out, "workers");
+    let lost = out
+        .lines()
+        .find(|l| l.contains("task 4 lost: worker"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        lost.contains("was killed by SIGKILL (signal 9) while running it"),
+        "{lost}"
+    );
+    let pid: i32 = lost
+        .split("worker ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(workers.contains(&pid), "{pid} is not one of {workers:?}");
+    let replacement = out.lines().find(|l| l.starts_with("replacement")).unwrap();
+    assert!(
+        replacement.contains(&format!("worker {pid} was killed by SIGKILL")),
+        "{replacement}"
+    );
+    assert!(
+        out.contains("task 9 panicked in worker") && out.contains("panics on purpose"),
+        "{out}"
+    );
+    assert!(
+        out.contains("other results  28 of 28 equal the sequential answer"),
+        "{out}"
+    );
+    assert!(
+        out.contains("pool broken: 5 workers died in a row"),
+        "{out}"
+    );
+    assert!(out.contains("BrokenProcessPool"), "{out}");
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("failed")).count(),
+        2,
+        "{out}"
+    );
+}
+
+#[test]
+fn pool_worker_crash_refuses_bad_flags() {
+    let bin = env!("CARGO_BIN_EXE_pool-worker-crash");
+    bad_flag(bin, &["--crash-task", "40"]);
+    bad_flag(bin, &["--crash-task", "3", "--panic-task", "3"]);
+    bad_flag(bin, &["--tasks", "0"]);
+}
+
+#[test]
+fn graceful_shutdown_finishes_and_exits_0_when_left_alone() {
+    let _serial = serial();
+    let bin = env!("CARGO_BIN_EXE_graceful-shutdown");
+    let (code, out, err) = run(bin, &["--tasks", "6", "--task-ms", "10"], 60);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("finished       6 of 6 tasks"), "{out}");
+    assert!(out.contains("children left  0"), "{out}");
+    for pid in pids_on(&out, "workers") {
+        assert!(gone(pid, None), "worker {pid} outlived the program");
+    }
+}
+
+#[test]
+fn graceful_shutdown_interrupts_itself_and_exits_130() {
+    let _serial = serial();
+    let bin = env!("CARGO_BIN_EXE_graceful-shutdown");
+    let (code, out, err) = run(
+        bin,
+        &[
+            "--tasks",
+            "400",
+            "--task-ms",
+            "20",
+            "--interrupt-after-ms",
+            "300",
+        ],
+        60,
+    );
+    assert_eq!(code, 130, "{out}{err}");
+    assert!(out.contains("interrupted    by SIGINT after"), "{out}");
+    assert!(out.contains("children left  0"), "{out}");
+    for pid in pids_on(&out, "workers") {
+        assert!(gone(pid, None), "worker {pid} outlived the program");
+    }
+}
+
+/// Starts graceful-shutdown with long work and returns it with its worker pids.
+fn start_long_run() -> (Child, BufReader<std::process::ChildStdout>, Vec<i32>) {
+    let mut child = StdCommand::new(env!("CARGO_BIN_EXE_graceful-shutdown"))
+        .args(["--tasks", "400", "--task-ms", "50"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let pids = pids_on(&first, "workers");
+    sleep(Duration::from_millis(300)); // let the workers get busy
+    (child, stdout, pids)
+}
+
+/// Waits for `child` (killing it after `limit`, a hang guard); returns its
+/// exit code and the rest of its output.
+fn finish(
+    mut child: Child,
+    mut stdout: BufReader<std::process::ChildStdout>,
+    limit: u64,
+) -> (Option<i32>, String) {
+    let deadline = Instant::now() + Duration::from_secs(limit);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("program did not end within {limit} s");
+        }
+        sleep(Duration::from_millis(20));
+    };
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    (status.code(), rest)
+}
+
+fn signal(pid: u32, sig: libc::c_int) {
+    // SAFETY: kill(2) on a pid we started and have not yet reaped.
+    assert_eq!(unsafe { libc::kill(pid as i32, sig) }, 0);
+}
+
+#[test]
+fn a_real_sigint_stops_the_pool_reaps_workers_and_exits_130() {
+    let _serial = serial();
+    let (child, stdout, pids) = start_long_run();
+    let parent = child.id();
+    signal(parent, libc::SIGINT);
+    let (code, out) = finish(child, stdout, 30);
+    assert_eq!(code, Some(130), "{out}");
+    assert!(
+        out.contains("interrupted    by SIGINT") && out.contains("children left  0"),
+        "{out}"
+    );
+    for pid in pids {
+        assert!(
+            gone(pid, Some(parent as i32)),
+            "worker {pid} outlived the program"
+        );
+    }
+}
+
+#[test]
+fn sigterm_exits_143_after_the_same_cleanup() {
+    let _serial = serial();
+    let (child, stdout, pids) = start_long_run();
+    let parent = child.id();
+    signal(parent, libc::SIGTERM);
+    let (code, out) = finish(child, stdout, 30);
+    assert_eq!(code, Some(143), "{out}");
+    assert!(out.contains("children left  0"), "{out}");
+    for pid in pids {
+        assert!(
+            gone(pid, Some(parent as i32)),
+            "worker {pid} outlived the program"
+        );
+    }
+}
+
+#[test]
+fn killing_a_worker_mid_task_loses_only_its_task() {
+    let _serial = serial();
+    let (child, stdout, pids) = start_long_run();
+    let parent = child.id();
+    signal(pids[0] as u32, libc::SIGKILL);
+    sleep(Duration::from_millis(200));
+    signal(parent, libc::SIGINT); // no need to wait for all 400 tasks
+    let (code, out) = finish(child, stdout, 30);
+    assert_eq!(code, Some(130), "{out}");
+    let replaced = out
+        .lines()
+        .find(|l| l.starts_with("replaced"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        replaced.contains(&format!("worker {} (was killed by SIGKILL", pids[0])),
+        "{replaced}"
+    );
+    // The worker was busy with a 50 ms task: that one task, and only it, is lost.
+    let lost: Vec<&str> = out.lines().filter(|l| l.starts_with("lost")).collect();
+    assert!(lost.len() <= 1, "{out}");
+    for line in lost {
+        assert!(
+            line.contains(&format!("worker {} was killed by SIGKILL", pids[0])),
+            "{line}"
+        );
+    }
+    assert!(out.contains("children left  0"), "{out}");
+}
+
+#[test]
+fn killing_the_parent_takes_its_workers_down_too() {
+    let _serial = serial();
+    let (child, stdout, pids) = start_long_run();
+    signal(child.id(), libc::SIGKILL);
+    let (code, _) = finish(child, stdout, 30);
+    assert_eq!(code, None, "killed by a signal, so no exit code");
+    for pid in pids {
+        // PR_SET_PDEATHSIG(SIGKILL) ends each orphaned worker.
+        assert!(gone(pid, None), "worker {pid} outlived its killed parent");
+    }
+}
+
+#[test]
+fn graceful_shutdown_refuses_bad_flags() {
+    let bin = env!("CARGO_BIN_EXE_graceful-shutdown");
+    bad_flag(bin, &["--workers", "0"]);
+    bad_flag(bin, &["--interrupt-after-ms", "-3"]);
+    bad_flag(bin, &["--interrupt-after-ms", "99999999"]);
+}
+
+#[test]
+fn pipe_messages_moves_frames_intact_and_refuses_a_corrupt_length() {
+    let _serial = serial();
+    let bin = env!("CARGO_BIN_EXE_pipe-messages");
+    let (code, out, err) = run(bin, &["--messages", "20000"], 60);
+    assert_eq!(code, 0, "{out}{err}");
+    for label in ["encode", "decode", "pipe, framed", "pipe, raw"] {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(label))
+            .unwrap_or_else(|| panic!("no {label}: {out}"));
+        let ns: f64 = line[label.len()..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(ns > 0.0, "{line}");
+    }
+    assert!(
+        out.contains("corrupt length refused: frame of 4294967295 bytes"),
+        "{out}"
+    );
+    bad_flag(bin, &["--messages", "0"]);
+    bad_flag(bin, &["--values", "100000"]);
+}
+
+#[test]
+fn pipe_messages_is_quiet_when_piped_into_head() {
+    let bin = env!("CARGO_BIN_EXE_pipe-messages");
+    let out = Command::new("sh")
+        .args(["-c", &format!("{bin} --messages 5000 | head -1")])
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("encode"));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
