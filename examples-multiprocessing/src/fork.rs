@@ -87,8 +87,9 @@ pub fn thread_count() -> io::Result<usize> {
 ///
 /// Refused with [`ForkError::Threaded`] unless this process runs exactly
 /// one thread: then the child is a complete copy and may allocate, lock,
-/// print, or panic. Stdout is flushed first so the child does not inherit
-/// (and later print a second time) half-written output.
+/// print, or panic. Stdout is flushed before the fork, so the child does
+/// not inherit (and print a second time) half-written output, and again
+/// before the child's `_exit`, so its own output is not lost.
 pub fn fork_single_threaded<F: FnOnce() -> i32>(child: F) -> Result<Child, ForkError> {
     let threads = thread_count()?;
     if threads != 1 {
@@ -98,7 +99,13 @@ pub fn fork_single_threaded<F: FnOnce() -> i32>(child: F) -> Result<Child, ForkE
     // SAFETY: the process has exactly one thread (checked just above, and
     // only this thread could start another), so the child is a full copy
     // with no lock held by a thread that is missing in it.
-    Ok(unsafe { fork_async_safe(child) }?)
+    Ok(unsafe {
+        fork_async_safe(|| {
+            let code = child();
+            let _ = io::stdout().flush(); // `_exit` would drop a partial line
+            code
+        })
+    }?)
 }
 
 /// Forks a child that runs `child` and `_exit`s with the code it returns,
