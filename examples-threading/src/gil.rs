@@ -443,7 +443,7 @@ pub const FREE_OVER_MODEL: f64 = 1.25;
 pub const CORES_TO_CHECK_SCALING: f64 = 1.5;
 /// Margin of [`Scaling::check`]: I/O-bound speedup must reach this fraction
 /// of [`WaitJob::ideal_speedup`] (an idle machine shows > 0.95).
-pub const IO_OF_IDEAL: f64 = 0.6;
+pub const IO_OF_IDEAL: f64 = 0.5;
 
 /// The four cases the `gil` program compares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
