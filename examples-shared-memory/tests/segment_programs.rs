@@ -148,6 +148,8 @@ fn shared_counter_racy_loses_atomic_and_lock_do_not() {
     bad_input(bin, &["--processes", "1"]);
     bad_input(bin, &["--iterations", "abc"]);
     bad_input(bin, &["--iterations", "99999999999"]);
+    bad_input(bin, &["--processes", "64", "--iterations", "10000000"]);
+    bad_input(bin, &["--processes", "18446744073709551615"]);
 }
 
 #[test]
@@ -167,6 +169,7 @@ fn shared_array_beats_pipes_and_checks_every_element() {
     );
     bad_input(bin, &["--elements", "0"]);
     bad_input(bin, &["--elements", "999999999999"]);
+    bad_input(bin, &["--elements", "18446744073709551615"]);
     bad_input(bin, &["--workers", "abc"]);
     bad_input(bin, &["--workers", "65"]);
 }
@@ -221,6 +224,7 @@ fn file_backed_mmap_persists_and_truncation_is_sigbus() {
     assert!(!Path::new(temp).exists(), "{temp} left behind");
     bad_input(bin, &["--pages", "0"]);
     bad_input(bin, &["--pages", "5000"]);
+    bad_input(bin, &["--pages", "-1"]);
 }
 
 #[test]
@@ -241,6 +245,7 @@ fn manager_process_is_slower_than_shared_memory() {
     );
     bad_input(bin, &["--ops", "0"]);
     bad_input(bin, &["--keys", "9999999999"]);
+    bad_input(bin, &["--ops", "18446744073709551615"]);
 }
 
 #[test]

@@ -31,8 +31,8 @@ struct Args {
 
 fn main() -> Result<()> {
     let args: Args = lesson::args();
-    let bytes = args.elements as u64 * 8;
-    let fits = array::available_memory().is_none_or(|avail| 4 * bytes < avail);
+    let bytes = (args.elements as u64).saturating_mul(8);
+    let fits = array::available_memory().is_none_or(|avail| bytes.saturating_mul(4) < avail);
     if args.elements > MAX_ELEMENTS || args.workers > 64 || !fits {
         lesson::usage_error(
             "--elements must be at most 2^26 and fit 4 times in free memory; --workers at most 64",
@@ -43,8 +43,9 @@ fn main() -> Result<()> {
     let words = &map.atomic_u64s()[..args.elements];
     let (mut shared, mut piped) = (Duration::MAX, Duration::MAX);
     for _ in 0..ROUNDS {
-        // SAFETY (both): this process never starts a thread.
+        // SAFETY: this process never starts a thread.
         shared = shared.min(unsafe { array::run_in_shared_memory(words, &slices, LIMIT) }?);
+        // SAFETY: as above.
         piped = piped.min(unsafe { array::run_through_pipes(args.elements, &slices, LIMIT) }?);
     }
     let ratio = piped.as_secs_f64() / shared.as_secs_f64();

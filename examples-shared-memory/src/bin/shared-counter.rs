@@ -29,10 +29,16 @@ struct Args {
 
 fn main() -> Result<()> {
     let args: Args = lesson::args();
-    if !(2..=64).contains(&args.processes) || args.iterations > 10_000_000 {
-        lesson::usage_error("--processes must be 2..=64 and --iterations at most 10_000_000");
+    let total_work = args.processes.saturating_mul(args.iterations);
+    if !(2..=64).contains(&args.processes)
+        || args.iterations > 10_000_000
+        || total_work > 40_000_000
+    {
+        lesson::usage_error(
+            "--processes must be 2..=64, --iterations at most 10_000_000, their product at most 40_000_000",
+        );
     }
-    let expected = (args.processes * args.iterations) as u64;
+    let expected = total_work as u64;
     let mut lost = Vec::new();
     for (name, variant) in [
         ("racy   (load + store)", 0),
