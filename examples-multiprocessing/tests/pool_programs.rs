@@ -186,11 +186,40 @@ fn a_killed_worker_costs_one_task_and_is_replaced() {
 }
 
 #[test]
+fn a_task_lost_mid_chunk_costs_only_itself() {
+    let _serial = serial();
+    let bin = env!("CARGO_BIN_EXE_pool-worker-crash");
+    let args = [
+        "--tasks",
+        "20",
+        "--chunksize",
+        "4",
+        "--crash-task",
+        "6",
+        "--panic-task",
+        "13",
+    ];
+    let (code, out, err) = run(bin, &args, 60);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("task 6 lost: worker"), "{out}");
+    assert!(
+        out.contains("other results  18 of 18 equal the sequential answer"),
+        "{out}"
+    );
+    let init = out.lines().find(|l| l.starts_with("initializer")).unwrap();
+    assert!(
+        init.contains("each a worker of this pool") && !init.contains("{0"),
+        "{init}"
+    );
+}
+
+#[test]
 fn pool_worker_crash_refuses_bad_flags() {
     let bin = env!("CARGO_BIN_EXE_pool-worker-crash");
     bad_flag(bin, &["--crash-task", "40"]);
     bad_flag(bin, &["--crash-task", "3", "--panic-task", "3"]);
     bad_flag(bin, &["--tasks", "0"]);
+    bad_flag(bin, &["--chunksize", "0"]);
 }
 
 #[test]

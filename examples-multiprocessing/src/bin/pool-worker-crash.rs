@@ -14,6 +14,10 @@
 //! chosen tasks failed, each for the right reason, and all other results
 //! equal the sequential answer; 1 otherwise.
 
+use std::collections::BTreeSet;
+use std::sync::atomic::AtomicU32;
+use std::sync::atomic::Ordering::Relaxed;
+
 use anyhow::{Result, ensure};
 use clap::Parser;
 use examples_multiprocessing::cpu_work::{rounds_per_ms, spin};
@@ -34,10 +38,16 @@ struct Args {
     /// The task that panics.
     #[arg(long, default_value_t = 23)]
     panic_task: usize,
+    /// Tasks per message (at most 1000): the lost task may sit mid-chunk.
+    #[arg(long, default_value_t = 1, value_parser = lesson::at_least_one)]
+    chunksize: usize,
     /// Milliseconds of CPU work per task (at most 1000).
     #[arg(long, default_value_t = 5, value_parser = lesson::at_least_one)]
     task_ms: usize,
 }
+
+/// Set by the initializer in each worker: its own pid (0 if it never ran).
+static INITIALIZED_IN: AtomicU32 = AtomicU32::new(0);
 
 fn main() -> std::process::ExitCode {
     examples_multiprocessing::fork::exit_code(run())
@@ -45,8 +55,8 @@ fn main() -> std::process::ExitCode {
 
 fn run() -> Result<()> {
     let a: Args = lesson::args();
-    if a.workers > 64 || a.tasks > 10_000 || a.task_ms > 1000 {
-        lesson::usage_error("at most 64 workers, 10000 tasks, 1000 ms per task");
+    if a.workers > 64 || a.tasks > 10_000 || a.task_ms > 1000 || a.chunksize > 1000 {
+        lesson::usage_error("at most 64 workers, 10000 tasks, 1000 ms per task, chunksize 1000");
     }
     if a.crash_task >= a.tasks || a.panic_task >= a.tasks || a.crash_task == a.panic_task {
         lesson::usage_error(
@@ -63,16 +73,22 @@ fn run() -> Result<()> {
             let _ = raise(Signal::SIGKILL); // as a segfault or the OOM killer would
         }
         assert!(i != boom, "task {i} panics on purpose");
-        spin(i, rounds)
+        (spin(i, rounds), INITIALIZED_IN.load(Relaxed))
     };
-    let mut pool = Pool::builder(a.workers, job).build()?;
+    // The initializer runs once in every worker, replacements included.
+    let mut pool = Pool::builder(a.workers, job)
+        .initializer(|| INITIALIZED_IN.store(std::process::id(), Relaxed))
+        .chunksize(a.chunksize)
+        .build()?;
+    let mut pids = pool.pids();
     println!("workers        {:?}", pool.pids());
     let results = pool.map(0..a.tasks as u64)?;
-    let mut good = 0;
+    let (mut good, mut inits) = (0, BTreeSet::new());
     for (i, r) in results.iter().enumerate() {
         match r {
-            Ok(v) => {
+            Ok((v, init)) => {
                 ensure!(*v == spin(i as u64, rounds), "task {i}: wrong result");
+                inits.insert(*init);
                 good += 1;
             }
             Err(e) => println!("failed         {e}"),
@@ -95,6 +111,9 @@ fn run() -> Result<()> {
         );
     }
     let replaced = pool.replacements().len();
+    pids.extend(pool.replacements().iter().filter_map(|r| r.new_pid));
+    let init_ok = inits.iter().all(|p| pids.contains(&(*p as i32)));
+    println!("initializer    ran in {inits:?}, each a worker of this pool");
     println!(
         "other results  {good} of {} equal the sequential answer",
         a.tasks - 2
@@ -128,6 +147,10 @@ fn run() -> Result<()> {
         good == a.tasks - 2 && replaced == 1,
         "{good} good results and {replaced} replacements, expected {} and 1",
         a.tasks - 2
+    );
+    ensure!(
+        init_ok,
+        "a result came from a worker whose initializer did not run"
     );
     ensure!(
         capped_ok,

@@ -67,6 +67,11 @@ fn run() -> Result<()> {
     let (mut seq, mut map, mut imap, mut pool_wall) =
         (Duration::MAX, Duration::MAX, Duration::MAX, Duration::ZERO);
     let cpu_before = pool.cpu_time();
+    // imap_unordered hands over the first result as soon as it exists; an
+    // iterator dropped early leaves tasks in flight that the pool discards.
+    let t = Instant::now();
+    pool.imap_unordered(0..n)?.next().transpose()?;
+    let first = t.elapsed();
     for _ in 0..a.rounds {
         let t = Instant::now();
         let expected: Vec<u64> = (0..n).map(|s| spin(s, rounds)).collect();
@@ -103,6 +108,10 @@ fn run() -> Result<()> {
         "pool imap_unordered {w:>6} workers          {:>8.1} ms  {imap_x:.2}x",
         ms(imap)
     );
+    println!(
+        "imap_unordered      first result after  {:>8.1} ms",
+        ms(first)
+    );
     println!("workers were busy   {cpus:>6.2} CPUs on average");
 
     // Tiny tasks: the time is the pool's own cost per task.
@@ -124,11 +133,23 @@ fn run() -> Result<()> {
         );
         sweep.push(us);
     }
+    // Recycling workers (for leaky tasks) costs a fork per 1000 tasks.
+    let mut recycled = Pool::builder(w, |x: u64| x.wrapping_mul(x))
+        .max_tasks_per_child(1000)
+        .build()?;
+    let us = per_task_us(&mut recycled, a.tiny)?;
+    let retired = recycled.replacements().iter().filter(|r| r.retired).count();
+    println!("max_tasks_per_child 1000: {retired:>4} workers retired  {us:>15.2} us/task");
+    drop(recycled);
     let checked = w >= 2 && cpus >= 1.5;
     if w >= 2 && !checked {
         println!("note: workers got {cpus:.2} CPUs on average (machine busy): speedup not checked");
     }
     println!("lesson: keep several tasks in flight per worker and chunk tiny tasks");
+    ensure!(
+        retired + w >= a.tiny / 1000,
+        "only {retired} workers retired"
+    );
     ensure!(
         sweep[3] < sweep[0],
         "per-task cost did not fall with chunksize: {sweep:?}"
