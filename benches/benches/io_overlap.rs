@@ -1,9 +1,11 @@
 //! io_overlap: a fixed number of blocking waits
 //! (`examples_threading::work::WaitJob`): sequential, one thread per wait,
-//! and the same threads under the model GIL, which releases the lock around
-//! each wait as CPython does.
+//! one pool process per wait (`examples_multiprocessing::pool`), and the
+//! threads under the model GIL, which releases the lock around each wait as
+//! CPython does.
 
 use benches::compare::bench_wait_job;
+use benches::pools;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use examples_threading::gil::{self, Gil, Mode};
 
@@ -11,6 +13,8 @@ fn io_overlap(c: &mut Criterion) {
     let job = bench_wait_job();
     let n = job.waits;
     let gil = Gil::default();
+    let mut pool = pools::wait_pool(n, true).expect("process pool");
+    assert_eq!(pools::waits_in_pool(&mut pool, &job).expect("pool"), n);
     let mut group = c.benchmark_group("io_overlap");
     group.sample_size(10);
     assert_eq!(gil::run_io(Mode::Free, n, &job), n);
@@ -20,6 +24,9 @@ fn io_overlap(c: &mut Criterion) {
     });
     group.bench_function(BenchmarkId::new("threads", n), |b| {
         b.iter(|| gil::run_io(Mode::Free, n, &job))
+    });
+    group.bench_function(BenchmarkId::new("process pool", n), |b| {
+        b.iter(|| pools::waits_in_pool(&mut pool, &job).expect("pool"))
     });
     group.bench_function(BenchmarkId::new("threads, model GIL", n), |b| {
         b.iter(|| gil::run_io(Mode::ModelGil(&gil), n, &job))

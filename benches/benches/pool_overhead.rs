@@ -1,8 +1,10 @@
-//! pool_overhead: tiny tasks through the thread pool
+//! pool_overhead: tiny tasks through the process pool
+//! (`examples_multiprocessing::pool`) and the thread pool
 //! (`examples_threading::thread_pool`) at chunksize 1, 8, 64 and 512,
 //! against rayon with the same minimum chunk.
 
 use benches::compare::{check_tiny, rayon_tiny, threads_tiny};
+use benches::pools;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use examples_threading::thread_pool::ThreadPool;
 
@@ -10,6 +12,8 @@ const TASKS: u64 = 10_000;
 const WORKERS: usize = 2;
 
 fn pool_overhead(c: &mut Criterion) {
+    // Forked before this function starts the thread and rayon pools.
+    let mut processes = pools::tiny_pool(WORKERS, true).expect("process pool");
     let threads = ThreadPool::new(WORKERS).expect("thread pool");
     let rayon = rayon::ThreadPoolBuilder::new()
         .num_threads(WORKERS)
@@ -32,6 +36,16 @@ fn pool_overhead(c: &mut Criterion) {
             BenchmarkId::new("thread pool", chunk),
             &chunk,
             |b, &chunk| b.iter(|| threads_tiny(&threads, TASKS, chunk)),
+        );
+        check_tiny(
+            TASKS,
+            pools::tiny_in_pool(&mut processes, TASKS, chunk).expect("process pool"),
+        )
+        .expect("process pool");
+        group.bench_with_input(
+            BenchmarkId::new("process pool", chunk),
+            &chunk,
+            |b, &chunk| b.iter(|| pools::tiny_in_pool(&mut processes, TASKS, chunk)),
         );
     }
     group.finish();

@@ -12,9 +12,13 @@ use criterion::{BenchmarkId, Criterion, criterion_group};
 fn spawn(c: &mut Criterion) {
     let mut group = c.benchmark_group("spawn");
     for how in Spawn::ALL {
-        assert_eq!(start(how, 9).expect(how.label()), expected(9), "{how:?}");
+        assert_eq!(
+            start(how, 9).unwrap_or_else(|e| panic!("{}: {e}", how.label())),
+            expected(9),
+            "{how:?}"
+        );
         group.bench_function(BenchmarkId::new(how.label(), "one task"), |b| {
-            b.iter(|| start(how, black_box(9)).expect(how.label()))
+            b.iter(|| start(how, black_box(9)).unwrap_or_else(|e| panic!("{}: {e}", how.label())))
         });
     }
     group.finish();

@@ -16,17 +16,21 @@ use rayon::prelude::*;
 
 use crate::contention::{self, Counter, Layout};
 use crate::ipc::{Pattern, Peer, Transport};
+use crate::pools::{self, Pools};
 use crate::report::{Model, Table, best};
 use crate::spawn::{self, Spawn};
 
+/// Measures one question's table.
+pub type Step = fn(&Plan, &mut Pools) -> Table;
+
 /// The questions, in the order `compare` prints them.
-pub const TABLES: [&str; 6] = [
-    "spawn",
-    "cpu_scaling",
-    "io_overlap",
-    "ipc",
-    "contention",
-    "pool_overhead",
+pub const STEPS: [(&str, Step); 6] = [
+    ("spawn", spawn),
+    ("cpu_scaling", cpu_scaling),
+    ("io_overlap", io_overlap),
+    ("ipc", ipc),
+    ("contention", contention),
+    ("pool_overhead", pool_overhead),
 ];
 
 /// How big each workload is.
@@ -94,7 +98,7 @@ fn add(t: &mut Table, case: &str, approach: &str, model: Model, time: io::Result
 }
 
 /// spawn: start one unit of work and wait for it.
-pub fn spawn(plan: &Plan) -> Table {
+pub fn spawn(plan: &Plan, _pools: &mut Pools) -> Table {
     let mut t = Table::new("spawn", "start one unit of work and wait for it").unit("per task");
     for how in Spawn::ALL {
         let batch: u64 = match how {
@@ -122,7 +126,7 @@ pub fn spawn(plan: &Plan) -> Table {
 }
 
 /// cpu_scaling: one fixed CPU-bound job at 1, 2, ... workers.
-pub fn cpu_scaling(plan: &Plan) -> Table {
+pub fn cpu_scaling(plan: &Plan, pools: &mut Pools) -> Table {
     let job = PrimeJob::new(plan.prime_limit(), 1_000);
     let expected = job.count_sequential();
     let w = plan.workers;
@@ -164,6 +168,16 @@ pub fn cpu_scaling(plan: &Plan) -> Table {
         ),
         Err(e) => t.note(format!("rayon x{w}: {e}")),
     }
+    match &mut pools.primes {
+        Ok(pool) => add(
+            &mut t,
+            &case,
+            &format!("process pool x{w}"),
+            Model::Processes,
+            best(reps, 1, || check(pools::count_in_pool(pool, &job, w)?)),
+        ),
+        Err(e) => t.note(format!("process pool: {e}")),
+    }
     let g = Gil::default();
     add(
         &mut t,
@@ -176,7 +190,7 @@ pub fn cpu_scaling(plan: &Plan) -> Table {
 }
 
 /// io_overlap: N blocking waits.
-pub fn io_overlap(plan: &Plan) -> Table {
+pub fn io_overlap(plan: &Plan, pools: &mut Pools) -> Table {
     let job = plan.wait_job();
     let case = format!("{} waits of {} ms", job.waits, job.wait.as_millis());
     let mut t = Table::new("io_overlap", "many blocking waits").unit("per job");
@@ -203,6 +217,16 @@ pub fn io_overlap(plan: &Plan) -> Table {
         Model::Threads,
         best(reps, 1, || check(gil::run_io(Mode::Free, n, &job))),
     );
+    match &mut pools.waits {
+        Ok(pool) => add(
+            &mut t,
+            &case,
+            &format!("process pool x{}", pool.pids().len()),
+            Model::Processes,
+            best(reps, 1, || check(pools::waits_in_pool(pool, &job)?)),
+        ),
+        Err(e) => t.note(format!("process pool: {e}")),
+    }
     let g = Gil::default();
     add(
         &mut t,
@@ -216,7 +240,7 @@ pub fn io_overlap(plan: &Plan) -> Table {
 
 /// ipc: a 64 B round trip and a 64 KiB stream, between threads and
 /// between processes.
-pub fn ipc(plan: &Plan) -> Table {
+pub fn ipc(plan: &Plan, _pools: &mut Pools) -> Table {
     let mut t = Table::new("ipc", "move messages to a peer").unit("per message");
     t.headline("64 B round trip");
     t.headline("64 KiB stream");
@@ -257,7 +281,7 @@ pub fn ipc(plan: &Plan) -> Table {
 }
 
 /// contention: one counter under 1, 2 and 4 threads, and false sharing.
-pub fn contention(plan: &Plan) -> Table {
+pub fn contention(plan: &Plan, _pools: &mut Pools) -> Table {
     let mut t = Table::new("contention", "one counter, many threads").unit("per increment");
     let per_thread: u64 = plan.pick(100_000, 500_000);
     t.headline("4 threads");
@@ -346,7 +370,7 @@ pub fn threads_tiny(pool: &ThreadPool, tasks: u64, chunk: usize) -> io::Result<V
 }
 
 /// pool_overhead: tiny tasks through pools at several chunk sizes.
-pub fn pool_overhead(plan: &Plan) -> Table {
+pub fn pool_overhead(plan: &Plan, pools: &mut Pools) -> Table {
     let mut t = Table::new("pool_overhead", "tiny tasks through a pool").unit("per task");
     let tasks = plan.tiny_tasks();
     let w = plan.workers;
@@ -377,6 +401,18 @@ pub fn pool_overhead(plan: &Plan) -> Table {
                 }),
             ),
             Err(e) => t.note(format!("thread pool: {e}")),
+        }
+        match &mut pools.tiny {
+            Ok(pool) => add(
+                &mut t,
+                &case,
+                &format!("process pool x{w}"),
+                Model::Processes,
+                best(plan.reps(), tasks, || {
+                    check_tiny(tasks, pools::tiny_in_pool(pool, tasks, chunk)?)
+                }),
+            ),
+            Err(e) => t.note(format!("process pool: {e}")),
         }
     }
     t

@@ -10,6 +10,7 @@
 pub mod compare;
 pub mod contention;
 pub mod ipc;
+pub mod pools;
 pub mod python;
 pub mod report;
 pub mod spawn;

@@ -97,6 +97,7 @@ fn quick_run_prints_every_table_with_positive_ratios() {
     // Baselines are 1.00x; the fork and threads rows are there.
     assert!(out.contains("fork + waitpid") && out.contains("thread::spawn + join"));
     assert!(out.contains("shared-memory ring (process)"), "{out}");
+    assert_eq!(out.matches("  process pool x").count(), 4, "{out}");
 }
 
 #[test]

@@ -13,8 +13,9 @@
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
-use benches::compare::{self, Plan};
-use benches::{python, report::Table, spawn::exit_if_child};
+use benches::compare::{self, Plan, STEPS};
+use benches::pools::Pools;
+use benches::{python, spawn::exit_if_child};
 use clap::Parser;
 
 /// Threads vs processes on this machine, side by side.
@@ -36,20 +37,15 @@ fn main() {
     let args: Args = lesson::args();
     let plan = Plan::new(args.quick);
     let started = Instant::now();
-    let steps: [(&str, fn(&Plan) -> Table); 6] = [
-        ("spawn", compare::spawn),
-        ("cpu_scaling", compare::cpu_scaling),
-        ("io_overlap", compare::io_overlap),
-        ("ipc", compare::ipc),
-        ("contention", compare::contention),
-        ("pool_overhead", compare::pool_overhead),
-    ];
-    let total = steps.len() + usize::from(args.python);
+    // Fork the process pools first, while this process has one thread.
+    let mut pools = Pools::start(plan.workers, plan.wait_job().waits);
+    let total = STEPS.len() + usize::from(args.python);
     let mut tables = Vec::new();
-    for (i, (name, run)) in steps.iter().enumerate() {
+    for (i, (name, run)) in STEPS.iter().enumerate() {
         progress(&format!("[{}/{total}] {name}", i + 1));
-        tables.push(run(&plan));
+        tables.push(run(&plan, &mut pools));
     }
+    drop(pools); // shut down and reap the workers
     let mut python_note = None;
     if args.python {
         progress(&format!("[{total}/{total}] python3"));
