@@ -59,14 +59,16 @@
 //! ```
 
 pub mod stream;
+pub mod wait;
 
 use std::io;
 use std::ptr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::mapping::SharedMapping;
+use wait::Waiter;
 
 /// Byte offsets of the shared header; each group sits on its own 128-byte
 /// block (two cache lines, as adjacent-line prefetch pairs them).
@@ -82,8 +84,6 @@ const STATE: usize = 512;
 const DATA: usize = 4096;
 /// Bytes of the length header in front of each payload.
 const HEADER: usize = 8;
-/// Checks of the other side's counter before going to sleep.
-const SPINS: u32 = 256;
 
 /// Smallest capacity: one page.
 pub const MIN_CAPACITY: usize = 4096;
@@ -235,18 +235,12 @@ impl Shared {
         self.u32_at(STATE + 4)
     }
 
-    fn data_wait(&self) -> Waiter<'_> {
-        Waiter {
-            seq: self.u32_at(DATA_WAIT),
-            sleeping: self.u32_at(DATA_WAIT + 4),
-        }
+    fn data_wait(&self) -> Waiter<'_, AtomicU32> {
+        Waiter::new(self.u32_at(DATA_WAIT), self.u32_at(DATA_WAIT + 4))
     }
 
-    fn space_wait(&self) -> Waiter<'_> {
-        Waiter {
-            seq: self.u32_at(SPACE_WAIT),
-            sleeping: self.u32_at(SPACE_WAIT + 4),
-        }
+    fn space_wait(&self) -> Waiter<'_, AtomicU32> {
+        Waiter::new(self.u32_at(SPACE_WAIT), self.u32_at(SPACE_WAIT + 4))
     }
 
     /// Pointer to the data byte at counter value `pos`.
@@ -262,115 +256,6 @@ impl Shared {
         flag.store(1, Ordering::SeqCst);
         self.data_wait().wake_always();
         self.space_wait().wake_always();
-    }
-}
-
-/// One direction of "sleep until the other side made progress".
-///
-/// The sleeper raises `sleeping`, then (after a SeqCst fence) reads `seq`
-/// and checks its condition once more; the other side publishes its
-/// progress, fences, and wakes only if it sees `sleeping` (and lowers it).
-/// One of the two always sees the other's store (the fences order them), so
-/// a wake-up is never lost; and a wake that comes between the check and `FUTEX_WAIT`
-/// changed `seq`, which makes `FUTEX_WAIT` return at once.
-struct Waiter<'a> {
-    seq: &'a AtomicU32,
-    sleeping: &'a AtomicU32,
-}
-
-impl Waiter<'_> {
-    /// Waits until `ready()` holds or the deadline passes; false on timeout.
-    fn wait(&self, mut ready: impl FnMut() -> bool, deadline: Option<Instant>) -> bool {
-        for _ in 0..SPINS {
-            if ready() {
-                return true;
-            }
-            std::hint::spin_loop();
-        }
-        loop {
-            self.sleeping.store(1, Ordering::SeqCst);
-            fence(Ordering::SeqCst);
-            let seq = self.seq.load(Ordering::Acquire);
-            if ready() {
-                self.sleeping.store(0, Ordering::Relaxed);
-                return true;
-            }
-            let timeout = match deadline {
-                None => None,
-                Some(d) => match d.checked_duration_since(Instant::now()) {
-                    Some(left) if !left.is_zero() => Some(left),
-                    _ => {
-                        self.sleeping.store(0, Ordering::Relaxed);
-                        return false;
-                    }
-                },
-            };
-            futex_wait(self.seq, seq, timeout);
-            self.sleeping.store(0, Ordering::Relaxed);
-        }
-    }
-
-    /// Called after publishing progress: wakes the other side if it sleeps.
-    /// Lowering the flag here means one wake per sleep: until the woken
-    /// side runs again (which may take a while on a busy machine), further
-    /// sends or receives make no system call.
-    fn wake(&self) {
-        fence(Ordering::SeqCst);
-        if self.sleeping.load(Ordering::Relaxed) != 0
-            && self.sleeping.swap(0, Ordering::Relaxed) != 0
-        {
-            self.wake_always();
-        }
-    }
-
-    fn wake_always(&self) {
-        self.seq.fetch_add(1, Ordering::Release);
-        futex_wake(self.seq);
-    }
-}
-
-/// `FUTEX_WAIT` on a word that other processes may share: sleeps while
-/// `*word == expected`, until a `FUTEX_WAKE`, the timeout or a signal.
-fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
-    let ts = timeout.map(|t| libc::timespec {
-        tv_sec: t.as_secs().min(i64::MAX as u64) as libc::time_t,
-        tv_nsec: t.subsec_nanos() as libc::c_long,
-    });
-    let ts_ptr = ts
-        .as_ref()
-        .map_or(ptr::null(), |t| t as *const libc::timespec);
-    // SAFETY: `word` is a live, aligned u32 for the duration of the call; the
-    // kernel only reads it and `ts_ptr` (null or a live timespec). Without
-    // FUTEX_PRIVATE_FLAG the futex is keyed by the physical page, so wakers
-    // in other processes reach us. Errors (EAGAIN: value changed, EINTR,
-    // ETIMEDOUT) all mean "look again", which every caller does.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAIT,
-            expected,
-            ts_ptr,
-            ptr::null::<u32>(),
-            0u32,
-        );
-    }
-}
-
-/// `FUTEX_WAKE` for the (at most one) sleeper on `word`, in any process.
-fn futex_wake(word: &AtomicU32) {
-    // SAFETY: `word` is live and aligned; FUTEX_WAKE does not touch memory
-    // beyond hashing its address.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAKE,
-            i32::MAX,
-            ptr::null::<libc::timespec>(),
-            ptr::null::<u32>(),
-            0u32,
-        );
     }
 }
 

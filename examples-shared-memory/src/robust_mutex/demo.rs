@@ -14,6 +14,7 @@
 //!   its status. This is deterministic: the child is known to sleep in the
 //!   futex before the unlock.
 
+use std::fmt;
 use std::io;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -65,6 +66,38 @@ pub struct Recovery {
     pub repaired: Accounts,
     /// Whether a plain `lock()` worked after `make_consistent`.
     pub usable_after: bool,
+}
+
+impl Recovery {
+    /// The claim: the death was reported, the data found broken, repaired,
+    /// and the lock usable again.
+    pub fn recovered(&self) -> bool {
+        let (f, r) = (&self.found, &self.repaired);
+        self.owner_died && f.a + f.b != TOTAL && r.a + r.b == TOTAL && self.usable_after
+    }
+}
+
+/// Five aligned lines: the owner's end, the next lock, the data before and
+/// after the repair, the lock afterwards.
+impl fmt::Display for Recovery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let next = match self.owner_died {
+            true => "EOWNERDEAD (OwnerDied guard)",
+            false => "Ok, no death noticed",
+        };
+        writeln!(f, "owner          {:?}", self.child)?;
+        writeln!(f, "next lock      {next}")?;
+        for (what, d) in [("found", &self.found), ("repaired", &self.repaired)] {
+            let sum = d.a + d.b;
+            writeln!(
+                f,
+                "{what:<14} a={} b={} pending={}  a+b={sum}",
+                d.a, d.b, d.pending
+            )?;
+        }
+        let after = if self.usable_after { "works" } else { "FAILS" };
+        write!(f, "after consistent: lock {after}")
+    }
 }
 
 /// A forked child that is killed and reaped if still around on drop.
@@ -225,6 +258,22 @@ pub enum Handoff {
     /// The child still slept [`HANDOFF_WAIT`] after the release: the
     /// watchdog killed it; its wait status.
     Lost(WaitStatus),
+}
+
+impl fmt::Display for Handoff {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Handoff::Woke(t) => write!(
+                f,
+                "waiter woke {:.1} us after unlock",
+                t.as_secs_f64() * 1e6
+            ),
+            Handoff::Lost(s) => write!(
+                f,
+                "waiter still asleep {HANDOFF_WAIT:?} after unlock: wake-up lost; watchdog: {s:?}"
+            ),
+        }
+    }
 }
 
 /// The parent holds `lock`, a child blocks on it, the parent releases it:

@@ -1,0 +1,185 @@
+//! The ring's sleep/wake handshake: "spin briefly, then sleep on a futex
+//! until the other side made progress", without lost wake-ups and without a
+//! system call on the fast path.
+//!
+//! The sleeper raises `sleeping`, issues a SeqCst fence, reads the futex
+//! word `seq` and checks its condition once more; only then does it sleep
+//! (`FUTEX_WAIT` on `seq`). The other side publishes its progress, issues a
+//! SeqCst fence, and wakes only if it sees `sleeping` (lowering it, so one
+//! sleep costs one wake however many messages follow). The two fences
+//! guarantee that at least one side sees the other's store: either the
+//! sleeper sees the progress and does not sleep, or the waker sees the flag
+//! and wakes. A wake that lands between the sleeper's check and its
+//! `FUTEX_WAIT` changed `seq`, so `FUTEX_WAIT` returns at once.
+//!
+//! [`Waiter`] is generic over the [`FutexWord`] it sleeps on so that a loom
+//! model (`tests/loom.rs`) checks this very code, with loom atomics and a
+//! modelled futex; the ring uses `AtomicU32` in its shared mapping with the
+//! real `futex(2)`, shared between processes (no `FUTEX_PRIVATE_FLAG`).
+
+use std::ptr;
+use std::sync::atomic::{AtomicU32, Ordering, fence};
+use std::time::{Duration, Instant};
+
+/// How many times a side checks the other's progress before it sleeps
+/// (about 6 us on a current x86 core): long enough to catch a peer that is
+/// running, short enough not to burn the time slice of a peer that waits
+/// for this CPU.
+pub const SPINS: u32 = 256;
+
+/// A 32-bit atomic word that a thread (or process) can sleep on.
+pub trait FutexWord {
+    /// Atomic load.
+    fn load(&self, order: Ordering) -> u32;
+    /// Atomic store.
+    fn store(&self, value: u32, order: Ordering);
+    /// Atomic swap.
+    fn swap(&self, value: u32, order: Ordering) -> u32;
+    /// Atomic add, returning the previous value.
+    fn fetch_add(&self, value: u32, order: Ordering) -> u32;
+    /// A memory fence in the same memory model as these atomics.
+    fn fence(order: Ordering);
+    /// Sleeps while the word holds `expected`, until [`FutexWord::wake`] or
+    /// the timeout; may return early for no reason (callers look again).
+    fn wait(&self, expected: u32, timeout: Option<Duration>);
+    /// Wakes every sleeper on this word.
+    fn wake(&self);
+}
+
+impl FutexWord for AtomicU32 {
+    fn load(&self, order: Ordering) -> u32 {
+        AtomicU32::load(self, order)
+    }
+    fn store(&self, value: u32, order: Ordering) {
+        AtomicU32::store(self, value, order)
+    }
+    fn swap(&self, value: u32, order: Ordering) -> u32 {
+        AtomicU32::swap(self, value, order)
+    }
+    fn fetch_add(&self, value: u32, order: Ordering) -> u32 {
+        AtomicU32::fetch_add(self, value, order)
+    }
+    fn fence(order: Ordering) {
+        fence(order)
+    }
+
+    /// `FUTEX_WAIT` without `FUTEX_PRIVATE_FLAG`: keyed by the physical
+    /// page, so a waker in another process that maps it reaches us.
+    fn wait(&self, expected: u32, timeout: Option<Duration>) {
+        let ts = timeout.map(|t| libc::timespec {
+            tv_sec: t.as_secs().min(i64::MAX as u64) as libc::time_t,
+            tv_nsec: t.subsec_nanos() as libc::c_long,
+        });
+        let ts_ptr = ts
+            .as_ref()
+            .map_or(ptr::null(), |t| t as *const libc::timespec);
+        // SAFETY: `self` is a live, aligned u32 for the duration of the
+        // call; the kernel only reads it and `ts_ptr` (null or a live
+        // timespec). Errors (EAGAIN: value changed, EINTR, ETIMEDOUT) all
+        // mean "look again", which every caller does.
+        unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                self.as_ptr(),
+                libc::FUTEX_WAIT,
+                expected,
+                ts_ptr,
+                ptr::null::<u32>(),
+                0u32,
+            );
+        }
+    }
+
+    /// `FUTEX_WAKE` for all sleepers on the word, in any process.
+    fn wake(&self) {
+        // SAFETY: `self` is live and aligned; FUTEX_WAKE does not touch
+        // memory beyond hashing its address.
+        unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                self.as_ptr(),
+                libc::FUTEX_WAKE,
+                i32::MAX,
+                ptr::null::<libc::timespec>(),
+                ptr::null::<u32>(),
+                0u32,
+            );
+        }
+    }
+}
+
+/// One direction of "sleep until the other side made progress": `seq` is
+/// the futex word, `sleeping` the flag that says someone sleeps on it.
+#[derive(Debug)]
+pub struct Waiter<'a, W: FutexWord> {
+    seq: &'a W,
+    sleeping: &'a W,
+    spins: u32,
+}
+
+impl<'a, W: FutexWord> Waiter<'a, W> {
+    /// A waiter on `seq` with its flag `sleeping` (both start at 0).
+    pub fn new(seq: &'a W, sleeping: &'a W) -> Self {
+        Self {
+            seq,
+            sleeping,
+            spins: SPINS,
+        }
+    }
+
+    /// The same with `spins` checks before sleeping (a model uses 0).
+    pub fn with_spins(self, spins: u32) -> Self {
+        Self { spins, ..self }
+    }
+
+    /// Waits until `ready()` holds (true) or the deadline passes (false).
+    /// `ready` must read the other side's progress with `Acquire`.
+    pub fn wait(&self, mut ready: impl FnMut() -> bool, deadline: Option<Instant>) -> bool {
+        for _ in 0..self.spins {
+            if ready() {
+                return true;
+            }
+            std::hint::spin_loop();
+        }
+        loop {
+            self.sleeping.store(1, Ordering::SeqCst);
+            W::fence(Ordering::SeqCst);
+            let seq = self.seq.load(Ordering::Acquire);
+            if ready() {
+                self.sleeping.store(0, Ordering::Relaxed);
+                return true;
+            }
+            let timeout = match deadline {
+                None => None,
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => Some(left),
+                    _ => {
+                        self.sleeping.store(0, Ordering::Relaxed);
+                        return false;
+                    }
+                },
+            };
+            self.seq.wait(seq, timeout);
+            self.sleeping.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Call after publishing progress (with `Release`): wakes the other
+    /// side if it sleeps. Lowering the flag here means one wake per sleep:
+    /// until the woken side runs again (which may take a while on a busy
+    /// machine), further progress makes no system call.
+    pub fn wake(&self) {
+        W::fence(Ordering::SeqCst);
+        if self.sleeping.load(Ordering::Relaxed) != 0
+            && self.sleeping.swap(0, Ordering::Relaxed) != 0
+        {
+            self.wake_always();
+        }
+    }
+
+    /// Wakes the other side whether or not it sleeps (used when closing).
+    pub fn wake_always(&self) {
+        self.seq.fetch_add(1, Ordering::Release);
+        self.seq.wake();
+    }
+}
