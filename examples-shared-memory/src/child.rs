@@ -135,15 +135,21 @@ pub struct Spawned {
 }
 
 /// Spawns `cmd` with piped stdin and stdout (stderr inherited) and
-/// `PR_SET_PDEATHSIG = SIGKILL`.
+/// `PR_SET_PDEATHSIG = SIGKILL`. The child ignores `SIGINT` and `SIGTERM`
+/// from the start (an ignored signal stays ignored across exec): Ctrl-C
+/// reaches the whole process group, and a helper killed by it halfway could
+/// leak what it holds; its parent ends it instead.
 pub fn spawn(cmd: &mut Command) -> io::Result<Spawned> {
     let parent = getpid();
     cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
     // SAFETY: the hook runs in the child between fork and exec and calls
-    // only prctl, getppid and _exit, which are async-signal-safe.
+    // only prctl, getppid, _exit and sigaction, which are async-signal-safe.
     unsafe {
         cmd.pre_exec(move || {
             die_with(parent);
+            for sig in [Signal::SIGINT, Signal::SIGTERM] {
+                nix::sys::signal::signal(sig, nix::sys::signal::SigHandler::SigIgn)?;
+            }
             Ok(())
         });
     }

@@ -9,5 +9,6 @@ pub mod counter;
 pub mod array;
 pub mod manager;
 pub mod file_map;
+pub mod interrupt;
 pub mod ring;
 pub mod robust_mutex;

@@ -327,3 +327,31 @@ fn killed_programs_leave_no_process_behind() {
         );
     }
 }
+
+#[test]
+fn ctrl_c_cleans_up_and_exits_130() {
+    for bin in [
+        env!("CARGO_BIN_EXE_named-shm"),
+        env!("CARGO_BIN_EXE_file-backed-mmap"),
+    ] {
+        let _guard = serial();
+        let before = ours();
+        // The hidden flag sends SIGINT to the program (and its helper) at
+        // the moment it holds a name: deterministic, unlike a timed kill.
+        let out = Command::new(bin)
+            .arg("--interrupt-self")
+            .timeout(Duration::from_secs(60))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(130), "{bin}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.starts_with("interrupted by SIGINT"), "{stderr}");
+        let left: Vec<_> = ours().difference(&before).cloned().collect();
+        assert!(left.is_empty(), "{bin} left {left:?}");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !running(bin).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(running(bin), Vec::<u32>::new(), "{bin} left helpers");
+    }
+}

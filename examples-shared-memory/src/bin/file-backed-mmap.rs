@@ -9,6 +9,7 @@
 //! `WaitStatus`. Reach for a mapped file for data that must persist or be
 //! shared by path; never let anyone shrink it while it is mapped (agree on
 //! a lock, or use a memfd sealed with `F_SEAL_SHRINK`). Python: `mmap.mmap`.
+//! Ctrl-C: the program finishes, removes its temp file, exits 130.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -18,7 +19,10 @@ use anyhow::{Result, bail};
 use clap::Parser;
 use examples_shared_memory::child;
 use examples_shared_memory::file_map::{self, SharedFile};
-use nix::sys::{signal::Signal, wait::WaitStatus};
+use examples_shared_memory::interrupt;
+use nix::sys::signal::{Signal, kill};
+use nix::sys::wait::WaitStatus;
+use nix::unistd::getpid;
 
 const WRITER: u64 = 0xF11E_0000_000A;
 const READER: u64 = 0xF11E_0000_000B;
@@ -33,6 +37,9 @@ struct Args {
     role: Option<String>,
     #[arg(long, hide = true)]
     path: Option<PathBuf>,
+    /// Test hook: act as if Ctrl-C came while the temp file exists.
+    #[arg(long, hide = true)]
+    interrupt_self: bool,
 }
 
 fn main() -> Result<()> {
@@ -50,6 +57,7 @@ fn main() -> Result<()> {
         (None, None) => {}
         _ => lesson::usage_error("unknown hidden role"),
     }
+    interrupt::defer()?; // Ctrl-C: finish, remove the temp file, exit 130
     let exe = std::env::current_exe()?;
     let mut report = Vec::new(); // printed at the end, after cleanup
     let temp = tempfile::Builder::new().prefix("lesson-mmap-").tempfile()?;
@@ -70,6 +78,9 @@ fn main() -> Result<()> {
         path.display(),
         args.pages * 4096
     ));
+    if args.interrupt_self {
+        kill(getpid(), Signal::SIGINT)?; // the writer and reader ignore it
+    }
     for (p, role) in procs.iter_mut().zip(["writer", "reader"]) {
         let status = p.wait_timeout(WAIT)?;
         report.push(format!(
@@ -92,6 +103,7 @@ fn main() -> Result<()> {
     report.push("lesson: a mapped file is shared through the page cache and persists, but never shrink it while mapped: SIGBUS".to_string());
     drop(temp);
     let sigbus = matches!(status, WaitStatus::Signaled(_, Signal::SIGBUS, _));
+    interrupt::exit_if_requested();
     println!("{}", report.join("\n"));
     if persisted != (WRITER, READER) || !sigbus {
         bail!("expected both words in the file and a SIGBUS, got {persisted:x?} and {status:?}");

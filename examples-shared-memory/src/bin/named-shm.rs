@@ -8,7 +8,8 @@
 //! creator that keeps its name until exit, as Python's
 //! `shared_memory.SharedMemory(create=True)` does until `unlink()`: the name
 //! stays in /dev/shm (this program then removes it). Reach for a named
-//! segment when the other process is not your fork child.
+//! segment when the other process is not your fork child. Ctrl-C: the
+//! program finishes its short steps, removes every name, exits 130.
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::Command;
@@ -17,7 +18,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use examples_shared_memory::{child, segment::Segment};
+use examples_shared_memory::{child, interrupt, segment::Segment};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::getpid;
 
 const GREETING: u64 = 0x5EED_0000_0001;
 const WAIT: Duration = Duration::from_secs(10);
@@ -31,6 +34,9 @@ struct Args {
     role: Option<String>,
     #[arg(long, hide = true)]
     name: Option<String>,
+    /// Test hook: act as if Ctrl-C came while a creator holds its name.
+    #[arg(long, hide = true)]
+    interrupt_self: bool,
 }
 
 fn main() -> Result<()> {
@@ -59,6 +65,7 @@ fn main() -> Result<()> {
         (None, None) => {}
         _ => lesson::usage_error("unknown hidden role"),
     }
+    interrupt::defer()?; // Ctrl-C: finish, clean up, then exit 130
     let exe = std::env::current_exe()?;
     let mut report = Vec::new(); // printed at the end, after cleanup
 
@@ -87,6 +94,11 @@ fn main() -> Result<()> {
         out.read_line(&mut name)?;
         let name = name.trim().to_string();
         let opened = Segment::open(&name).with_context(|| format!("open {name}"))?;
+        if args.interrupt_self && role == "create-keep" {
+            for pid in [getpid(), creator.pid()] {
+                kill(pid, Signal::SIGINT)?; // what Ctrl-C sends the process group
+            }
+        }
         out.read_line(&mut ready)?;
         let signal = creator.kill()?;
         let leaked = Segment::exists(&name);
@@ -107,6 +119,7 @@ fn main() -> Result<()> {
             .to_string(),
     );
     let expected = [(false, GREETING), (true, GREETING)];
+    interrupt::exit_if_requested();
     println!("{}", report.join("\n"));
     if !gone_in_use || !status.success() || reply != GREETING + 1 || rows != expected {
         bail!(
