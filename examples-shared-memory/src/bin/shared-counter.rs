@@ -4,8 +4,9 @@
 //! Notice: a separate load and store (`counter.value += 1` on a Python
 //! `multiprocessing.Value`) comes out short; `fetch_add` and the same racy
 //! code under a lock in the shared memory (`with counter.get_lock():`) lose
-//! nothing, and the lock costs the most. Every 1024th racy increment yields
-//! between its load and its store, so the loss shows even on one core (see
+//! nothing; the lock usually costs the most time. The processes start
+//! together, and every 1024th racy increment yields between its load and
+//! its store, so the loss shows on every run, even on one core (see
 //! `counter::WIDEN_EVERY`). Reach for `fetch_add` on an `AtomicU64` in a
 //! `SharedMapping` for counters; a lock only when several words change.
 
