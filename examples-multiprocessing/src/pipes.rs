@@ -23,6 +23,16 @@ use nix::sys::wait::WaitStatus;
 use crate::fork::Child;
 
 /// How many bytes the pipe holds before a writer blocks (`F_GETPIPE_SZ`).
+///
+/// ```
+/// use examples_multiprocessing::pipes::{capacity, queued};
+///
+/// let (rx, tx) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+/// assert_eq!(capacity(&rx)?, 64 * 1024); // Linux's default
+/// nix::unistd::write(&tx, b"ping")?;
+/// assert_eq!(queued(&rx)?, 4);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn capacity(pipe: impl AsFd) -> io::Result<usize> {
     let bytes = fcntl(pipe, FcntlArg::F_GETPIPE_SZ)?;
     Ok(usize::try_from(bytes).unwrap_or(0))

@@ -55,6 +55,16 @@ pub const EXEC_FAILED: i32 = 127;
 /// parent process "big". Transparent huge pages are turned off for it so
 /// that fork copies one page-table entry per 4 KiB page, as it would for a
 /// heap built from many allocations. Unmapped on drop.
+///
+/// ```
+/// use examples_multiprocessing::start::{Ballast, resident_bytes};
+///
+/// let before = resident_bytes()?;
+/// let ballast = Ballast::new(32 << 20)?;
+/// assert!(resident_bytes()? >= before + (31 << 20));
+/// drop(ballast); // unmapped: the memory goes back
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Ballast {
     ptr: NonNull<libc::c_void>,

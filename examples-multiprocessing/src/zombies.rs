@@ -60,6 +60,13 @@ pub fn stat(pid: Pid) -> Option<Stat> {
 
 /// Parses the text of `/proc/<pid>/stat`. The command name (field 2) may
 /// contain spaces and parentheses, so fields are counted from the last `)`.
+///
+/// ```
+/// use examples_multiprocessing::zombies::{describe, parse_stat};
+///
+/// let zombie = parse_stat("4242 (my (odd) worker) Z 4200 4200 4200 0 -1");
+/// assert_eq!(describe(zombie), "state Z, parent 4200");
+/// ```
 pub fn parse_stat(text: &str) -> Option<Stat> {
     let mut rest = text.get(text.rfind(')')? + 1..)?.split_whitespace();
     let state = rest.next()?.chars().next()?;

@@ -133,12 +133,10 @@ fn fork_basics_tells_exit_codes_from_signals_and_shows_copy_on_write() {
     assert_usage_error(bin, &["--code", "abc"]);
 }
 
-#[test]
-fn fork_basics_is_quiet_when_piped_into_head() {
-    let bin = env!("CARGO_BIN_EXE_fork-basics");
+fn assert_quiet_under_head(bin: &str, args: &str) {
     let out = std::process::Command::new("sh")
         .arg("-c")
-        .arg(format!("'{bin}' | head -1"))
+        .arg(format!("'{bin}' {args} | head -1"))
         .output()
         .unwrap();
     assert!(out.status.success());
@@ -148,6 +146,17 @@ fn fork_basics_is_quiet_when_piped_into_head() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn fork_basics_is_quiet_when_piped_into_head() {
+    assert_quiet_under_head(env!("CARGO_BIN_EXE_fork-basics"), "");
+}
+
+#[test]
+fn pipe_deadlock_is_quiet_when_piped_into_head() {
+    let _serial = serial();
+    assert_quiet_under_head(env!("CARGO_BIN_EXE_pipe-deadlock"), "--timeout-ms 200");
 }
 
 #[test]
