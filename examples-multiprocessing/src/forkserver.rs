@@ -86,6 +86,11 @@ impl ForkServer {
 
     /// Has the server fork a worker that runs `work(argument)`; returns the
     /// worker's pid and exact wait status once the server has reaped it.
+    ///
+    /// If the server has died, this is an error (`UnexpectedEof`), or, in a
+    /// process that keeps `SIGPIPE` at its default action (as the lesson
+    /// programs do, for quiet `| head`), the write to its closed pipe ends
+    /// this process too. A server only dies if someone kills it.
     pub fn run(&mut self, argument: u32) -> io::Result<(Pid, WaitStatus)> {
         let requests = self.requests.as_mut().ok_or(io::ErrorKind::BrokenPipe)?;
         requests.write_all(&argument.to_le_bytes())?;
