@@ -350,14 +350,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ballast_becomes_resident() {
-        let before = resident_bytes().unwrap();
-        let ballast = Ballast::new(8 << 20).unwrap();
-        let after = resident_bytes().unwrap();
-        assert_eq!(ballast.len(), 8 << 20);
-        // Other test threads allocate too; the ballast alone adds 8 MiB.
-        assert!(after >= before + (7 << 20), "{before} -> {after}");
+    fn ballast_has_its_size_and_refuses_zero() {
+        // Residency is checked by the doctest on `Ballast`, in a process of
+        // its own: here other tests allocate and free at the same time.
+        assert_eq!(Ballast::new(8 << 20).unwrap().len(), 8 << 20);
         assert!(Ballast::new(0).is_err());
+        assert!(resident_bytes().unwrap() > 0);
     }
 
     #[test]
