@@ -8,12 +8,15 @@
 //! - **I/O-bound**: [`WaitJob`] is a fixed number of blocking waits
 //!   ([`blocking_wait`]); [`SlowServer`] is a loopback TCP server that
 //!   answers each [`request`] after a delay, a real socket to wait on.
+//! - **Running them**: [`fan_out`] runs N calls one by one, on a thread
+//!   each, or on a pool of K threads ([`Fanout`]); [`bump_own_counters`]
+//!   gives each thread its own counter to hammer (false sharing).
 //! - [`measure`] runs a closure and reports wall time, CPU time and context
 //!   switches (from `getrusage`), so a program can tell "my threads scaled"
 //!   from "the machine only gave me one core".
 //!
 //! The programs `gil`, `cpu-bound-threads`, `io-bound-threads`,
-//! `oversubscription` and the benches all call this module.
+//! `oversubscription`, `false-sharing` and the benches call this module.
 //!
 //! ```
 //! use examples_threading::work::PrimeJob;
