@@ -1232,6 +1232,20 @@ pub fn live_children() -> io::Result<Vec<i32>> {
     Ok(pids)
 }
 
+/// The open file descriptors of process `pid` (this process for `None`),
+/// from `/proc/<pid>/fd`: a worker should hold stdio plus its own two pipe
+/// ends, and a shut-down pool should leave this process's list as it was.
+pub fn open_fds(pid: Option<i32>) -> io::Result<Vec<i32>> {
+    let dir = pid.map_or("/proc/self/fd".to_string(), |p| format!("/proc/{p}/fd"));
+    let mut fds: Vec<i32> = std::fs::read_dir(&dir)?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    // Drop the descriptor `read_dir` itself used (closed by now).
+    fds.retain(|fd| std::fs::read_link(format!("{dir}/{fd}")).is_ok());
+    fds.sort_unstable();
+    Ok(fds)
+}
+
 /// Pool-side pipe ends of every pool in this process. A new worker closes
 /// all of them, so it holds no sibling's (or another pool's) ends.
 static POOL_FDS: Mutex<Vec<RawFd>> = Mutex::new(Vec::new());
@@ -1538,6 +1552,45 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Keeps a second thread alive, so that a `build` that got past its
+    /// checks would refuse to fork instead of forking inside the test harness.
+    fn with_second_thread(f: impl FnOnce()) {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let helper = std::thread::spawn(move || rx.recv());
+        f();
+        drop(tx);
+        let _ = helper.join();
+    }
+
+    #[test]
+    fn bad_settings_are_errors_not_panics() {
+        with_second_thread(|| {
+            let square = |x: u64| x * x;
+            assert!(matches!(
+                Pool::builder(0, square).build(),
+                Err(Error::NoWorkers)
+            ));
+            let zero = Pool::builder(2, square).chunksize(0).build();
+            assert!(matches!(zero, Err(Error::Zero("chunksize"))));
+            let zero = Pool::builder(2, square).max_tasks_per_child(0).build();
+            assert!(matches!(zero, Err(Error::Zero("max_tasks_per_child"))));
+            let zero = Pool::builder(2, square).max_in_flight(0).build();
+            assert!(matches!(zero, Err(Error::Zero("max_in_flight"))));
+        });
+    }
+
+    #[test]
+    fn a_threaded_process_is_refused_with_a_clear_error() {
+        with_second_thread(|| {
+            let refused = Pool::builder(2, |x: u64| x + 1).build();
+            let Err(e @ Error::ThreadsRunning { threads }) = refused else {
+                panic!("a pool was built in a threaded process");
+            };
+            assert!(threads >= 2);
+            assert!(e.to_string().contains("allow_threads(true)"), "{e}");
+        });
+    }
 
     #[test]
     fn slot_states_round_trip() {

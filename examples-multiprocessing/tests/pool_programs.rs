@@ -230,9 +230,27 @@ fn graceful_shutdown_finishes_and_exits_0_when_left_alone() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("finished       6 of 6 tasks"), "{out}");
     assert!(out.contains("children left  0"), "{out}");
+    assert!(
+        out.contains("worker fds     [2, 2] new in each worker"),
+        "{out}"
+    );
+    assert!(fds_unchanged(&out), "{out}");
     for pid in pids_on(&out, "workers") {
         assert!(gone(pid, None), "worker {pid} outlived the program");
     }
+}
+
+/// The "fds N before the pool and M after" figures agree.
+fn fds_unchanged(out: &str) -> bool {
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("children left"))
+        .unwrap();
+    let nums: Vec<&str> = line
+        .split_whitespace()
+        .filter(|w| w.parse::<u32>().is_ok())
+        .collect();
+    nums.len() == 2 && nums[0] == nums[1]
 }
 
 #[test]
@@ -253,7 +271,10 @@ fn graceful_shutdown_interrupts_itself_and_exits_130() {
     );
     assert_eq!(code, 130, "{out}{err}");
     assert!(out.contains("interrupted    by SIGINT after"), "{out}");
-    assert!(out.contains("children left  0"), "{out}");
+    assert!(
+        out.contains("children left  0") && fds_unchanged(&out),
+        "{out}"
+    );
     for pid in pids_on(&out, "workers") {
         assert!(gone(pid, None), "worker {pid} outlived the program");
     }

@@ -22,7 +22,7 @@ use std::time::Duration;
 use anyhow::{Result, bail, ensure};
 use clap::Parser;
 use examples_multiprocessing::cpu_work::{rounds_per_ms, spin};
-use examples_multiprocessing::pool::{Error, Pool, live_children};
+use examples_multiprocessing::pool::{Error, Pool, live_children, open_fds};
 use examples_multiprocessing::stop_signal;
 
 #[derive(Parser)]
@@ -31,10 +31,10 @@ struct Args {
     #[arg(long, default_value_t = 2, value_parser = lesson::at_least_one)]
     workers: usize,
     /// Tasks (at most 10000).
-    #[arg(long, default_value_t = 60, value_parser = lesson::at_least_one)]
+    #[arg(long, default_value_t = 120, value_parser = lesson::at_least_one)]
     tasks: usize,
     /// Milliseconds of CPU work per task (at most 1000).
-    #[arg(long, default_value_t = 100, value_parser = lesson::at_least_one)]
+    #[arg(long, default_value_t = 50, value_parser = lesson::at_least_one)]
     task_ms: usize,
     /// Send ourselves SIGINT after this many milliseconds (at most 600000).
     #[arg(long)]
@@ -57,6 +57,7 @@ fn run() -> Result<()> {
         );
     }
     stop_signal::install()?;
+    let fds_before = open_fds(None)?;
     let rounds = rounds_per_ms() * a.task_ms as u64;
     let mut pool = Pool::builder(a.workers, move |i: u64| spin(i, rounds))
         .cancel_when(&stop_signal::STOP)
@@ -99,15 +100,37 @@ fn run() -> Result<()> {
         ),
         None => println!("finished       {done} of {} tasks", a.tasks),
     }
+    // Beyond what it inherited from before the pool existed, each worker
+    // holds its own two pipe ends: nothing of a sibling's.
+    let mut worker_fds = Vec::new();
+    for pid in pool.pids() {
+        let fds = open_fds(Some(pid))?;
+        worker_fds.push(fds.iter().filter(|fd| !fds_before.contains(fd)).count());
+    }
+    println!("worker fds     {worker_fds:?} new in each worker (its own task and result pipes)");
     let report = pool.shutdown();
     println!(
         "shutdown       {} workers exited, {} killed after the deadline",
         report.exited, report.killed
     );
     let left = live_children()?;
-    println!("children left  {}", left.len());
+    let fds_after = open_fds(None)?;
+    println!(
+        "children left  {}, fds {} before the pool and {} after",
+        left.len(),
+        fds_before.len(),
+        fds_after.len()
+    );
     println!(
         "lesson: on Ctrl-C, stop handing out work, close the workers' pipes, wait with a deadline, kill, reap"
+    );
+    ensure!(
+        worker_fds.iter().all(|&n| n == 2),
+        "a worker holds extra fds: {worker_fds:?}"
+    );
+    ensure!(
+        fds_after == fds_before,
+        "fds {fds_before:?} before, {fds_after:?} after"
     );
     ensure!(
         left.is_empty(),
