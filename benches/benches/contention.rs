@@ -2,6 +2,8 @@
 //! fetch_add, per-thread CachePadded shards), and false sharing: per-thread
 //! counters packed into one cache line against padded ones.
 
+use std::time::Duration;
+
 use benches::contention::{Counter, Layout, count, false_sharing};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
@@ -34,5 +36,12 @@ fn contention(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, contention);
+criterion_group! {
+    name = benches;
+    // Short warm-up and measurement: the whole suite stays within minutes.
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2));
+    targets = contention
+}
 criterion_main!(benches);

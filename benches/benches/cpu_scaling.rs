@@ -8,6 +8,8 @@
 //! The process pools are forked first, before the rayon pools exist; the
 //! harness itself may run threads, hence `allow_threads`.
 
+use std::time::Duration;
+
 use benches::compare::bench_prime_job;
 use benches::pools;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
@@ -55,5 +57,12 @@ fn cpu_scaling(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, cpu_scaling);
+criterion_group! {
+    name = benches;
+    // Short warm-up and measurement: the whole suite stays within minutes.
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2));
+    targets = cpu_scaling
+}
 criterion_main!(benches);

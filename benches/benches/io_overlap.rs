@@ -4,6 +4,8 @@
 //! threads under the model GIL, which releases the lock around each wait as
 //! CPython does.
 
+use std::time::Duration;
+
 use benches::compare::bench_wait_job;
 use benches::pools;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
@@ -34,5 +36,12 @@ fn io_overlap(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, io_overlap);
+criterion_group! {
+    name = benches;
+    // Short warm-up and measurement: the whole suite stays within minutes.
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2));
+    targets = io_overlap
+}
 criterion_main!(benches);

@@ -5,7 +5,7 @@
 //! Each peer is started (thread spawned or child forked) outside the timed
 //! loop and checked with one batch before it is timed.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use benches::ipc::{Pattern, Peer, SIZES, Transport};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -48,5 +48,12 @@ fn ipc(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, ipc);
+criterion_group! {
+    name = benches;
+    // Short warm-up and measurement: the whole suite stays within minutes.
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2));
+    targets = ipc
+}
 criterion_main!(benches);

@@ -3,6 +3,8 @@
 //! (`examples_threading::thread_pool`) at chunksize 1, 8, 64 and 512,
 //! against rayon with the same minimum chunk.
 
+use std::time::Duration;
+
 use benches::compare::{check_tiny, rayon_tiny, threads_tiny};
 use benches::pools;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -51,5 +53,12 @@ fn pool_overhead(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, pool_overhead);
+criterion_group! {
+    name = benches;
+    // Short warm-up and measurement: the whole suite stays within minutes.
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2));
+    targets = pool_overhead
+}
 criterion_main!(benches);

@@ -5,6 +5,7 @@
 //! timed loop.
 
 use std::hint::black_box;
+use std::time::Duration;
 
 use benches::spawn::{Spawn, exit_if_child, expected, start};
 use criterion::{BenchmarkId, Criterion, criterion_group};
@@ -24,7 +25,14 @@ fn spawn(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, spawn);
+criterion_group! {
+    name = benches;
+    // Short warm-up and measurement: the whole suite stays within minutes.
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2));
+    targets = spawn
+}
 
 fn main() {
     // `Spawn::Reexec` runs this executable again; that child exits here.

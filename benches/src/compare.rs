@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use examples_threading::gil::{self, Gil, Mode};
 use examples_threading::thread_pool::ThreadPool;
-use examples_threading::work::{PrimeJob, WaitJob};
+use examples_threading::work::{self, PrimeJob, WaitJob};
 use rayon::prelude::*;
 
 use crate::contention::{self, Counter, Layout};
@@ -178,6 +178,14 @@ pub fn cpu_scaling(plan: &Plan, pools: &mut Pools) -> Table {
         ),
         Err(e) => t.note(format!("process pool: {e}")),
     }
+    // How much CPU the machine really gave: on a shared machine the
+    // threads' speedup cannot exceed this, however many cores there are.
+    let (_, m) = work::measure(|| job.count_scoped(w));
+    t.note(format!(
+        "scoped threads x{w} kept {:.2} of {w} cores busy (CPU time / wall time); \
+         a speedup cannot exceed that",
+        m.cores_busy()
+    ));
     let g = Gil::default();
     add(
         &mut t,
