@@ -629,6 +629,24 @@ impl Scaling {
     }
 }
 
+/// The table of speedups: one row per thread count, one column per [`Case`].
+impl std::fmt::Display for Scaling {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "threads  CPU model GIL  CPU free  I/O model GIL  I/O free   (speedup over 1 thread)"
+        )?;
+        for n in 1..=self.max_threads() {
+            let [cm, cf, im, fr] = Case::ALL.map(|c| self.speedup(c, n));
+            writeln!(
+                f,
+                "{n:>7}  {cm:>12.2}x  {cf:>7.2}x  {im:>12.2}x  {fr:>7.2}x"
+            )?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,13 +9,10 @@
 //! and the waits overlap in both. Reach for threads in Python to wait on many
 //! things at once; to compute in parallel use processes (or Rust).
 //!
-//! Checked (`Scaling::check`), with margins for a loaded 2-core machine:
-//! all answers equal; under the model < 1.3 cores busy (CPU time / wall
-//! time) and CPU speedup < 1.5x; free CPU speedup > 1.25 x the model's; I/O
-//! speedup >= 0.5 x ideal in both modes. When other programs starve a run
-//! (free threads under 1.5 cores busy, or a slowed 1-thread baseline), the
-//! program prints a note instead of failing. On an idle 2-core machine
-//! expect model <= 1.15x, free >= 1.8x, I/O >= 0.8 x threads.
+//! Checked by `Scaling::check`, margins for a loaded 2-core machine: equal
+//! answers; model < 1.3 cores busy and < 1.5x; free > 1.25 x model; I/O >=
+//! 0.5 x ideal. A run starved by other programs prints a note, not a failure.
+//! Idle 2-core machine: model <= 1.15x, free >= 1.8x, I/O >= 0.8 x threads.
 use std::time::Duration;
 
 use clap::Parser;
@@ -67,11 +64,7 @@ fn main() {
         "CPU job: primes below {} = {}, {one} ms on 1 thread; I/O job: {} waits of {} ms",
         a.limit, s.answer, a.waits, a.wait_ms
     );
-    println!("threads  CPU model GIL  CPU free  I/O model GIL  I/O free   (speedup over 1 thread)");
-    for n in 1..=a.threads {
-        let [cm, cf, im, ifr] = Case::ALL.map(|c| s.speedup(c, n));
-        println!("{n:>7}  {cm:>12.2}x  {cf:>7.2}x  {im:>12.2}x  {ifr:>7.2}x");
-    }
+    print!("{s}");
     let busy = |c| s.best(c, a.threads).cores_busy();
     println!(
         "cores busy on {} threads, CPU job: model GIL {:.2}, free {:.2}",
