@@ -32,6 +32,39 @@
 //!   side, so use [`Consumer::recv_timeout`] / [`Producer::send_timeout`]
 //!   when the peer may die.
 //!
+//! Between two processes (the `spsc-ring` program and `ring::stream` do
+//! this with checks and timing):
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use examples_shared_memory::ring::Ring;
+//! use nix::unistd::{ForkResult, fork};
+//!
+//! let ring = Ring::new(1 << 20)?; // before fork: both processes map it
+//! // SAFETY: this process has not started any thread.
+//! match unsafe { fork() }? {
+//!     ForkResult::Child => {
+//!         let mut tx = ring.producer()?;
+//!         for i in 0..100u32 {
+//!             tx.send(&i.to_le_bytes())?;
+//!         }
+//!         drop(tx); // closes the ring: the consumer sees the end
+//!         // SAFETY: leave the child without running the parent's cleanup.
+//!         unsafe { libc::_exit(0) }
+//!     }
+//!     ForkResult::Parent { child } => {
+//!         let mut rx = ring.consumer()?;
+//!         let mut buf = Vec::new();
+//!         // A timeout, in case the child dies without closing.
+//!         while let Ok(_) = rx.recv_timeout(&mut buf, Duration::from_secs(5)) {
+//!             println!("{buf:?}");
+//!         }
+//!         nix::sys::wait::waitpid(child, None)?;
+//!     }
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! Python has no shared-memory queue: `multiprocessing.Queue` pickles into a
 //! pipe; the nearest is a hand-made ring over `shared_memory.SharedMemory`.
 //!
@@ -65,7 +98,7 @@ use std::io;
 use std::ptr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::mapping::SharedMapping;
 use wait::Waiter;
@@ -286,10 +319,10 @@ impl Producer {
     /// [`Producer::send`] that gives up with [`RingError::Timeout`] when no
     /// space came free within `timeout` (`Duration::ZERO`: try once).
     pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), RingError> {
-        self.send_until(msg, Some(Instant::now() + timeout))
+        self.send_until(msg, Some(timeout))
     }
 
-    fn send_until(&mut self, msg: &[u8], deadline: Option<Instant>) -> Result<(), RingError> {
+    fn send_until(&mut self, msg: &[u8], timeout: Option<Duration>) -> Result<(), RingError> {
         let cap = self.shared.capacity;
         let need = record_len(msg.len());
         if need > cap {
@@ -311,7 +344,7 @@ impl Producer {
                 (cap as u64) - (head - *tail) >= need as u64
                     || shared.consumer_closed().load(Ordering::Acquire) != 0
             };
-            let ok = shared.space_wait().wait(|| fits(&mut tail), deadline);
+            let ok = shared.space_wait().wait(|| fits(&mut tail), timeout);
             self.cached_tail = tail;
             if self.shared.consumer_closed().load(Ordering::Acquire) != 0 {
                 return Err(RingError::Closed);
@@ -385,13 +418,13 @@ impl Consumer {
         buf: &mut Vec<u8>,
         timeout: Duration,
     ) -> Result<usize, RingError> {
-        self.recv_until(buf, Some(Instant::now() + timeout))
+        self.recv_until(buf, Some(timeout))
     }
 
     fn recv_until(
         &mut self,
         buf: &mut Vec<u8>,
-        deadline: Option<Instant>,
+        timeout: Option<Duration>,
     ) -> Result<usize, RingError> {
         if self.cached_head == self.tail {
             let (tail, shared) = (self.tail, &self.shared);
@@ -407,7 +440,7 @@ impl Consumer {
             };
             let ok = shared
                 .data_wait()
-                .wait(|| ready(&mut head, &mut closed), deadline);
+                .wait(|| ready(&mut head, &mut closed), timeout);
             self.cached_head = head;
             if head == tail {
                 return Err(if closed {

@@ -340,9 +340,9 @@ pub unsafe fn over_ring(count: u64, len: usize, capacity: usize) -> Result<Trans
     // A producer killed by a signal never closes the ring: wait in short
     // slices and look at the child in between.
     let transfer = consume(count, len, |buf| {
-        let start = Instant::now();
-        loop {
-            match rx.recv_timeout(buf, Duration::from_millis(100)) {
+        let slice = Duration::from_millis(100);
+        for _ in 0..STALL.as_millis() / slice.as_millis() {
+            match rx.recv_timeout(buf, slice) {
                 Ok(_) => return Ok(()),
                 Err(RingError::Timeout) => {}
                 Err(e) => return Err(e.to_string()),
@@ -354,10 +354,8 @@ pub unsafe fn over_ring(count: u64, len: usize, capacity: usize) -> Result<Trans
                     Err(_) => Err(format!("the producer ended: {status:?}")),
                 };
             }
-            if start.elapsed() > STALL {
-                return Err(format!("nothing for {STALL:?}"));
-            }
         }
+        Err(format!("nothing for {STALL:?}"))
     })?;
     if let Ok(n) = rx.recv_timeout(&mut Vec::new(), STALL) {
         return Err(StreamError::Corrupt {

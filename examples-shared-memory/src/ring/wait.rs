@@ -132,15 +132,22 @@ impl<'a, W: FutexWord> Waiter<'a, W> {
         Self { spins, ..self }
     }
 
-    /// Waits until `ready()` holds (true) or the deadline passes (false).
-    /// `ready` must read the other side's progress with `Acquire`.
-    pub fn wait(&self, mut ready: impl FnMut() -> bool, deadline: Option<Instant>) -> bool {
+    /// Waits until `ready()` holds (true) or about `timeout` passed
+    /// (false); `None` waits for ever, `Some(Duration::ZERO)` only looks
+    /// once. `ready` must read the other side's progress with `Acquire`.
+    /// The clock is read only once the spinning is over, so the fast path
+    /// makes no system call at all.
+    pub fn wait(&self, mut ready: impl FnMut() -> bool, timeout: Option<Duration>) -> bool {
+        if timeout == Some(Duration::ZERO) {
+            return ready();
+        }
         for _ in 0..self.spins {
             if ready() {
                 return true;
             }
             std::hint::spin_loop();
         }
+        let deadline = timeout.map(|t| Instant::now() + t);
         loop {
             self.sleeping.store(1, Ordering::SeqCst);
             W::fence(Ordering::SeqCst);
