@@ -67,6 +67,16 @@
 //! assert_eq!(report.killed, 0);
 //! # Ok::<(), examples_multiprocessing::pool::Error>(())
 //! ```
+//!
+//! A pool cannot move to another thread (the workers' death signal is tied
+//! to the thread that forked them):
+//!
+//! ```compile_fail
+//! use examples_multiprocessing::pool::Pool;
+//!
+//! let pool = Pool::builder(1, |x: u8| x).build().unwrap();
+//! std::thread::spawn(move || drop(pool)); // error: `Pool` is not `Send`
+//! ```
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -1445,7 +1455,9 @@ fn serve<T: DeserializeOwned, R: Serialize>(
             let now = Instant::now();
             let ns = now.duration_since(began).as_nanos().min(u64::MAX as u128) as u64;
             encode_results(chunk.first, ns, &mut outcomes, &mut out);
-            let oldest = *oldest_unsent.get_or_insert(now);
+            // Flush once the oldest unsent result began FLUSH_NS ago: a long
+            // task's result goes at once, tiny ones travel in batches.
+            let oldest = *oldest_unsent.get_or_insert(began);
             if now.duration_since(oldest).as_nanos() >= FLUSH_NS || out.len() >= FLUSH_BYTES {
                 if output.write_all(&out).is_err() {
                     return EXIT_PARENT_GONE;
