@@ -691,6 +691,16 @@ mod tests {
     }
 
     #[test]
+    fn a_waking_thread_waits_a_switch_interval_for_a_busy_holder() {
+        // A lower bound, not a timing race: the waiter may only ask for the
+        // lock after one whole interval, and load can only add to that.
+        let gil = Gil::new(Duration::from_millis(5));
+        let late = convoy(Mode::ModelGil(&gil), 1, 9, Duration::from_millis(10));
+        assert!(late.p50() >= Duration::from_micros(4_500), "{late:?}");
+        assert!(gil.stats().forced_switches >= 4, "{:?}", gil.stats());
+    }
+
+    #[test]
     fn allow_threads_lets_another_thread_in() {
         let gil = Gil::new(Duration::from_secs(60));
         let mut g = gil.acquire();
