@@ -148,10 +148,58 @@ pub fn pipe_worker(from: &mut impl Read, to: &mut impl Write, len: usize) -> io:
     send(to, &values)
 }
 
+/// What a run cost: wall-clock time, and CPU time (user + system) of this
+/// process and of the workers it reaped. CPU time is what a loaded machine
+/// does not inflate: waiting for a core is not counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cost {
+    /// Elapsed time from the first fork to the last reap.
+    pub wall: Duration,
+    /// CPU time spent by this process and its reaped workers meanwhile.
+    pub cpu: Duration,
+}
+
+impl Cost {
+    /// The cheaper of two runs, separately for wall and CPU time.
+    pub fn min(self, other: Cost) -> Cost {
+        Cost {
+            wall: self.wall.min(other.wall),
+            cpu: self.cpu.min(other.cpu),
+        }
+    }
+}
+
+/// CPU time (user + system) used so far by this process plus all its
+/// reaped children.
+pub fn cpu_used() -> Duration {
+    let mut total = Duration::ZERO;
+    for who in [libc::RUSAGE_SELF, libc::RUSAGE_CHILDREN] {
+        // SAFETY: an all-zero rusage is a valid value for getrusage to fill.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: `usage` is a valid, writable rusage.
+        if unsafe { libc::getrusage(who, &mut usage) } == 0 {
+            for t in [usage.ru_utime, usage.ru_stime] {
+                total += Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+            }
+        }
+    }
+    total
+}
+
+/// Runs `job` and measures it.
+fn measure(job: impl FnOnce() -> io::Result<()>) -> io::Result<Cost> {
+    let (start, cpu) = (Instant::now(), cpu_used());
+    job()?;
+    Ok(Cost {
+        wall: start.elapsed(),
+        cpu: cpu_used().saturating_sub(cpu),
+    })
+}
+
 /// Sets `words` to 0, 1, 2, ..., forks one worker per slice that
 /// transforms its slice in place, reaps them all (each within `limit`) and
-/// checks every element. Returns the time from the first fork to the last
-/// reap.
+/// checks every element. Returns what it cost from the first fork to the
+/// last reap.
 ///
 /// # Safety
 ///
@@ -160,26 +208,26 @@ pub unsafe fn run_in_shared_memory(
     words: &[AtomicU64],
     slices: &[Range<usize>],
     limit: Duration,
-) -> io::Result<Duration> {
+) -> io::Result<Cost> {
     fill(words);
-    let start = Instant::now();
-    let mut workers = Vec::new();
-    for range in slices {
-        // SAFETY: only this worker touches its slice until it is reaped.
-        let job = || (unsafe { transform_owned(&words[range.clone()]) }, 0).1;
-        // SAFETY: the caller guarantees a single-threaded process.
-        workers.push(unsafe { child::fork(job) }?);
-    }
-    workers.into_iter().try_for_each(|w| w.join(limit))?;
-    let took = start.elapsed();
+    let cost = measure(|| {
+        let mut workers = Vec::new();
+        for range in slices {
+            // SAFETY: only this worker touches its slice until it is reaped.
+            let job = || (unsafe { transform_owned(&words[range.clone()]) }, 0).1;
+            // SAFETY: the caller guarantees a single-threaded process.
+            workers.push(unsafe { child::fork(job) }?);
+        }
+        workers.into_iter().try_for_each(|w| w.join(limit))
+    })?;
     verify(words).map_err(io::Error::other)?;
-    Ok(took)
+    Ok(cost)
 }
 
 /// The same job through pipes: forks one worker per slice with a pipe each
 /// way, sends each slice down, reads the transformed slice back, reaps the
-/// workers and checks every element. Returns the time from the first fork
-/// to the last reap.
+/// workers and checks every element. Returns what it cost from the first
+/// fork to the last reap.
 ///
 /// # Safety
 ///
@@ -188,30 +236,32 @@ pub unsafe fn run_through_pipes(
     len: usize,
     slices: &[Range<usize>],
     limit: Duration,
-) -> io::Result<Duration> {
+) -> io::Result<Cost> {
     let mut data: Vec<u64> = (0..len as u64).collect();
-    let start = Instant::now();
-    let mut workers = Vec::new();
-    for range in slices {
-        let ((down_r, down_w), (up_r, up_w)) = (pipe2(OFlag::O_CLOEXEC)?, pipe2(OFlag::O_CLOEXEC)?);
-        let (mut down_r, mut up_w) = (File::from(down_r), File::from(up_w));
-        let job = || i32::from(pipe_worker(&mut down_r, &mut up_w, range.len()).is_err());
-        // SAFETY: the caller guarantees a single-threaded process.
-        let worker = unsafe { child::fork(job) }?;
-        workers.push((worker, File::from(down_w), File::from(up_r), range.clone()));
-    }
-    // Each worker reads its whole slice before it writes, so sending all
-    // slices first and then reading all results cannot deadlock.
-    for (_, down, _, range) in &mut workers {
-        send(down, &data[range.clone()])?;
-    }
-    for (worker, _, mut up, range) in workers {
-        receive(&mut up, &mut data[range])?;
-        worker.join(limit)?;
-    }
-    let took = start.elapsed();
+    let cost = measure(|| {
+        let mut workers = Vec::new();
+        for range in slices {
+            let ((down_r, down_w), (up_r, up_w)) =
+                (pipe2(OFlag::O_CLOEXEC)?, pipe2(OFlag::O_CLOEXEC)?);
+            let (mut down_r, mut up_w) = (File::from(down_r), File::from(up_w));
+            let job = || i32::from(pipe_worker(&mut down_r, &mut up_w, range.len()).is_err());
+            // SAFETY: the caller guarantees a single-threaded process.
+            let worker = unsafe { child::fork(job) }?;
+            workers.push((worker, File::from(down_w), File::from(up_r), range.clone()));
+        }
+        // Each worker reads its whole slice before it writes, so sending all
+        // slices first and then reading all results cannot deadlock.
+        for (_, down, _, range) in &mut workers {
+            send(down, &data[range.clone()])?;
+        }
+        for (worker, _, mut up, range) in workers {
+            receive(&mut up, &mut data[range])?;
+            worker.join(limit)?;
+        }
+        Ok(())
+    })?;
     verify_vec(&data).map_err(io::Error::other)?;
-    Ok(took)
+    Ok(cost)
 }
 
 /// Bytes of memory the system says are available (`MemAvailable`), if known.
