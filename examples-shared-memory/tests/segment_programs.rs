@@ -209,6 +209,7 @@ fn named_shm_leaves_no_name_even_when_the_creator_is_killed() {
         }
     }
     bad_input(bin, &["--bytes", "0"]);
+    bad_input(bin, &["--bytes", "8"]);
     bad_input(bin, &["--bytes", "99999999999999"]);
     bad_input(bin, &["--role", "bogus"]);
 }

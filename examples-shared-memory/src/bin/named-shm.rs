@@ -27,7 +27,7 @@ const WAIT: Duration = Duration::from_secs(10);
 
 #[derive(Parser)]
 struct Args {
-    /// Usable bytes in the segment (8 to 2^30).
+    /// Usable bytes in the segment (16 to 2^30: two words).
     #[arg(long, default_value_t = 4096, value_parser = lesson::at_least_one)]
     bytes: usize,
     #[arg(long, hide = true)]
@@ -41,8 +41,8 @@ struct Args {
 
 fn main() -> Result<()> {
     let args: Args = lesson::args();
-    if !(8..=1 << 30).contains(&args.bytes) {
-        lesson::usage_error("--bytes must be between 8 and 2^30");
+    if !(16..=1 << 30).contains(&args.bytes) {
+        lesson::usage_error("--bytes must be between 16 and 2^30");
     }
     match (args.role.as_deref(), args.name) {
         (Some("open"), Some(name)) => {
