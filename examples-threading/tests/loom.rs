@@ -22,7 +22,15 @@ use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use loom::thread;
 
+/// Every interleaving: the primitive models are small enough.
 fn model(f: impl Fn() + Sync + Send + 'static) {
+    loom::model::Builder::new().check(f);
+}
+
+/// The pool models (three threads around a Mutex + Condvar channel) do not
+/// finish in minutes with every interleaving; bound the preemptions, as the
+/// loom docs suggest (bugs rarely need more than two or three).
+fn model_bounded(f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
     builder.preemption_bound = Some(3);
     builder.check(f);
@@ -169,7 +177,7 @@ fn event_wait_timeout_sees_a_set_that_is_cleared_later() {
 
 #[test]
 fn pool_shutdown_runs_every_submitted_task() {
-    model(|| {
+    model_bounded(|| {
         let done = Arc::new(AtomicUsize::new(0));
         let pool = ThreadPool::new(2).unwrap();
         let handles: Vec<_> = (0..2)
@@ -204,7 +212,7 @@ fn naive_worker(jobs: Receiver<Job>, stop: Arc<AtomicBool>) {
 #[test]
 #[should_panic(expected = "lost a task at shutdown")]
 fn stop_flag_shutdown_loses_queued_tasks() {
-    model(|| {
+    model_bounded(|| {
         let done = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let (queue, jobs) = unbounded::<Job>();
@@ -222,5 +230,54 @@ fn stop_flag_shutdown_loses_queued_tasks() {
         drop(queue);
         worker.join().unwrap();
         assert_eq!(done.load(Ordering::SeqCst), 2, "lost a task at shutdown");
+    });
+}
+
+// ---- pending (JoinableQueue.join) and the bounded buffer ------------------
+
+#[test]
+fn pending_join_returns_only_after_every_item_is_done() {
+    use examples_threading::pending::Pending;
+    model(|| {
+        let pending = Arc::new(Pending::new());
+        let finished = Arc::new(AtomicUsize::new(0));
+        pending.add(2);
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                let (pending, finished) = (pending.clone(), finished.clone());
+                thread::spawn(move || {
+                    finished.fetch_add(1, Ordering::SeqCst);
+                    pending.done();
+                })
+            })
+            .collect();
+        pending.join();
+        assert_eq!(finished.load(Ordering::SeqCst), 2, "join returned early");
+        for w in workers {
+            w.join().unwrap();
+        }
+    });
+}
+
+#[test]
+fn bounded_buffer_hands_over_every_item_in_order() {
+    use examples_threading::bounded_buffer::BoundedBuffer;
+    model(|| {
+        let buffer = Arc::new(BoundedBuffer::new(1));
+        let producer = {
+            let buffer = buffer.clone();
+            thread::spawn(move || {
+                buffer.push(1);
+                buffer.push(2);
+                buffer.close();
+            })
+        };
+        let mut got = Vec::new();
+        while let Some(item) = buffer.pop() {
+            got.push(item);
+        }
+        producer.join().unwrap();
+        assert_eq!(got, [1, 2]);
+        assert!(buffer.stats().max_len <= 1);
     });
 }
