@@ -6,7 +6,8 @@
 //! unrelated program (usually this one again, with a hidden role flag). Both
 //! give the child `PR_SET_PDEATHSIG = SIGKILL`, so killing the program kills
 //! its children too, and both hand back a guard that kills and reaps the
-//! child if it is dropped unreaped: no zombies, no orphans.
+//! child if it is dropped unreaped: no zombies, no orphans. A spawned
+//! helper also ignores Ctrl-C (see [`spawn`] and [`crate::interrupt`]).
 //!
 //! When to use: `fork` for a worker that inherits a [`SharedMapping`]
 //! (Python's `multiprocessing` with the `fork` start method); `spawn` for a
