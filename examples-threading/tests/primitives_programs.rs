@@ -103,7 +103,7 @@ fn thread_pool_survives_a_panicking_task() {
 fn producer_consumer_shows_backpressure_join_and_shutdown() {
     let bin = env!("CARGO_BIN_EXE_producer-consumer");
     let (out, _) = run(bin, &[]);
-    assert!(out.contains("channel filled to 8 of 8"), "{out}");
+    assert!(out.contains("channel filled to 8 of 8 before any consumer ran"), "{out}");
     assert!(
         out.contains("returned with 6000 of 6000 items finished"),
         "{out}"

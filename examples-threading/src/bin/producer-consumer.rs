@@ -2,16 +2,16 @@
 //! with a timeout, `JoinableQueue.join`, and shutdown by dropping senders.
 //!
 //! Notice: the producers start before any consumer, fill the channel to its
-//! capacity and then block (backpressure: they are counted as they hit a
-//! full channel). Consumers wait in `select!` with a timeout, so an idle
-//! consumer wakes up to do housekeeping instead of blocking forever.
+//! capacity and then block in `send` (backpressure) instead of piling up
+//! memory. Consumers wait in `select!` with a timeout, so an idle consumer
+//! wakes up to do housekeeping instead of blocking forever.
 //! `Pending::join` returns once every item is *finished* while the consumers
 //! are still alive; dropping the last sender then ends them. Every item
 //! arrives exactly once (checked by sum and count). Reach for a bounded
 //! channel whenever producers can outrun consumers. Python: `queue.Queue(
 //! maxsize)`, `q.get(timeout=...)`, `q.task_done()` / `q.join()`.
 
-use anyhow::{Result, bail, ensure};
+use anyhow::{Result, ensure};
 use clap::Parser;
 use crossbeam_channel::{bounded, select};
 use examples_threading::pending::Pending;
@@ -46,98 +46,87 @@ fn main() -> Result<()> {
     if a.producers * a.items <= a.capacity {
         lesson::usage_error("producers x items must exceed --capacity, or nothing ever waits");
     }
+    let total = (a.producers * a.items) as u64;
     let (tx, rx) = bounded::<u64>(a.capacity);
     let pending = Pending::new();
-    let (full_hits, sum, received, idle_ticks) = (
-        AtomicUsize::new(0),
-        AtomicU64::new(0),
-        AtomicUsize::new(0),
-        AtomicUsize::new(0),
-    );
-    let total = (a.producers * a.items) as u64;
-    thread::scope(|s| -> Result<()> {
-        let mut producers = Vec::new();
-        for p in 0..a.producers as u64 {
-            let (tx, pending, full_hits) = (tx.clone(), &pending, &full_hits);
-            producers.push(s.spawn(move || {
-                for i in 0..a.items as u64 {
-                    pending.add(1);
-                    if tx.is_full() {
-                        full_hits.fetch_add(1, SeqCst);
+    let (sum, received, idle) = (AtomicU64::new(0), AtomicU64::new(0), AtomicUsize::new(0));
+    let start = Instant::now();
+    let (filled, joined) = thread::scope(|s| -> Result<_> {
+        let producers: Vec<_> = (0..a.producers as u64)
+            .map(|p| {
+                let (tx, pending) = (tx.clone(), &pending);
+                s.spawn(move || {
+                    for item in p * a.items as u64..(p + 1) * a.items as u64 {
+                        pending.add(1);
+                        let _ = tx.send(item); // blocks while the channel is full
                     }
-                    let _ = tx.send(p * a.items as u64 + i); // blocks while full
-                }
-            }));
-        }
-        let start = Instant::now();
-        while !tx.is_full() {
-            if start.elapsed() > DEADLINE {
-                bail!("the channel never filled up");
-            }
+                })
+            })
+            .collect();
+        // No consumer yet: the producers fill the channel and then block.
+        while !tx.is_full() && start.elapsed() < DEADLINE {
             thread::sleep(Duration::from_millis(1));
         }
         let filled = tx.len();
         for _ in 0..a.consumers {
-            let (rx, pending, sum, received, idle) =
-                (rx.clone(), &pending, &sum, &received, &idle_ticks);
-            s.spawn(move || loop {
-                select! {
-                    recv(rx) -> msg => match msg {
-                        Ok(item) => { sum.fetch_add(item, SeqCst); received.fetch_add(1, SeqCst); pending.done(); }
-                        Err(_) => break, // every sender dropped and the channel is empty
-                    },
-                    default(IDLE) => { idle.fetch_add(1, SeqCst); }
+            let (rx, pending, sum, received, idle) = (rx.clone(), &pending, &sum, &received, &idle);
+            s.spawn(move || {
+                loop {
+                    select! {
+                        recv(rx) -> msg => match msg {
+                            Ok(item) => {
+                                sum.fetch_add(item, SeqCst);
+                                received.fetch_add(1, SeqCst);
+                                pending.done(); // after the work, not on receipt
+                            }
+                            Err(_) => break, // every sender dropped and the channel is empty
+                        },
+                        default(IDLE) => { idle.fetch_add(1, SeqCst); } // housekeeping would go here
+                    }
                 }
             });
         }
-        // As with `queue.join()`, wait only once every item has been put:
-        // before that, the count can touch zero while producers still run.
-        for producer in producers {
-            let _ = producer.join();
-        }
+        // As with `queue.join()`, join only after every item was put: before
+        // that the count can touch zero while producers are still running.
+        producers.into_iter().for_each(|p| drop(p.join()));
         ensure!(
             pending.join_timeout(DEADLINE),
-            "JoinableQueue.join: work still pending after {DEADLINE:?}"
+            "work still pending after {DEADLINE:?}"
         );
-        let joined = received.load(SeqCst) as u64;
-        // Consumers are still alive and now idle; wait for a select! timeout.
-        while idle_ticks.load(SeqCst) == 0 && start.elapsed() < DEADLINE {
+        let joined = received.load(SeqCst);
+        // The consumers are alive and idle now: wait for a select! timeout.
+        while idle.load(SeqCst) == 0 && start.elapsed() < DEADLINE {
             thread::sleep(Duration::from_millis(5));
         }
-        drop(tx); // the producers' clones are gone too: consumers see Disconnected
-        println!(
-            "backpressure    channel filled to {filled} of {}; producers found it full {} times",
-            a.capacity,
-            full_hits.load(SeqCst)
-        );
-        println!(
-            "pending.join()  returned with {joined} of {total} items finished, consumers still running"
-        );
-        println!(
-            "select! timeout idle consumers woke {} times (every {} ms)",
-            idle_ticks.load(SeqCst),
-            IDLE.as_millis()
-        );
-        ensure!(
-            filled == a.capacity && full_hits.load(SeqCst) > 0,
-            "no backpressure observed"
-        );
-        ensure!(joined == total, "join returned before every item was done");
-        ensure!(idle_ticks.load(SeqCst) > 0, "no select! timeout fired");
-        Ok(())
+        drop(tx); // the last sender: consumers see Disconnected and return
+        Ok((filled, joined))
     })?;
+    let (sum, received, idle) = (sum.load(SeqCst), received.load(SeqCst), idle.load(SeqCst));
     let want: u64 = (0..total).sum();
     println!(
-        "shutdown        consumers ended when the senders dropped; {} items, sum {} (want {want})",
-        received.load(SeqCst),
-        sum.load(SeqCst)
+        "backpressure     channel filled to {filled} of {} before any consumer ran",
+        a.capacity
     );
+    println!(
+        "pending.join()   returned with {joined} of {total} items finished, consumers still running"
+    );
+    println!(
+        "select! timeout  idle consumers woke {idle} times (every {} ms)",
+        IDLE.as_millis()
+    );
+    println!("senders dropped  consumers ended; {received} items, sum {sum} (want {want})");
     ensure!(
-        sum.load(SeqCst) == want && received.load(SeqCst) as u64 == total,
+        filled == a.capacity,
+        "the channel never filled: no backpressure"
+    );
+    ensure!(joined == total, "join returned before every item was done");
+    ensure!(idle > 0, "no select! timeout fired");
+    ensure!(
+        sum == want && received == total,
         "an item was lost or duplicated"
     );
     println!(
-        "lesson: a bounded channel makes fast producers wait; count finished work to know when it is all done"
+        "lesson: a bounded channel makes fast producers wait; count finished work to know it is all done"
     );
     Ok(())
 }
