@@ -120,6 +120,9 @@ pub const EXIT_PROTOCOL: i32 = 5;
 /// to cover a few round trips through a busy parent, small enough that the
 /// last chunks are still spread over all workers.
 const QUEUE_NS: u64 = 2_000_000;
+/// Bytes of tasks queued per worker beyond its first chunk: a pipe's
+/// default capacity is 64 KiB.
+const QUEUE_BYTES: usize = 48 << 10;
 /// A worker sends its finished results at least this often...
 const FLUSH_NS: u128 = 100_000;
 /// ...or when this many bytes of results are waiting.
@@ -520,10 +523,7 @@ impl<T: Serialize + DeserializeOwned, R: Serialize + DeserializeOwned> Pool<T, R
         for wi in 0..self.workers.len() {
             loop {
                 let w = &self.workers[wi];
-                if w.task_w.is_none()
-                    || w.retiring
-                    || w.in_flight.len() >= w.window(self.cfg.max_in_flight)
-                {
+                if w.task_w.is_none() || w.retiring || w.full(self.cfg.max_in_flight) {
                     break;
                 }
                 let quota = self.cfg.max_tasks_per_child.map(|m| m - w.sent);
@@ -536,6 +536,7 @@ impl<T: Serialize + DeserializeOwned, R: Serialize + DeserializeOwned> Pool<T, R
                     .extend_from_slice(&(chunk.payload.len() as u32).to_le_bytes());
                 w.out.extend_from_slice(&chunk.payload);
                 w.sent += chunk.count;
+                w.queued_bytes += chunk.payload.len();
                 w.in_flight.push_back(chunk);
                 if quota.is_some_and(|q| q <= w.in_flight.back().map_or(0, |c| c.count)) {
                     w.retiring = true;
@@ -754,6 +755,7 @@ impl<T: Serialize + DeserializeOwned, R: Serialize + DeserializeOwned> Pool<T, R
             return false;
         }
         let chunk = w.in_flight.pop_front().expect("checked above");
+        w.queued_bytes -= chunk.payload.len();
         let ns = result.ns.max(1);
         w.chunk_ns = if w.chunk_ns == 0 {
             ns
@@ -932,6 +934,7 @@ impl<T: Serialize + DeserializeOwned, R: Serialize + DeserializeOwned> Pool<T, R
                     sent: 0,
                     retiring: false,
                     chunk_ns: 0,
+                    queued_bytes: 0,
                     reaped: false,
                 })
             }
@@ -1052,16 +1055,21 @@ struct Worker {
     sent: usize,
     retiring: bool,
     chunk_ns: u64,
+    queued_bytes: usize,
     reaped: bool,
 }
 
 impl Worker {
-    /// Chunks to keep queued: about `QUEUE_NS` of measured work, at least 2
-    /// (so the worker never waits for a round trip), at most `max`.
-    fn window(&self, max: usize) -> usize {
+    /// Whether the worker has enough queued: about `QUEUE_NS` of measured
+    /// work in chunks, at least 2 (so it never waits for a round trip), at
+    /// most `max`; and, past one chunk, no more bytes than a pipe holds (so
+    /// the parent need not wake up to push the rest).
+    fn full(&self, max: usize) -> bool {
         // No measurement yet (chunk_ns == 0): start with 2.
         let wanted = QUEUE_NS.checked_div(self.chunk_ns).unwrap_or(2);
-        (wanted.clamp(2, 1 << 20) as usize).min(max)
+        let window = (wanted.clamp(2, 1 << 20) as usize).min(max);
+        self.in_flight.len() >= window
+            || (self.in_flight.len() >= 1 && self.queued_bytes >= QUEUE_BYTES)
     }
 }
 
