@@ -1,0 +1,116 @@
+#![cfg(loom)]
+//! loom models of the ring's sleep/wake handshake (`ring::wait::Waiter`,
+//! the library code itself, over loom atomics):
+//! `RUSTFLAGS="--cfg loom" cargo test --release -p examples-shared-memory --test loom`
+//!
+//! One thread publishes progress and calls `wake`; the other waits for it
+//! with no spinning, so it always takes the sleeping path. With the SeqCst
+//! fences the sleeper is always woken; without them loom finds the
+//! interleaving where the sleeper misses the progress and the waker misses
+//! the flag: a lost wake-up.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use examples_shared_memory::ring::wait::{FutexWord, Waiter};
+use loom::sync::Arc;
+use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, fence};
+
+/// A futex word for loom. `FUTEX_WAIT` is modelled as "yield until the
+/// word changes", which is exact for the ring: its wakers always change the
+/// word before `FUTEX_WAKE`. If the word can no longer change because the
+/// waker has finished, the real sleep would last forever; that lost wake-up
+/// is reported as a panic (a real deadlock would make loom abort).
+struct Word<const FENCE: bool> {
+    value: AtomicU32,
+    waker_done: Arc<AtomicBool>,
+}
+
+impl<const FENCE: bool> Word<FENCE> {
+    fn new(waker_done: &Arc<AtomicBool>) -> Self {
+        Self {
+            value: AtomicU32::new(0),
+            waker_done: Arc::clone(waker_done),
+        }
+    }
+}
+
+impl<const FENCE: bool> FutexWord for Word<FENCE> {
+    fn load(&self, order: Ordering) -> u32 {
+        self.value.load(order)
+    }
+    fn store(&self, value: u32, order: Ordering) {
+        self.value.store(value, order)
+    }
+    fn swap(&self, value: u32, order: Ordering) -> u32 {
+        self.value.swap(value, order)
+    }
+    fn fetch_add(&self, value: u32, order: Ordering) -> u32 {
+        self.value.fetch_add(value, order)
+    }
+    fn fence(order: Ordering) {
+        if FENCE {
+            fence(order)
+        }
+    }
+    fn wait(&self, expected: u32, _timeout: Option<Duration>) {
+        loop {
+            if self.value.load(Ordering::SeqCst) != expected {
+                return;
+            }
+            if self.waker_done.load(Ordering::SeqCst) {
+                assert_ne!(
+                    self.value.load(Ordering::SeqCst),
+                    expected,
+                    "lost wake-up: asleep on the futex with nobody left to wake us"
+                );
+                return;
+            }
+            loom::thread::yield_now();
+        }
+    }
+    fn wake(&self) {}
+}
+
+struct Shared<const FENCE: bool> {
+    /// The ring's `head`: the progress the sleeper waits for.
+    progress: AtomicU64,
+    seq: Word<FENCE>,
+    sleeping: Word<FENCE>,
+}
+
+fn handshake<const FENCE: bool>() {
+    loom::model(|| {
+        let done = Arc::new(AtomicBool::new(false));
+        let shared = Arc::new(Shared::<FENCE> {
+            progress: AtomicU64::new(0),
+            seq: Word::new(&done),
+            sleeping: Word::new(&done),
+        });
+        let waker = {
+            let shared = Arc::clone(&shared);
+            loom::thread::spawn(move || {
+                shared.progress.store(1, Ordering::Release);
+                Waiter::new(&shared.seq, &shared.sleeping)
+                    .with_spins(0)
+                    .wake();
+                done.store(true, Ordering::SeqCst);
+            })
+        };
+        let waiter = Waiter::new(&shared.seq, &shared.sleeping).with_spins(0);
+        let ready = || shared.progress.load(Ordering::Acquire) == 1;
+        assert!(waiter.wait(ready, None));
+        waker.join().unwrap();
+    });
+}
+
+#[test]
+fn the_sleeper_is_always_woken() {
+    handshake::<true>();
+}
+
+#[test]
+#[should_panic(expected = "lost wake-up")]
+fn without_the_fences_a_wake_up_is_lost() {
+    handshake::<false>();
+}
