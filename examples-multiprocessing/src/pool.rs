@@ -1069,7 +1069,7 @@ impl Worker {
         let wanted = QUEUE_NS.checked_div(self.chunk_ns).unwrap_or(2);
         let window = (wanted.clamp(2, 1 << 20) as usize).min(max);
         self.in_flight.len() >= window
-            || (self.in_flight.len() >= 1 && self.queued_bytes >= QUEUE_BYTES)
+            || (!self.in_flight.is_empty() && self.queued_bytes >= QUEUE_BYTES)
     }
 }
 
