@@ -30,9 +30,13 @@
 //!   then compare `getppid()` with the pid recorded before `fork` (the
 //!   parent may have died in between). They ignore `SIGINT`, so Ctrl-C in a
 //!   terminal reaches only the parent, which decides how to stop.
-//! - **Shutdown.** [`Pool::shutdown`] (and `Drop`) closes the task pipes,
-//!   waits up to [`PoolBuilder::shutdown_timeout`], `SIGKILL`s stragglers and
-//!   reaps every worker: no zombies, no open descriptors.
+//! - **Shutdown.** [`Pool::shutdown`] (and `Drop`) closes the workers'
+//!   pipes (an idle worker sees end-of-file and exits 0; a busy one finishes
+//!   its current task, fails to send the result, and exits), waits up to
+//!   [`PoolBuilder::shutdown_timeout`], `SIGKILL`s stragglers and reaps
+//!   every worker: no zombies, no open descriptors. A worker that dies while
+//!   the pool sits idle is reaped (and replaced) at the next call or at
+//!   shutdown.
 //! - **Threads.** `fork` copies only the calling thread, with every lock
 //!   other threads held at that moment still held. So [`PoolBuilder::build`]
 //!   refuses ([`Error::ThreadsRunning`]) when the process already runs other
