@@ -18,18 +18,49 @@ fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Names in /dev/shm and /tmp that this crate's programs create.
+const PREFIXES: [&str; 2] = ["lesson-shm-", "lesson-mmap-"];
+
+/// Names in /dev/shm and the temp dir that this crate's programs create.
 fn ours() -> BTreeSet<String> {
     let mut names = BTreeSet::new();
-    for (dir, prefix) in [("/dev/shm", "lesson-shm-"), ("/tmp", "lesson-mmap-")] {
-        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+    for dir in [std::path::PathBuf::from("/dev/shm"), std::env::temp_dir()] {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with(prefix) {
-                names.insert(format!("{dir}/{name}"));
+            if PREFIXES.iter().any(|p| name.starts_with(p)) {
+                names.insert(format!("{}/{name}", dir.display()));
             }
         }
     }
     names
+}
+
+/// The pid a name carries: `lesson-shm-<pid>-...`, `lesson-mmap-<pid>-...`.
+fn owner(path: &str) -> Option<u32> {
+    let name = path.rsplit('/').next()?;
+    let rest = PREFIXES.iter().find_map(|p| name.strip_prefix(p))?;
+    rest.split('-').next()?.parse().ok()
+}
+
+/// Names new since `before` whose creator is gone: leaks. A name whose
+/// creator still runs belongs to another run on this machine (tests of a
+/// second checkout, say) and is not counted; a leak must also still be
+/// there 200 ms later.
+fn left_behind(before: &BTreeSet<String>) -> Vec<String> {
+    let check = || -> BTreeSet<String> {
+        let gone =
+            |p: &String| owner(p).is_none_or(|pid| !Path::new(&format!("/proc/{pid}")).exists());
+        ours()
+            .difference(before)
+            .filter(|p| gone(p))
+            .cloned()
+            .collect()
+    };
+    let first = check();
+    if first.is_empty() {
+        return Vec::new();
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    check().intersection(&first).cloned().collect()
 }
 
 /// Every number that follows the word "pid" or "pids" (comma-separated)
@@ -75,7 +106,7 @@ fn run_clean(bin: &str, args: &[&str], limit: u64) -> String {
         stdout.lines().last().unwrap().starts_with("lesson: "),
         "{stdout}"
     );
-    let left: Vec<_> = ours().difference(&before).cloned().collect();
+    let left = left_behind(&before);
     assert!(left.is_empty(), "{bin} left {left:?}");
     for pid in pids(&stdout) {
         let deadline = Instant::now() + Duration::from_secs(2);
@@ -279,8 +310,7 @@ fn programs_are_quiet_when_piped_into_head() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        std::thread::sleep(Duration::from_millis(200));
-        let left: Vec<_> = ours().difference(&before).cloned().collect();
+        let left = left_behind(&before);
         assert!(left.is_empty(), "{bin} | head -1 left {left:?}");
     }
 }
@@ -355,7 +385,7 @@ fn ctrl_c_cleans_up_and_exits_130() {
         assert_eq!(out.status.code(), Some(130), "{bin}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.starts_with("interrupted by SIGINT"), "{stderr}");
-        let left: Vec<_> = ours().difference(&before).cloned().collect();
+        let left = left_behind(&before);
         assert!(left.is_empty(), "{bin} left {left:?}");
         let deadline = Instant::now() + Duration::from_secs(5);
         while !running(bin).is_empty() && Instant::now() < deadline {
@@ -363,4 +393,23 @@ fn ctrl_c_cleans_up_and_exits_130() {
         }
         assert_eq!(running(bin), Vec::<u32>::new(), "{bin} left helpers");
     }
+}
+
+#[test]
+fn the_leak_check_flags_a_dead_owner_only() {
+    let _guard = serial();
+    let before = ours();
+    let dead = (400_000..)
+        .find(|pid| !Path::new(&format!("/proc/{pid}")).exists())
+        .unwrap();
+    let leaked = format!("/dev/shm/lesson-shm-{dead}-0-test");
+    let live = format!("/dev/shm/lesson-shm-{}-0-test", std::process::id());
+    for path in [&leaked, &live] {
+        std::fs::write(path, b"").unwrap();
+    }
+    let found = left_behind(&before);
+    for path in [&leaked, &live] {
+        std::fs::remove_file(path).unwrap();
+    }
+    assert_eq!(found, vec![leaked]);
 }

@@ -60,7 +60,8 @@ fn main() -> Result<()> {
     interrupt::defer()?; // Ctrl-C: finish, remove the temp file, exit 130
     let exe = std::env::current_exe()?;
     let mut report = Vec::new(); // printed at the end, after cleanup
-    let temp = tempfile::Builder::new().prefix("lesson-mmap-").tempfile()?;
+    let prefix = format!("lesson-mmap-{}-", std::process::id()); // whose it is
+    let temp = tempfile::Builder::new().prefix(&prefix).tempfile()?;
     temp.as_file().set_len(args.pages as u64 * 4096)?;
     let path = temp.path().to_path_buf();
     let mut procs = Vec::new();
