@@ -6,6 +6,7 @@
 //! left behind (no process, no /dev/shm entry).
 
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -33,31 +34,51 @@ fn dev_shm() -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
-/// Pids of live or zombie processes whose command name is `comm`.
-fn processes_named(comm: &str) -> Vec<String> {
+/// Pids of processes of program `bin`: live ones running this very file
+/// (so a run of the same program from another target dir does not count),
+/// and zombies with its command name (a zombie has no executable left).
+fn processes_of(bin: &str) -> Vec<String> {
+    let comm = Path::new(bin).file_name().unwrap().to_string_lossy();
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if !name.bytes().all(|b| b.is_ascii_digit()) {
             continue;
         }
-        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{name}/stat")) {
-            if stat.contains(&format!("({comm})")) {
-                found.push(name);
-            }
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{name}/stat")) else {
+            continue;
+        };
+        let zombie = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.trim_start().starts_with('Z'));
+        let ours = match std::fs::read_link(format!("/proc/{name}/exe")) {
+            Ok(exe) => exe == Path::new(bin),
+            Err(_) => zombie == Some(true) && stat.contains(&format!("({comm})")),
+        };
+        if ours {
+            found.push(name);
         }
     }
     found
 }
 
+/// Waits up to 2 s (PID 1 reaps orphans lazily) for `bin` to be gone.
+fn nothing_left_of(bin: &str) {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !processes_of(bin).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(processes_of(bin), Vec::<String>::new(), "left behind");
+}
+
 /// Runs `bin args`, expects exit `code`, checks nothing is left behind
 /// (PID 1 reaps orphans lazily: allow it two seconds), returns stdout.
-fn run(bin: &str, comm: &str, args: &[&str], code: i32, limit: u64) -> (String, String) {
-    run_any(bin, comm, args, &[code], limit)
+fn run(bin: &str, args: &[&str], code: i32, limit: u64) -> (String, String) {
+    run_any(bin, args, &[code], limit)
 }
 
 /// [`run`] accepting any of `codes`.
-fn run_any(bin: &str, comm: &str, args: &[&str], codes: &[i32], limit: u64) -> (String, String) {
+fn run_any(bin: &str, args: &[&str], codes: &[i32], limit: u64) -> (String, String) {
     let _serial = serial();
     let shm_before = dev_shm();
     let out = Command::new(bin)
@@ -72,11 +93,7 @@ fn run_any(bin: &str, comm: &str, args: &[&str], codes: &[i32], limit: u64) -> (
         codes.contains(&code),
         "exit {code}: {args:?}\n{stdout}\n{stderr}"
     );
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while !processes_named(comm).is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert_eq!(processes_named(comm), Vec::<String>::new(), "left behind");
+    nothing_left_of(bin);
     let new: Vec<_> = dev_shm().difference(&shm_before).cloned().collect();
     assert!(new.is_empty(), "new /dev/shm entries: {new:?}");
     (stdout, stderr)
@@ -118,7 +135,7 @@ fn check_ring_output(out: &str) {
 
 #[test]
 fn ring_delivers_every_message_in_order_across_processes() {
-    let (out, err) = run(RING, "spsc-ring", &SMALL_RUN, 0, 120);
+    let (out, err) = run(RING, &SMALL_RUN, 0, 120);
     check_ring_output(&out);
     assert!(err.is_empty(), "{err}");
 }
@@ -127,7 +144,7 @@ fn ring_delivers_every_message_in_order_across_processes() {
 fn ring_works_with_both_processes_on_one_core() {
     let mut args = SMALL_RUN.to_vec();
     args.push("--same-core");
-    let (out, _) = run(RING, "spsc-ring", &args, 0, 120);
+    let (out, _) = run(RING, &args, 0, 120);
     assert!(out.starts_with("pinned to cpu "), "{out}");
     check_ring_output(&out);
 }
@@ -141,7 +158,7 @@ fn ring_wraps_with_a_small_ring_and_odd_sizes() {
     let args: Vec<&str> = args.split(' ').collect();
     // Integrity is the claim here; a ring this small may lose the loose CPU
     // comparison (exit 3), never a message (exit 1).
-    let (out, _) = run_any(RING, "spsc-ring", &args, &[0, 3], 120);
+    let (out, _) = run_any(RING, &args, &[0, 3], 120);
     assert!(out.contains("intact and in order: 36000 messages"), "{out}");
     assert!(out.contains("ring  10000 B"), "{out}");
 }
@@ -158,7 +175,7 @@ fn ring_refuses_bad_input_with_exit_2() {
         &["--capacity", "999999999999"],
         &["--bogus"],
     ] {
-        let (out, err) = run(RING, "spsc-ring", args, 2, 30);
+        let (out, err) = run(RING, args, 2, 30);
         assert!(out.is_empty(), "{args:?}: {out}");
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
     }
@@ -166,7 +183,7 @@ fn ring_refuses_bad_input_with_exit_2() {
 
 #[test]
 fn robust_mutex_recovers_a_killed_owner_and_catches_the_lost_wakeup() {
-    let (out, err) = run(MUTEX, "robust-mutex", &[], 0, 60);
+    let (out, err) = run(MUTEX, &[], 0, 60);
     assert!(err.is_empty(), "{err}");
     assert!(
         out.contains("Signaled(") && out.contains("SIGKILL"),
@@ -200,7 +217,7 @@ fn robust_mutex_recovers_a_killed_owner_and_catches_the_lost_wakeup() {
 
 #[test]
 fn robust_mutex_refuses_flags_and_is_quiet_into_head() {
-    let (_, err) = run(MUTEX, "robust-mutex", &["--threads", "2"], 2, 30);
+    let (_, err) = run(MUTEX, &["--threads", "2"], 2, 30);
     assert_eq!(err.lines().count(), 1, "{err}");
     let _serial = serial();
     let out = Command::new("sh")
@@ -215,4 +232,105 @@ fn robust_mutex_refuses_flags_and_is_quiet_into_head() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Children of `pid` (from /proc/<child>/stat, field 4).
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{name}/stat")) else {
+            continue;
+        };
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        if rest.split_whitespace().nth(1) == Some(&pid.to_string()) {
+            found.extend(name.parse::<u32>());
+        }
+    }
+    found
+}
+
+/// Starts a long spsc-ring run and waits until it has forked a producer.
+fn long_run_with_child() -> (std::process::Child, u32) {
+    let args = [
+        "--small-count",
+        "10000000",
+        "--large-count",
+        "1",
+        "--runs",
+        "1",
+    ];
+    let mut program = std::process::Command::new(RING)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let child = producer_of(&mut program);
+    (program, child)
+}
+
+/// The first child of `program`, waited for up to 30 s (else `program` is
+/// killed and reaped, and the test fails).
+fn producer_of(program: &mut std::process::Child) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(&child) = children_of(program.id()).first() {
+            return child;
+        }
+        if Instant::now() > deadline {
+            let _ = program.kill();
+            let _ = program.wait();
+            panic!("no producer appeared");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn wait_with_limit(program: &mut std::process::Child, secs: u64) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(status) = program.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = program.kill();
+            let _ = program.wait();
+            panic!("spsc-ring did not end within {secs} s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_killed_producer_is_reported_not_waited_for() {
+    let _serial = serial();
+    let (mut program, child) = long_run_with_child();
+    std::thread::sleep(Duration::from_millis(100));
+    std::process::Command::new("kill")
+        .args(["-KILL", &child.to_string()])
+        .status()
+        .unwrap();
+    let status = wait_with_limit(&mut program, 30);
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut program.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("of 10000000 messages"), "{err}");
+    nothing_left_of(RING);
+}
+
+#[test]
+fn killing_the_program_takes_its_producer_along() {
+    let _serial = serial();
+    let (mut program, child) = long_run_with_child();
+    std::thread::sleep(Duration::from_millis(100));
+    // The detector sees both processes while they run.
+    let running = processes_of(RING);
+    assert!(running.contains(&program.id().to_string()), "{running:?}");
+    assert!(running.contains(&child.to_string()), "{running:?}");
+    program.kill().unwrap();
+    program.wait().unwrap();
+    nothing_left_of(RING);
 }
