@@ -24,6 +24,7 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 /// A pending action on its own thread; dropping the timer cancels it.
+#[must_use = "dropping a Timer cancels it"]
 #[derive(Debug)]
 pub struct Timer {
     cancel: Option<Sender<()>>,

@@ -5,7 +5,9 @@
 //! version creates one buffer per thread that ever ran a task (checked: at
 //! most `--threads`), where the naive version allocates one per task. No
 //! lock, no `Arc`: a thread-local is only ever touched by its own thread.
-//! Both give the same answer (checked); the timing is printed, not checked.
+//! Both give the same answer (checked); the timing is printed, not checked
+//! (with `--release` reuse wins, about 1.6-2.6x here on a busy 2-core box; a
+//! debug build's slow thread-local access can eat the saving).
 //! Reach for it for per-thread caches, scratch space, RNGs, counters that are
 //! summed at the end. Python: `threading.local()`.
 
@@ -13,7 +15,6 @@ use anyhow::{Result, ensure};
 use clap::Parser;
 use rayon::prelude::*;
 use std::cell::RefCell;
-use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Instant;
 
@@ -33,15 +34,18 @@ thread_local! {
     // Initialised lazily, on the first task each thread runs.
     static SCRATCH: RefCell<Vec<u8>> = RefCell::new({
         BUFFERS_CREATED.fetch_add(1, Relaxed);
-        Vec::with_capacity(256)
+        Vec::new()
     });
 }
 
-/// The task: render a record as text into `buf` and checksum the bytes.
+/// The task: append sixteen 256-byte blocks to `buf` (4 KiB, so a fresh
+/// buffer grows and copies five times) and checksum a sample of the bytes.
 fn render(i: usize, buf: &mut Vec<u8>) -> u64 {
     buf.clear();
-    let _ = write!(buf, "record {i:>10}: {:x} {:o}", i * 2_654_435_761, i);
-    buf.iter().map(|&b| u64::from(b)).sum()
+    for block in 0..16 {
+        buf.extend_from_slice(&[(i + block) as u8; 256]);
+    }
+    buf.iter().step_by(128).map(|&b| u64::from(b)).sum()
 }
 
 fn main() -> Result<()> {
@@ -60,7 +64,7 @@ fn main() -> Result<()> {
             .into_par_iter()
             .map(|i| {
                 fresh_allocs.fetch_add(1, Relaxed);
-                render(i, &mut Vec::with_capacity(256))
+                render(i, &mut Vec::new())
             })
             .sum()
     });
@@ -96,7 +100,7 @@ fn main() -> Result<()> {
         args.threads
     );
     println!(
-        "lesson: a thread-local gives each pool thread its own scratch space: no sharing, no per-task cost"
+        "lesson: a thread-local gives each pool thread its own scratch buffer: no lock, one allocation per thread"
     );
     Ok(())
 }
