@@ -58,8 +58,9 @@ impl Ledger {
 }
 
 /// Replaces the panic hook so that a panic in a thread whose name starts
-/// with `prefix` prints one line saying it was expected, instead of the
-/// default message and backtrace hint; panics elsewhere print as before.
+/// with `prefix` prints one line on stdout saying it was expected (it is
+/// part of the demonstration, not an error), instead of the default message
+/// and backtrace hint on stderr; panics elsewhere print as before.
 pub fn expect_panics_in(prefix: &'static str) {
     let default = panic::take_hook();
     panic::set_hook(Box::new(move |info| {
@@ -72,7 +73,7 @@ pub fn expect_panics_in(prefix: &'static str) {
                     .map(String::as_str)
                     .or_else(|| info.payload().downcast_ref::<&str>().copied())
                     .unwrap_or("(no message)");
-                eprintln!("expected panic in thread '{name}': {message}");
+                println!("expected panic in thread '{name}': {message}");
             }
             _ => default(info),
         }

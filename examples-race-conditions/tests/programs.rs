@@ -1,0 +1,386 @@
+//! Runs every program as a user would, with a time limit, and checks the
+//! figures it prints and its exit code.
+#![cfg(not(loom))]
+
+use assert_cmd::Command;
+use examples_race_conditions::DEADLOCK_EXIT;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Programs whose figures depend on timing run one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Runs `bin` with `args`; returns (exit code, stdout, stderr).
+fn run(bin: &str, args: &[&str], secs: u64) -> (i32, String, String) {
+    let out = Command::new(bin)
+        .args(args)
+        .timeout(Duration::from_secs(secs))
+        .output()
+        .expect("program runs");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    let code = out.status.code().unwrap_or_else(|| {
+        panic!("{bin} killed by a signal (hang?)\nstdout:\n{stdout}\nstderr:\n{stderr}")
+    });
+    (code, stdout, stderr)
+}
+
+/// The number after `word` on the first line containing `key` (the first
+/// occurrence of `word` that a number follows).
+fn figure(stdout: &str, key: &str, word: &str) -> i64 {
+    let line = stdout
+        .lines()
+        .find(|l| l.contains(key))
+        .unwrap_or_else(|| panic!("no line with {key:?} in:\n{stdout}"));
+    line.match_indices(word)
+        .find_map(|(at, _)| {
+            line[at + word.len()..]
+                .split_whitespace()
+                .next()
+                .and_then(|w| w.parse().ok())
+        })
+        .unwrap_or_else(|| panic!("no number after {word:?} in {line:?}"))
+}
+
+/// Lines from `start` on (the forced or the free section).
+fn section<'a>(stdout: &'a str, start: &str) -> &'a str {
+    &stdout[stdout
+        .find(start)
+        .unwrap_or_else(|| panic!("no {start:?} in:\n{stdout}"))..]
+}
+
+fn ends_with_lesson(stdout: &str) {
+    assert!(
+        stdout.lines().last().unwrap_or("").starts_with("lesson: "),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn lost_update_forced_loses_and_fixes_do_not() {
+    let _serial = serial();
+    let (code, out, err) = run(
+        env!("CARGO_BIN_EXE_lost-update"),
+        &["--threads", "3", "--iterations", "200000", "--rounds", "50"],
+        120,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let forced = section(&out, "forced:");
+    // 3 threads x 50 rounds, one store counted per round.
+    assert_eq!(figure(forced, "racy", "expected"), 150);
+    assert_eq!(figure(forced, "racy", "got"), 50);
+    assert_eq!(figure(forced, "racy", "lost"), 100);
+    assert_eq!(figure(forced, "fetch_add", "lost"), 0);
+    assert_eq!(figure(forced, "mutex", "lost"), 0);
+    let free = section(&out, "free:");
+    assert_eq!(figure(free, "racy", "expected"), 600_000);
+    assert!(figure(free, "racy", "lost") >= 0);
+    assert_eq!(figure(free, "fetch_add", "got"), 600_000);
+    assert_eq!(figure(free, "mutex", "got"), 600_000);
+    ends_with_lesson(&out);
+}
+
+#[test]
+fn lost_update_defaults() {
+    let _serial = serial();
+    let (code, out, err) = run(env!("CARGO_BIN_EXE_lost-update"), &[], 120);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(figure(section(&out, "forced:"), "racy", "lost") >= 1);
+}
+
+#[test]
+fn check_then_act_overdraws_only_when_racy() {
+    let _serial = serial();
+    let (code, out, err) = run(
+        env!("CARGO_BIN_EXE_check-then-act"),
+        &["--threads", "3", "--iterations", "40"],
+        120,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let forced = section(&out, "forced:");
+    // 3 threads all pass the check: 100 - 300 = -200, every round.
+    assert_eq!(figure(forced, "racy", "overdrawn in"), 40);
+    assert_eq!(figure(forced, "racy", "lowest balance"), -200);
+    assert_eq!(figure(forced, "racy", "paid"), 120);
+    for fix in ["lock", "cas"] {
+        assert_eq!(figure(forced, fix, "overdrawn in"), 0);
+        assert_eq!(figure(forced, fix, "paid"), 40);
+        assert_eq!(figure(section(&out, "free:"), fix, "overdrawn in"), 0);
+    }
+    ends_with_lesson(&out);
+}
+
+#[test]
+fn deadlock_exits_with_its_code_and_names_the_cycle() {
+    let (code, out, err) = run(env!("CARGO_BIN_EXE_deadlock"), &[], 30);
+    assert_eq!(code, DEADLOCK_EXIT, "{out}{err}");
+    assert!(
+        out.contains("thread 1 holds lock A, waits for lock B (held by thread 2)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("thread 2 holds lock B, waits for lock A (held by thread 1)"),
+        "{out}"
+    );
+    assert!(err.contains("deadlock"), "{err}");
+}
+
+#[test]
+fn deadlock_with_many_threads_still_deadlocks() {
+    let (code, out, err) = run(env!("CARGO_BIN_EXE_deadlock"), &["--threads", "6"], 30);
+    assert_eq!(code, DEADLOCK_EXIT, "{out}{err}");
+    assert_eq!(
+        out.lines().filter(|l| l.contains(" holds lock ")).count(),
+        2,
+        "{out}"
+    );
+}
+
+#[test]
+fn deadlock_lock_order_completes_and_conserves_money() {
+    let (code, out, err) = run(
+        env!("CARGO_BIN_EXE_deadlock"),
+        &["--lock-order", "--threads", "4", "--iterations", "5000"],
+        60,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(figure(&out, "finished", "finished:"), 20_000);
+    assert_eq!(figure(&out, "finished", "="), 2_000);
+    ends_with_lesson(&out);
+}
+
+/// Meals per philosopher on the line of `table`.
+fn meals(out: &str, table: &str) -> Vec<u64> {
+    let line = out
+        .lines()
+        .find(|l| l.starts_with(table))
+        .unwrap_or_else(|| panic!("no {table} in:\n{out}"));
+    let after = &line[line.find("meals").expect("meals") + 5..];
+    after
+        .split_whitespace()
+        .map_while(|w| w.parse().ok())
+        .collect()
+}
+
+#[test]
+fn dining_naive_deadlocks_and_fixes_feed_everyone() {
+    let _serial = serial();
+    let (code, out, err) = run(env!("CARGO_BIN_EXE_dining-philosophers"), &[], 60);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("naive") && out.contains("deadlock"), "{out}");
+    for seat in 0..5 {
+        let next = (seat + 1) % 5;
+        let wait = format!(
+            "philosopher {seat} holds fork {seat}, waits for fork {next} (held by philosopher {next})"
+        );
+        assert!(out.contains(&wait), "{out}");
+    }
+    assert_eq!(meals(&out, "naive"), vec![0; 5]);
+    for fixed in ["ordered", "waiter"] {
+        let m = meals(&out, fixed);
+        assert_eq!(m.len(), 5, "{out}");
+        assert!(m.iter().sum::<u64>() > 0, "{out}");
+    }
+    ends_with_lesson(&out);
+}
+
+#[test]
+fn dining_naive_alone_exits_with_the_deadlock_code() {
+    let (code, out, err) = run(
+        env!("CARGO_BIN_EXE_dining-philosophers"),
+        &["--table", "naive", "--philosophers", "3"],
+        30,
+    );
+    assert_eq!(code, DEADLOCK_EXIT, "{out}{err}");
+    assert_eq!(
+        out.lines().filter(|l| l.contains(" holds fork ")).count(),
+        3,
+        "{out}"
+    );
+}
+
+#[test]
+fn dining_fixed_tables_alone_exit_0() {
+    let _serial = serial();
+    for table in ["ordered", "waiter"] {
+        let (code, out, err) = run(
+            env!("CARGO_BIN_EXE_dining-philosophers"),
+            &["--table", table, "--philosophers", "2", "--millis", "100"],
+            60,
+        );
+        assert_eq!(code, 0, "{out}{err}");
+        assert_eq!(meals(&out, table).len(), 2, "{out}");
+    }
+}
+
+#[test]
+fn livelock_lockstep_stalls_and_random_finishes() {
+    let (code, out, err) = run(
+        env!("CARGO_BIN_EXE_livelock"),
+        &["--threads", "3", "--iterations", "20", "--max-ticks", "500"],
+        60,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(figure(&out, "lockstep", "ticks"), 500);
+    assert_eq!(figure(&out, "lockstep", "attempts"), 1_500);
+    assert_eq!(figure(&out, "lockstep", "work"), 0);
+    assert!(out.contains("stopped at the deadline"), "{out}");
+    assert_eq!(figure(&out, "random", "work"), 60);
+    assert!(figure(&out, "random", "ticks") < 500, "{out}");
+    ends_with_lesson(&out);
+}
+
+#[test]
+fn livelock_defaults() {
+    let (code, out, err) = run(env!("CARGO_BIN_EXE_livelock"), &[], 60);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(figure(&out, "lockstep", "work"), 0);
+    assert_eq!(figure(&out, "random", "work"), 200);
+}
+
+#[test]
+fn lost_wakeup_naive_times_out_and_the_loop_wakes() {
+    let (code, out, err) = run(
+        env!("CARGO_BIN_EXE_lost-wakeup"),
+        &["--timeout-ms", "200", "--iterations", "2"],
+        60,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(figure(&out, "naive", "missed"), 2);
+    assert_eq!(figure(&out, "fixed", "woke"), 2);
+    // The naive waiter waited out its timeout (a lower bound, not a speed claim).
+    let waited: f64 = out
+        .lines()
+        .find(|l| l.contains("naive"))
+        .and_then(|l| l.split_whitespace().rev().nth(1))
+        .and_then(|w| w.parse().ok())
+        .expect("mean wait");
+    assert!(waited >= 200.0, "{out}");
+    ends_with_lesson(&out);
+}
+
+#[test]
+fn mutex_poisoning_reports_poison_and_broken_data() {
+    let (code, out, err) = run(
+        env!("CARGO_BIN_EXE_mutex-poisoning"),
+        &["--threads", "3", "--iterations", "5"],
+        30,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("Err(PoisonError) in 3 of 3 threads"), "{out}");
+    // 20 in total, 5 moved, then 1 debited without its credit.
+    assert!(
+        out.contains("from 14 + to 5 = 19 of 20: half a transfer"),
+        "{out}"
+    );
+    assert!(out.contains("lock() is Ok, ledger balanced"), "{out}");
+    // The panic is announced as expected, on one line of stdout, without
+    // the default message and backtrace hint on stderr.
+    assert!(
+        out.starts_with("expected panic in thread 'doomed transfer': transfer failed"),
+        "{out}"
+    );
+    assert!(err.is_empty(), "{err}");
+}
+
+#[test]
+fn toctou_both_hold_then_create_new_gives_one_and_leaves_nothing() {
+    let (code, out, err) = run(
+        env!("CARGO_BIN_EXE_toctou-file"),
+        &["--processes", "3", "--iterations", "2"],
+        60,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("holders per round: 3 3"), "{out}");
+    assert!(out.contains("holders per round: 1 1"), "{out}");
+    let dir = out
+        .split_whitespace()
+        .skip_while(|w| *w != "dir")
+        .nth(1)
+        .expect("temp dir printed");
+    assert!(!std::path::Path::new(dir).exists(), "{dir} left behind");
+    assert!(out.contains("removed: yes"), "{out}");
+}
+
+const ALL: [&str; 8] = [
+    env!("CARGO_BIN_EXE_lost-update"),
+    env!("CARGO_BIN_EXE_check-then-act"),
+    env!("CARGO_BIN_EXE_deadlock"),
+    env!("CARGO_BIN_EXE_dining-philosophers"),
+    env!("CARGO_BIN_EXE_livelock"),
+    env!("CARGO_BIN_EXE_lost-wakeup"),
+    env!("CARGO_BIN_EXE_mutex-poisoning"),
+    env!("CARGO_BIN_EXE_toctou-file"),
+];
+
+#[test]
+fn bad_input_gives_one_line_and_exit_2() {
+    let bad: [&[&str]; 6] = [
+        &["--threads", "0"],
+        &["--threads", "abc"],
+        &["--iterations", "-1"],
+        &["--iterations", "0"],
+        &["--iterations", "99999999999"],
+        &["--no-such-flag"],
+    ];
+    for bin in ALL {
+        for args in bad {
+            let (code, out, err) = run(bin, args, 30);
+            assert_eq!(code, 2, "{bin} {args:?}: {out}{err}");
+            assert_eq!(err.lines().count(), 1, "{bin} {args:?}: {err}");
+            assert!(err.starts_with("error:"), "{bin} {args:?}: {err}");
+            assert!(out.is_empty(), "{bin} {args:?}: {out}");
+        }
+    }
+}
+
+#[test]
+fn out_of_range_counts_are_refused() {
+    for (bin, args) in [
+        (env!("CARGO_BIN_EXE_lost-update"), &["--threads", "1"][..]),
+        (env!("CARGO_BIN_EXE_lost-update"), &["--threads", "100000"]),
+        (env!("CARGO_BIN_EXE_deadlock"), &["--threads", "1"]),
+        (
+            env!("CARGO_BIN_EXE_dining-philosophers"),
+            &["--philosophers", "1"],
+        ),
+        (env!("CARGO_BIN_EXE_livelock"), &["--max-ticks", "0"]),
+        (env!("CARGO_BIN_EXE_toctou-file"), &["--processes", "1"]),
+        (env!("CARGO_BIN_EXE_lost-wakeup"), &["--timeout-ms", "0"]),
+    ] {
+        let (code, _, err) = run(bin, args, 30);
+        assert_eq!(code, 2, "{bin} {args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{bin} {args:?}: {err}");
+    }
+}
+
+#[test]
+fn piped_into_head_is_quiet() {
+    let _serial = serial();
+    for bin in ALL {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!("'{bin}' | head -1"))
+            .timeout(Duration::from_secs(60))
+            .output()
+            .expect("sh runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // deadlock's exit 3 comes with its one line on stderr, by design
+        // (when head has not closed the pipe first); nothing else may appear.
+        let allowed = |l: &str| l.starts_with("deadlock detected: exit 3");
+        assert!(stderr.lines().all(allowed), "{bin}: {stderr}");
+        assert!(
+            !stderr.contains("Broken pipe") && !stderr.contains("panicked"),
+            "{bin}: {stderr}"
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).lines().count(),
+            1,
+            "{bin}"
+        );
+    }
+}
