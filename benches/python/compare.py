@@ -404,4 +404,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:  # compare was interrupted: finally blocks ran
+        sys.exit(130)

@@ -9,6 +9,7 @@
 
 pub mod compare;
 pub mod contention;
+pub mod interrupt;
 pub mod ipc;
 pub mod pools;
 pub mod python;

@@ -5,8 +5,8 @@
 //! The script prints one tab-separated line per row (`ROW`, table, case,
 //! kind: `base`, `thread` or `process`, approach, seconds per unit) or note (`NOTE`, table, text); [`parse`]
 //! turns those into [`PyRow`]s and notes. It runs in its own process group,
-//! so on a timeout the script and every pool worker it forked are killed
-//! together.
+//! so on a timeout (or Ctrl-C, see [`crate::interrupt`]) the script and
+//! every pool worker it forked are stopped together.
 
 use std::io::{self, Read};
 use std::os::unix::process::CommandExt;
@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, killpg};
+use nix::sys::signal::killpg;
 use nix::unistd::Pid;
 
 use crate::report::Model;
@@ -117,7 +117,8 @@ pub fn run(args: &[&str], limit: Duration) -> Result<PyRun, PyError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(PyError::Missing),
         Err(e) => return Err(PyError::Failed(e.to_string())),
     };
-    let group = Pid::from_raw(child.id() as i32);
+    let group = child.id() as i32;
+    crate::interrupt::watch(group);
     // Read both pipes on threads so a chatty script never blocks on a full
     // pipe while we wait for it.
     let mut stdout = child.stdout.take();
@@ -132,10 +133,14 @@ pub fn run(args: &[&str], limit: Duration) -> Result<PyRun, PyError> {
             _ => break None,
         }
     };
-    // Kill whatever is left of the group (pool workers of a script that
-    // timed out, or that the script failed to stop), then reap the script.
-    let _ = killpg(group, Signal::SIGKILL);
+    // Stop whatever is left of the group (a script that timed out, pool
+    // workers the script failed to stop): SIGINT first, so its `finally`
+    // blocks unlink their shared memory, then SIGKILL; reap the script.
+    if status.is_none() || group_alive(group) {
+        crate::interrupt::stop_group(group);
+    }
     let _ = child.wait();
+    crate::interrupt::forget();
     let out = out.join().unwrap_or_default();
     let err = err.join().unwrap_or_default();
     match status {
@@ -146,6 +151,10 @@ pub fn run(args: &[&str], limit: Duration) -> Result<PyRun, PyError> {
             Err(PyError::Failed(format!("{s}: {last}")))
         }
     }
+}
+
+fn group_alive(group: i32) -> bool {
+    killpg(Pid::from_raw(group), None).is_ok()
 }
 
 fn drain(r: Option<&mut impl Read>) -> String {

@@ -185,3 +185,82 @@ fn quiet_when_piped_into_head() {
         "{stderr}"
     );
 }
+
+fn python_scripts_running() -> usize {
+    std::fs::read_dir("/proc")
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+                .filter(|c| String::from_utf8_lossy(c).contains("python/compare.py"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+fn shm_entries() -> Vec<String> {
+    std::fs::read_dir("/dev/shm")
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn ctrl_c_during_the_python_run_exits_130_and_leaves_nothing() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::Instant;
+
+    let has_python = StdCommand::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_python {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let shm_before = shm_entries();
+    let mut child = StdCommand::new(env!("CARGO_BIN_EXE_compare"))
+        .args(["--quick", "--python"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start compare");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    // Wait until the Python run has started, then give it a moment.
+    for line in lines.by_ref() {
+        let line = line.expect("read stderr");
+        if line.contains("python3") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "compare never reached python3");
+    }
+    std::thread::sleep(Duration::from_millis(700));
+    // SAFETY: sends SIGINT to our own child, which has not been reaped.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().expect("wait for compare");
+    assert_eq!(status.code(), Some(130), "{rest:?}");
+    assert!(rest.iter().any(|l| l.contains("interrupted")), "{rest:?}");
+    // PID 1 may reap late; give the group a moment to disappear.
+    let gone = Instant::now() + Duration::from_secs(5);
+    while python_scripts_running() > 0 && Instant::now() < gone {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        python_scripts_running(),
+        0,
+        "a python process outlived compare"
+    );
+    let leaked: Vec<String> = shm_entries()
+        .into_iter()
+        .filter(|e| e.starts_with("psm_") && !shm_before.contains(e))
+        .collect();
+    assert!(leaked.is_empty(), "shared memory left behind: {leaked:?}");
+}

@@ -8,14 +8,15 @@
 //! with their own baseline, so the GIL and pickling show up measured here.
 //! Reach for it before choosing threads or processes; for careful numbers
 //! and plots run `cargo bench -p benches` (criterion).
-//! Exit 1 when a table came out empty.
+//! Exit 1 when a table came out empty; Ctrl-C stops the Python run (and its
+//! shared memory) and exits 130.
 
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use benches::compare::{self, Plan, STEPS};
 use benches::pools::Pools;
-use benches::{python, spawn::exit_if_child};
+use benches::{interrupt, python, spawn::exit_if_child};
 use clap::Parser;
 
 /// Threads vs processes on this machine, side by side.
@@ -35,6 +36,9 @@ struct Args {
 fn main() {
     exit_if_child(); // the "re-run current exe" row lands here
     let args: Args = lesson::args();
+    if let Err(e) = interrupt::install() {
+        eprintln!("compare: cannot catch Ctrl-C: {e}");
+    }
     let plan = Plan::new(args.quick);
     let started = Instant::now();
     // Fork the process pools first, while this process has one thread.
