@@ -4,8 +4,10 @@
 //! Create the [`Ring`] before `fork`; afterwards the producing process takes
 //! its [`Producer`] with [`Ring::producer`] and the consuming one its
 //! [`Consumer`] with [`Ring::consumer`] (one of each, checked in the shared
-//! header, so a second producer anywhere is an error). In one process the two
-//! handles also work from two threads.
+//! header, so a second producer anywhere is an error). Take them after
+//! `fork`: a handle taken before would exist in both processes, and the copy
+//! dropped first would close the ring. In one process the two handles also
+//! work from two threads.
 //!
 //! How it works:
 //! - `head` (bytes ever written) and `tail` (bytes ever read) are `u64`
@@ -23,9 +25,9 @@
 //!   a futex word in the mapping, shared between processes (no
 //!   `FUTEX_PRIVATE_FLAG`). It first raises a "sleeping" flag; the other side
 //!   issues `FUTEX_WAKE` only when it sees the flag, so the fast path makes no
-//!   system call. Sleeping is what makes the ring work when both processes
-//!   share one core: a spinning side would burn the time slice the other side
-//!   needs to make progress.
+//!   system call (the handshake and its loom model: [`wait`]). Sleeping is
+//!   what makes the ring work when both processes share one core: a
+//!   spinning side would burn the time slice the other side needs.
 //! - Dropping a handle closes its side: a consumer drains what is left and
 //!   then [`Consumer::recv`] returns `None`; a producer's sends fail with
 //!   [`RingError::Closed`]. A process killed by a signal never closes its
