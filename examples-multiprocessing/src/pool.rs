@@ -46,7 +46,7 @@
 //! - **Speed.** Waking a sleeping process costs tens of microseconds, so
 //!   one task per round trip would be slow. The parent keeps a window of
 //!   chunks in flight per worker (sized from measured chunk times to about
-//!   2 ms of work), workers batch their results, and the parent waits on all
+//!   10 ms of work), workers batch their results, and the parent waits on all
 //!   result pipes at once with `poll(2)`, never blocking on a write.
 //!
 //! The pool is neither `Send` nor `Sync`: `PR_SET_PDEATHSIG` fires when the
@@ -121,9 +121,10 @@ pub const EXIT_PARENT_GONE: i32 = 4;
 pub const EXIT_PROTOCOL: i32 = 5;
 
 /// Work queued per worker, in nanoseconds of measured chunk time: enough
-/// to cover a few round trips through a busy parent, small enough that the
-/// last chunks are still spread over all workers.
-const QUEUE_NS: u64 = 2_000_000;
+/// to cover the parent's wake-up latency on a busy machine (milliseconds,
+/// when other sessions compete for the CPUs), small enough that the last
+/// chunks of a run are still spread over all workers.
+const QUEUE_NS: u64 = 10_000_000;
 /// Bytes of tasks queued per worker beyond its first chunk: a pipe's
 /// default capacity is 64 KiB.
 const QUEUE_BYTES: usize = 48 << 10;
