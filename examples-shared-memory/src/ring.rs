@@ -468,7 +468,12 @@ impl Consumer {
         // producer published starts here, and the producer does not touch
         // it until we advance `tail`. The header is 8-aligned in the region.
         let len = unsafe { self.shared.data(self.tail).cast::<u64>().read() } as usize;
-        assert!(len <= cap - HEADER, "corrupt ring record length {len}");
+        // A record never reaches past what the producer published; anything
+        // else is a corrupted header, and copying would read unpublished bytes.
+        assert!(
+            len <= cap - HEADER && record_len(len) as u64 <= self.cached_head - self.tail,
+            "corrupt ring record length {len}"
+        );
         let start = (self.tail as usize + HEADER) & (cap - 1);
         let first = len.min(cap - start);
         buf.clear();
