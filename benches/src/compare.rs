@@ -380,6 +380,11 @@ pub fn threads_tiny(pool: &ThreadPool, tasks: u64, chunk: usize) -> io::Result<V
 /// pool_overhead: tiny tasks through pools at several chunk sizes.
 pub fn pool_overhead(plan: &Plan, pools: &mut Pools) -> Table {
     let mut t = Table::new("pool_overhead", "tiny tasks through a pool").unit("per task");
+    // The verdict speaks of the smallest and the largest chunks.
+    if let (Some(first), Some(last)) = (plan.chunksizes().first(), plan.chunksizes().last()) {
+        t.headline(&format!("chunksize {first}"));
+        t.headline(&format!("chunksize {last}"));
+    }
     let tasks = plan.tiny_tasks();
     let w = plan.workers;
     let threads = ThreadPool::new(w);

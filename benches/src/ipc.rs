@@ -390,8 +390,8 @@ fn fork_peer(
     let parent = std::process::id();
     let (close_w, close_r) = (mine_w.as_raw_fd(), mine_r.as_raw_fd());
     let (rfd, wfd) = (theirs_r.as_raw_fd(), theirs_w.as_raw_fd());
-    // SAFETY: the child only makes raw system calls (prctl, getppid, close,
-    // read, write) on memory allocated before the fork, then `_exit`s; all
+    // SAFETY: the child only makes raw system calls (prctl, getppid,
+    // signal, close, read, write) on memory allocated before the fork, then `_exit`s; all
     // are async-signal-safe, so threads running in the parent cannot leave
     // it blocked on a lock.
     match unsafe { fork() }? {
@@ -404,6 +404,8 @@ fn fork_peer(
                 if libc::getppid() as u32 != parent {
                     libc::_exit(0);
                 }
+                // Ctrl-C is the parent's to handle; we die with it.
+                libc::signal(libc::SIGINT, libc::SIG_IGN);
                 libc::close(close_w);
                 libc::close(close_r);
             }
@@ -451,6 +453,8 @@ fn fork_ring_peer(pattern: Pattern, size: usize) -> io::Result<Kind> {
                 if libc::getppid() as u32 != parent {
                     libc::_exit(0);
                 }
+                // Ctrl-C is the parent's to handle; we die with it.
+                libc::signal(libc::SIGINT, libc::SIG_IGN);
             }
             if let (Ok(rx), Ok(tx)) = (down.consumer(), up.producer()) {
                 ring_child_loop(pattern, rx, tx, &mut child_buf);
