@@ -196,6 +196,25 @@ fn pool_shutdown_runs_every_submitted_task() {
     });
 }
 
+#[test]
+fn pool_worker_survives_a_panicking_task() {
+    // Keep the expected panic out of the output of every explored run.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !format!("{info}").contains("on purpose") {
+            default_hook(info);
+        }
+    }));
+    model_bounded(|| {
+        let pool = ThreadPool::new(1).unwrap();
+        let broken = pool.submit(|| -> u32 { panic!("on purpose") });
+        let fine = pool.submit(|| 7);
+        pool.shutdown();
+        assert_eq!(broken.join(), Err(TaskError::Panicked("on purpose".into())));
+        assert_eq!(fine.join(), Ok(7), "the worker died with the first task");
+    });
+}
+
 type Job = Box<dyn FnOnce() + Send>;
 
 /// The shutdown many hand-written pools get wrong: a stop flag that workers
