@@ -27,6 +27,20 @@ pub enum Order {
     Global,
 }
 
+impl Order {
+    /// A short label for output.
+    pub fn label(self) -> &'static str {
+        match self {
+            Order::Naive => "naive: each transfer locks its source first",
+            Order::Global => "lock order: every transfer locks A, then B",
+        }
+    }
+}
+
+/// How long [`run`]'s watchdog waits for the threads to finish, or a
+/// deadlock to form, before calling the run stalled.
+pub const LIMIT: Duration = Duration::from_secs(10);
+
 /// The order in which a transfer `from` -> `to` takes the two locks.
 ///
 /// ```
@@ -81,7 +95,7 @@ pub const START_BALANCE: i64 = 1_000;
 
 /// `threads` threads each make `iterations` transfers of 1 between
 /// accounts A and B: even threads A -> B, odd threads B -> A. On the first
-/// transfer, every thread that holds its first lock waits (up to 2 s) for
+/// transfer, every thread that holds its first lock waits (up to 5 s) for
 /// the others that can hold one too: two under the naive order (one per
 /// lock), one under the global order (everyone starts with A). That forces
 /// the naive deadlock on every run. A watchdog reports a deadlock as soon as
@@ -120,7 +134,7 @@ pub fn run(
                 for i in 0..iterations {
                     transfer(&*accounts, from, to, 1, order, || {
                         if i == 0 {
-                            meet.arrive(Duration::from_secs(2));
+                            meet.arrive(Duration::from_secs(5));
                         }
                     });
                     done.fetch_add(1, Ordering::Relaxed);

@@ -118,8 +118,26 @@ pub struct Report {
     pub meals: Vec<u64>,
 }
 
+impl Report {
+    /// Fewest meals over most meals: 1.0 is perfectly fair, 0.0 means
+    /// someone starved (or nobody ate).
+    pub fn fairness(&self) -> f64 {
+        let min = self.meals.iter().min().copied().unwrap_or(0);
+        let max = self.meals.iter().max().copied().unwrap_or(0);
+        if max == 0 {
+            0.0
+        } else {
+            min as f64 / max as f64
+        }
+    }
+}
+
+/// How long after the dinner ends [`run`]'s watchdog waits for every
+/// philosopher to leave before calling the table stalled.
+pub const LIMIT: Duration = Duration::from_secs(10);
+
 /// Runs a table of `n` philosophers for `duration`. Before the first meal,
-/// each philosopher holding a first fork waits (up to 2 s) until every
+/// each philosopher holding a first fork waits (up to 5 s) until every
 /// philosopher who can hold one does: all N at the naive table, N-1 under
 /// either fix. That forces the naive deadlock on every run and the worst
 /// case on the fixed tables. A watchdog reports a deadlock as soon as it
@@ -162,7 +180,7 @@ pub fn run(table: Table, n: usize, duration: Duration, limit: Duration) -> std::
                             order,
                             || {
                                 if force {
-                                    meet.arrive(Duration::from_secs(2));
+                                    meet.arrive(Duration::from_secs(5));
                                 }
                             },
                             || thread::sleep(Duration::from_micros(200)),

@@ -79,3 +79,64 @@ pub fn expect_panics_in(prefix: &'static str) {
         }
     }));
 }
+
+/// What [`demonstrate`] saw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Demo {
+    /// The worker panicked with the lock held.
+    pub panicked: bool,
+    /// Threads whose `lock()` returned `Err(PoisonError)` afterwards.
+    pub poisoned: usize,
+    /// The ledger as `into_inner()` handed it over.
+    pub recovered: Ledger,
+    /// After the repair and `clear_poison()`: `lock()` is `Ok` and the
+    /// ledger balances.
+    pub repaired: bool,
+}
+
+/// A thread named `doomed transfer` makes `transfers` transfers of 1, then
+/// one that panics half-way, all under the lock; then `threads` threads
+/// each try `lock()`; then the data is recovered with `into_inner()`,
+/// repaired (the missing credit is the amount the sum falls short by) and
+/// the poison cleared. Call [`expect_panics_in`]`("doomed")` first to keep
+/// the panic to one line.
+pub fn demonstrate(threads: usize, transfers: usize) -> std::io::Result<Demo> {
+    use std::sync::{Arc, Mutex};
+    let ledger = Arc::new(Mutex::new(Ledger::new(2 * transfers as i64 + 10)));
+    let worker = Arc::clone(&ledger);
+    let panicked = thread::Builder::new()
+        .name("doomed transfer".into())
+        .spawn(move || {
+            let mut guard = worker.lock().unwrap_or_else(|e| e.into_inner());
+            for _ in 0..transfers {
+                guard.transfer(1, false);
+            }
+            guard.transfer(1, true);
+        })?
+        .join()
+        .is_err();
+    let lockers: Vec<_> = (0..threads)
+        .map(|_| {
+            let ledger = Arc::clone(&ledger);
+            thread::spawn(move || ledger.lock().is_err())
+        })
+        .collect();
+    let poisoned = lockers
+        .into_iter()
+        .map(|h| h.join().unwrap_or(false))
+        .filter(|&saw| saw)
+        .count();
+    // The moment to decide: the data is ours, but is it sound?
+    let mut guard = ledger.lock().unwrap_or_else(|e| e.into_inner());
+    let recovered = *guard;
+    guard.to = guard.total - guard.from;
+    drop(guard);
+    ledger.clear_poison();
+    let repaired = ledger.lock().map(|l| l.balanced()).unwrap_or(false);
+    Ok(Demo {
+        panicked,
+        poisoned,
+        recovered,
+        repaired,
+    })
+}

@@ -36,6 +36,21 @@ impl Create {
     }
 }
 
+/// The hidden flags with which `toctou-file` re-runs itself as a child
+/// that calls [`child`] on `lock`.
+pub fn child_args(lock: &Path, how: Create) -> Vec<std::ffi::OsString> {
+    let mode = match how {
+        Create::CheckThenCreate => "check-then-create",
+        Create::CreateNew => "create-new",
+    };
+    vec![
+        "--child-lock".into(),
+        lock.into(),
+        "--child-mode".into(),
+        mode.into(),
+    ]
+}
+
 /// Tries to take the lock at `path`, writing `owner` into it. `Ok(true)`:
 /// this process believes it holds the lock.
 pub fn take(path: &Path, how: Create, owner: &str) -> io::Result<bool> {

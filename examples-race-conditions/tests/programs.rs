@@ -277,7 +277,7 @@ fn mutex_poisoning_reports_poison_and_broken_data() {
         out.contains("from 14 + to 5 = 19 of 20: half a transfer"),
         "{out}"
     );
-    assert!(out.contains("lock() is Ok, ledger balanced"), "{out}");
+    assert!(out.contains("ledger balanced and lock() Ok: yes"), "{out}");
     // The panic is announced as expected, on one line of stdout, without
     // the default message and backtrace hint on stderr.
     assert!(
@@ -289,21 +289,26 @@ fn mutex_poisoning_reports_poison_and_broken_data() {
 
 #[test]
 fn toctou_both_hold_then_create_new_gives_one_and_leaves_nothing() {
-    let (code, out, err) = run(
-        env!("CARGO_BIN_EXE_toctou-file"),
-        &["--processes", "3", "--iterations", "2"],
-        60,
+    // A private TMPDIR, so "nothing left behind" can be checked exactly.
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(env!("CARGO_BIN_EXE_toctou-file"))
+        .args(["--processes", "3", "--iterations", "2"])
+        .env("TMPDIR", tmp.path())
+        .timeout(Duration::from_secs(60))
+        .output()
+        .expect("program runs");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
     );
-    assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("holders per round: 3 3"), "{out}");
-    assert!(out.contains("holders per round: 1 1"), "{out}");
-    let dir = out
-        .split_whitespace()
-        .skip_while(|w| *w != "dir")
-        .nth(1)
-        .expect("temp dir printed");
-    assert!(!std::path::Path::new(dir).exists(), "{dir} left behind");
-    assert!(out.contains("removed: yes"), "{out}");
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("holders per round: 3 3"), "{stdout}");
+    assert!(stdout.contains("holders per round: 1 1"), "{stdout}");
+    assert!(stdout.contains("removed: yes"), "{stdout}");
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .expect("read TMPDIR")
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
 }
 
 const ALL: [&str; 8] = [
@@ -362,9 +367,11 @@ fn out_of_range_counts_are_refused() {
 fn piped_into_head_is_quiet() {
     let _serial = serial();
     for bin in ALL {
+        let tmp = tempfile::tempdir().expect("temp dir");
         let out = Command::new("sh")
             .arg("-c")
             .arg(format!("'{bin}' | head -1"))
+            .env("TMPDIR", tmp.path())
             .timeout(Duration::from_secs(60))
             .output()
             .expect("sh runs");

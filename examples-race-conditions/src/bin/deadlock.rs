@@ -13,9 +13,8 @@
 
 use clap::Parser;
 use examples_race_conditions::DEADLOCK_EXIT;
-use examples_race_conditions::deadlock::{self, Order, START_BALANCE};
+use examples_race_conditions::deadlock::{self, LIMIT, Order, START_BALANCE};
 use examples_race_conditions::wait_graph::Outcome;
-use std::time::Duration;
 
 #[derive(Parser)]
 #[command(about = "Deadlock: two locks taken in opposite orders, detected by a watchdog")]
@@ -29,9 +28,6 @@ struct Args {
     /// The fix: take the locks in one global order (A, then B).
     #[arg(long)]
     lock_order: bool,
-    /// Seconds the watchdog waits before calling the run stalled (1..=60).
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=60))]
-    limit_secs: u64,
 }
 
 fn main() -> std::io::Result<()> {
@@ -39,25 +35,13 @@ fn main() -> std::io::Result<()> {
     if !(2..=64).contains(&args.threads) || args.iterations > 1_000_000 {
         lesson::usage_error("--threads must be 2..=64 and --iterations at most 1_000_000");
     }
-    let order = if args.lock_order {
-        Order::Global
-    } else {
-        Order::Naive
-    };
-    let label = match order {
-        Order::Naive => "naive: each transfer locks its source first",
-        Order::Global => "lock order: every transfer locks A, then B",
-    };
+    let (threads, iterations) = (args.threads, args.iterations);
+    let order = [Order::Naive, Order::Global][usize::from(args.lock_order)];
     println!(
-        "{label}; {} threads x {} transfers",
-        args.threads, args.iterations
+        "{}; {threads} threads x {iterations} transfers",
+        order.label()
     );
-    let report = deadlock::run(
-        order,
-        args.threads,
-        args.iterations,
-        Duration::from_secs(args.limit_secs),
-    )?;
+    let report = deadlock::run(order, threads, iterations, LIMIT)?;
     match report.outcome {
         Outcome::Deadlock(cycle) => {
             println!("deadlock after {} transfers:", report.transfers);
@@ -90,10 +74,7 @@ fn main() -> std::io::Result<()> {
             for wait in &waits {
                 println!("  {wait}");
             }
-            eprintln!(
-                "error: no progress and no deadlock cycle within {} s",
-                args.limit_secs
-            );
+            eprintln!("error: no progress and no deadlock cycle within {LIMIT:?}");
             std::process::exit(1);
         }
     }

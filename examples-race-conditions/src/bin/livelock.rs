@@ -40,7 +40,7 @@ fn row(label: &str, r: &Report, work: u64) {
         "all done"
     };
     println!(
-        "{label:<30} ticks {:>7}   attempts {attempts:>7}   work {total:>6} of {:>6}   {end}",
+        "{label:<33} ticks {:>7}   attempts {attempts:>7}   work {total:>6} of {:>6}   {end}",
         r.ticks,
         work * r.work.len() as u64
     );

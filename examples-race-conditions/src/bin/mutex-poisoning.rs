@@ -11,9 +11,7 @@
 //! the half-done update for the next thread to trip over.
 
 use clap::Parser;
-use examples_race_conditions::poison::{self, Ledger};
-use std::sync::{Arc, Mutex};
-use std::thread;
+use examples_race_conditions::poison;
 
 #[derive(Parser)]
 #[command(about = "Mutex poisoning: PoisonError after a panic, into_inner, and when not to")]
@@ -31,73 +29,37 @@ fn main() -> std::io::Result<()> {
     if args.threads > 64 || args.iterations > 1_000 {
         lesson::usage_error("--threads is at most 64 and --iterations at most 1_000");
     }
-    let total = 2 * args.iterations as i64 + 10;
-    let ledger = Arc::new(Mutex::new(Ledger::new(total)));
     poison::expect_panics_in("doomed");
-    let worker = Arc::clone(&ledger);
-    let iterations = args.iterations;
-    let panicked = thread::Builder::new()
-        .name("doomed transfer".into())
-        .spawn(move || {
-            let mut guard = worker.lock().unwrap_or_else(|e| e.into_inner());
-            for _ in 0..iterations {
-                guard.transfer(1, false);
-            }
-            guard.transfer(1, true); // panics with the lock held
-        })?
-        .join()
-        .is_err();
-    let poisoned = (0..args.threads)
-        .map(|_| {
-            let ledger = Arc::clone(&ledger);
-            thread::spawn(move || ledger.lock().is_err())
-        })
-        .collect::<Vec<_>>()
-        .into_iter()
-        .map(|h| h.join().unwrap_or(false))
-        .filter(|&saw| saw)
-        .count();
-    // Recover the data to look at it: this is the moment to decide.
-    let mut guard = ledger.lock().unwrap_or_else(|e| e.into_inner());
-    let broken = *guard;
+    let demo = poison::demonstrate(args.threads, args.iterations)?;
+    let (n, seen) = (args.threads, demo.recovered);
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
     println!(
-        "transfers before the panic     {} of 1 each",
+        "transfers before the panic     {} (1 each)",
         args.iterations
     );
+    println!("panicked holding the lock      {}", yes_no(demo.panicked));
     println!(
-        "panicked holding the lock      {}",
-        if panicked { "yes" } else { "no" }
+        "lock() after the panic         Err(PoisonError) in {} of {n} threads",
+        demo.poisoned
+    );
+    let verdict = if seen.balanced() {
+        "consistent"
+    } else {
+        "half a transfer"
+    };
+    let sum = seen.from + seen.to;
+    println!(
+        "into_inner() sees              from {} + to {} = {sum} of {}: {verdict}",
+        seen.from, seen.to, seen.total
     );
     println!(
-        "lock() after the panic         Err(PoisonError) in {poisoned} of {} threads",
-        args.threads
-    );
-    println!(
-        "into_inner() sees              from {} + to {} = {} of {}: {}",
-        broken.from,
-        broken.to,
-        broken.from + broken.to,
-        broken.total,
-        if broken.balanced() {
-            "consistent"
-        } else {
-            "half a transfer"
-        }
-    );
-    // Repair from what we know (the debit that lacks its credit), then clear.
-    guard.to = guard.total - guard.from;
-    drop(guard);
-    ledger.clear_poison();
-    let repaired = ledger.lock().map(|l| l.balanced()).unwrap_or(false);
-    println!(
-        "repair, then clear_poison()    lock() is {}, ledger {}",
-        if ledger.is_poisoned() { "Err" } else { "Ok" },
-        if repaired { "balanced" } else { "still broken" }
+        "repair, then clear_poison()    ledger balanced and lock() Ok: {}",
+        yes_no(demo.repaired)
     );
     println!(
         "lesson: a PoisonError means an invariant may be broken; into_inner only after you check or repair it"
     );
-    if !(panicked && poisoned == args.threads && !broken.balanced() && repaired) {
+    if !(demo.panicked && demo.poisoned == n && !seen.balanced() && demo.repaired) {
         eprintln!(
             "error: the lock was not poisoned for every thread, or the data was not as claimed"
         );

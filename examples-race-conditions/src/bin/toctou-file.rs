@@ -40,42 +40,41 @@ fn main() -> std::io::Result<()> {
     let exe = std::env::current_exe()?;
     let dir = tempfile::Builder::new().prefix("toctou-file").tempdir()?;
     let (p, n) = (args.processes, args.iterations);
-    let mut holders_per_way = Vec::new();
-    println!("{p} processes, {n} rounds each: all check, then all create");
+    // Print only after the temp dir is gone: `| head -1` may end us early.
+    let mut report = vec![format!(
+        "{p} processes, {n} rounds each: all check, then all create"
+    )];
+    let mut ok = true;
     for how in [Create::CheckThenCreate, Create::CreateNew] {
         let mut holders = Vec::new();
         for round in 0..n {
-            let lock = dir.path().join(format!("round-{round}-{how:?}.lock"));
-            let verdicts = toctou::race(&exe, p, |_| {
-                vec![
-                    "--child-lock".into(),
-                    lock.clone().into(),
-                    "--child-mode".into(),
-                    if how == Create::CreateNew {
-                        "create-new"
-                    } else {
-                        "check-then-create"
-                    }
-                    .into(),
-                ]
-            })?;
+            let lock = dir.path().join(format!("round-{round}.{how:?}.lock"));
+            let verdicts = toctou::race(&exe, p, |_| toctou::child_args(&lock, how))?;
             holders.push(verdicts.iter().filter(|v| v.holds).count());
         }
+        // Check-then-create: every process holds it; create_new: exactly one.
+        let want = if how == Create::CreateNew { 1 } else { p };
+        ok &= holders.iter().all(|&h| h == want);
         let shown: Vec<String> = holders.iter().map(|h| h.to_string()).collect();
-        println!("  {}   holders per round: {}", how.label(), shown.join(" "));
-        holders_per_way.push(holders);
+        report.push(format!(
+            "  {:<44} holders per round: {}",
+            how.label(),
+            shown.join(" ")
+        ));
     }
     let dir_path = dir.path().to_path_buf();
     dir.close()?;
-    println!(
+    let gone = !dir_path.exists();
+    report.push(format!(
         "  temp dir {} removed: {}",
         dir_path.display(),
-        if dir_path.exists() { "no" } else { "yes" }
+        if gone { "yes" } else { "no" }
+    ));
+    report.push(
+        "lesson: checking, then creating is two steps; create_new (O_EXCL) makes it one".into(),
     );
-    println!("lesson: checking, then creating is two steps; create_new (O_EXCL) makes it one");
-    let racy_all = holders_per_way[0].iter().all(|&h| h == p);
-    let fixed_one = holders_per_way[1].iter().all(|&h| h == 1);
-    if !racy_all || !fixed_one || dir_path.exists() {
+    println!("{}", report.join("\n"));
+    if !ok || !gone {
         eprintln!(
             "error: check-then-create did not give every process the lock, or create_new did not give exactly one"
         );
