@@ -17,7 +17,7 @@
 //! was reported lost with its pid and signal), 1 if a worker was left
 //! behind or a result was wrong.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail, ensure};
 use clap::Parser;
@@ -101,12 +101,20 @@ fn run() -> Result<()> {
         None => println!("finished       {done} of {} tasks", a.tasks),
     }
     // Beyond what it inherited from before the pool existed, each worker
-    // holds its own two pipe ends: nothing of a sibling's.
-    let mut worker_fds = Vec::new();
-    for pid in pool.pids() {
-        let fds = open_fds(Some(pid))?;
-        worker_fds.push(fds.iter().filter(|fd| !fds_before.contains(fd)).count());
-    }
+    // holds its own two pipe ends: nothing of a sibling's. (A worker closes
+    // the rest first thing after fork; give a newly forked one a moment.)
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let worker_fds = loop {
+        let mut counts = Vec::new();
+        for pid in pool.pids() {
+            let fds = open_fds(Some(pid))?;
+            counts.push(fds.iter().filter(|fd| !fds_before.contains(fd)).count());
+        }
+        if counts.iter().all(|&n| n == 2) || Instant::now() > deadline {
+            break counts;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
     println!("worker fds     {worker_fds:?} new in each worker (its own task and result pipes)");
     let report = pool.shutdown();
     println!(
