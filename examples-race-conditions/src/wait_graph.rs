@@ -235,3 +235,46 @@ pub fn watch(graph: &WaitGraph, finished: impl Fn() -> bool, limit: Duration) ->
         thread::sleep(Duration::from_millis(1));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_blocked_thread_is_reported_with_the_holder_and_no_cycle() {
+        let graph = Arc::new(WaitGraph::default());
+        let a = WatchedMutex::new("lock A", 0, &graph);
+        thread::scope(|s| {
+            let held = thread::Builder::new()
+                .name("holder".into())
+                .spawn_scoped(s, || {
+                    let guard = a.acquire();
+                    // Hold A until the other thread is seen waiting for it.
+                    while graph.waits().is_empty() {
+                        thread::sleep(Duration::from_millis(1));
+                    }
+                    let waits = graph.waits();
+                    drop(guard);
+                    waits
+                })
+                .expect("spawn");
+            // Make sure the holder has A before we ask for it.
+            while graph.edges().held_by.is_empty() {
+                thread::sleep(Duration::from_millis(1));
+            }
+            thread::Builder::new()
+                .name("waiter".into())
+                .spawn_scoped(s, || *a.acquire() += 1)
+                .expect("spawn");
+            let waits = held.join().expect("holder");
+            assert_eq!(waits.len(), 1);
+            assert_eq!(
+                waits[0].to_string(),
+                "waiter waits for lock A (held by holder)"
+            );
+        });
+        assert!(graph.cycle().is_none());
+        assert!(graph.waits().is_empty());
+        assert_eq!(*a.acquire(), 1);
+    }
+}
