@@ -150,7 +150,7 @@ impl ThreadPool {
                 break;
             }
             let f = Arc::clone(&f);
-            handles.push(self.submit(move || chunk.into_iter().map(|x| f(x)).collect::<Vec<T>>()));
+            handles.push(self.submit(move || chunk.into_iter().map(&*f).collect::<Vec<T>>()));
         }
         let mut results = Vec::new();
         for handle in handles {
