@@ -22,7 +22,9 @@
 //!   Tasks queued behind it never started and are sent again; tasks it had
 //!   finished but not yet reported are run again (so a task may run twice
 //!   only when its worker died right after it: keep tasks idempotent). A
-//!   panicking task is [`Error::Panicked`] for that task only. After
+//!   panicking task is [`Error::Panicked`] for that task only; with
+//!   [`PoolBuilder::task_timeout`], a task that runs too long gets its
+//!   worker killed and is [`Error::TimedOut`]. After
 //!   [`PoolBuilder::max_restarts`] deaths in a row without one task
 //!   completing, the pool gives up with [`Error::Broken`] instead of
 //!   forking forever.
@@ -204,6 +206,17 @@ pub enum Error {
         /// What postcard said.
         message: String,
     },
+    /// The task ran longer than [`PoolBuilder::task_timeout`]; its worker
+    /// was killed and replaced.
+    #[error("task {index} timed out after {after:?}: worker {pid} was killed and replaced")]
+    TimedOut {
+        /// The task's position in the input.
+        index: usize,
+        /// The worker's pid.
+        pid: i32,
+        /// The time limit.
+        after: Duration,
+    },
     /// Too many workers died in a row without a task completing.
     #[error(
         "pool broken: {restarts} workers died in a row without completing a task (last one {last})"
@@ -228,6 +241,7 @@ impl Error {
     pub fn task_index(&self) -> Option<usize> {
         match self {
             Error::WorkerDied { index, .. }
+            | Error::TimedOut { index, .. }
             | Error::Panicked { index, .. }
             | Error::Encode { index, .. } => Some(*index),
             _ => None,
@@ -273,6 +287,7 @@ pub struct PoolBuilder<T, R> {
     allow_threads: bool,
     shutdown_timeout: Duration,
     cancel: Option<&'static AtomicBool>,
+    task_timeout: Option<Duration>,
 }
 
 impl<T: Serialize + DeserializeOwned, R: Serialize + DeserializeOwned> PoolBuilder<T, R> {
@@ -324,6 +339,15 @@ impl<T: Serialize + DeserializeOwned, R: Serialize + DeserializeOwned> PoolBuild
     /// How long shutdown waits for workers before `SIGKILL` (default 2 s).
     pub fn shutdown_timeout(mut self, limit: Duration) -> Self {
         self.shutdown_timeout = limit;
+        self
+    }
+
+    /// Kills a worker whose task runs longer than `limit`: that task fails
+    /// with [`Error::TimedOut`], a replacement is forked, the rest goes on.
+    /// Default: no limit (like Python's `Pool`, where a hung task hangs
+    /// `map` forever).
+    pub fn task_timeout(mut self, limit: Duration) -> Self {
+        self.task_timeout = Some(limit);
         self
     }
 
@@ -398,6 +422,7 @@ impl<T: Serialize + DeserializeOwned, R: Serialize + DeserializeOwned> Pool<T, R
             allow_threads: false,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             cancel: None,
+            task_timeout: None,
         }
     }
 
@@ -647,6 +672,7 @@ impl<T: Serialize + DeserializeOwned, R: Serialize + DeserializeOwned> Pool<T, R
     /// Sleeps in `poll` until a worker has results, has died, or has room
     /// in its task pipe; then handles what happened.
     fn wait<I: Iterator<Item = T>>(&mut self, run: &mut Run<I, R>) -> Result<(), Error> {
+        let next_timeout = self.enforce_timeout();
         let mut ready = Vec::new();
         {
             let mut fds = Vec::with_capacity(self.workers.len() * 2);
@@ -667,10 +693,14 @@ impl<T: Serialize + DeserializeOwned, R: Serialize + DeserializeOwned> Pool<T, R
             if fds.is_empty() {
                 return Err(Error::Io(io::Error::other("no worker left to wait for")));
             }
-            let timeout = if self.cfg.cancel.is_some() {
-                PollTimeout::from(100u16)
-            } else {
-                PollTimeout::NONE
+            let mut wake = self.cfg.cancel.map(|_| Duration::from_millis(100));
+            if let Some(next) = next_timeout {
+                wake = Some(wake.map_or(next, |w| w.min(next)));
+            }
+            let timeout = match wake {
+                // Round up, so a deadline is not polled for again and again.
+                Some(d) => PollTimeout::from(d.as_millis().min(60_000) as u16 + 1),
+                None => PollTimeout::NONE,
             };
             match poll(&mut fds, timeout) {
                 Ok(_) => {}
@@ -687,6 +717,33 @@ impl<T: Serialize + DeserializeOwned, R: Serialize + DeserializeOwned> Pool<T, R
             self.read_results(wi, run)?;
         }
         Ok(())
+    }
+
+    /// Kills workers whose current task has run past the task timeout;
+    /// returns how long until the next running task would time out.
+    fn enforce_timeout(&mut self) -> Option<Duration> {
+        let limit = self.cfg.task_timeout?.as_nanos() as u64;
+        let now = monotonic_ns();
+        let mut next = None::<u64>;
+        for (wi, w) in self.workers.iter_mut().enumerate() {
+            if w.reaped || w.timed_out.is_some() || w.in_flight.is_empty() {
+                continue;
+            }
+            let slot = self.slots.get(wi);
+            let state = slot.state.load(Ordering::Acquire);
+            let SlotState::Running(seq) = SlotState::from(state) else {
+                continue;
+            };
+            let ran = now.saturating_sub(slot.started.load(Ordering::Relaxed));
+            if ran < limit {
+                next = Some(next.map_or(limit - ran, |n| n.min(limit - ran)));
+            } else if slot.state.load(Ordering::Acquire) == state {
+                // Still the same task: its end-of-file and reaping follow.
+                let _ = signal::kill(w.pid, Signal::SIGKILL);
+                w.timed_out = Some(seq);
+            }
+        }
+        next.map(Duration::from_nanos)
     }
 
     fn read_results<I: Iterator<Item = T>>(
@@ -805,8 +862,9 @@ impl<T: Serialize + DeserializeOwned, R: Serialize + DeserializeOwned> Pool<T, R
         let cause = reap(pid, Duration::from_secs(1));
         w.reaped = true;
         let in_flight = std::mem::take(&mut w.in_flight);
+        let timed_out = w.timed_out;
         let retired = w.retiring && cause == Death::Exited(0) && in_flight.is_empty();
-        let state = SlotState::from(self.slots.get(wi).load(Ordering::Acquire));
+        let state = SlotState::from(self.slots.get(wi).state.load(Ordering::Acquire));
         let running = match state {
             SlotState::Running(seq) => Some(seq),
             _ => None,
@@ -819,14 +877,14 @@ impl<T: Serialize + DeserializeOwned, R: Serialize + DeserializeOwned> Pool<T, R
                 Some(seq) if attributable => {
                     let k = (seq - chunk.first) as usize;
                     let index = (seq - run.base) as usize;
-                    run.ready.push_back((
-                        index,
-                        Err(Error::WorkerDied {
-                            index,
-                            pid: pid.as_raw(),
-                            cause,
-                        }),
-                    ));
+                    let pid = pid.as_raw();
+                    let error = match self.cfg.task_timeout {
+                        Some(after) if timed_out == Some(seq) => {
+                            Error::TimedOut { index, pid, after }
+                        }
+                        _ => Error::WorkerDied { index, pid, cause },
+                    };
+                    run.ready.push_back((index, Err(error)));
                     run.outstanding -= 1;
                     lost = Some(index);
                     let mut parts = split_chunk::<T>(&chunk, k);
@@ -903,7 +961,7 @@ impl<T: Serialize + DeserializeOwned, R: Serialize + DeserializeOwned> Pool<T, R
         register(&[task_w.as_raw_fd(), result_r.as_raw_fd()]);
         let mut task_w = Some(task_w);
         let mut result_r = Some(result_r);
-        self.slots.get(wi).store(0, Ordering::Release);
+        self.slots.get(wi).state.store(0, Ordering::Release);
         // Otherwise a worker that prints would also print our unflushed output.
         let _ = io::stdout().flush();
         let _ = io::stderr().flush();
@@ -920,6 +978,7 @@ impl<T: Serialize + DeserializeOwned, R: Serialize + DeserializeOwned> Pool<T, R
                 task_r,
                 result_w,
                 self.slots.get(wi),
+                self.cfg.task_timeout.is_some(),
                 parent,
             ),
             Ok(ForkResult::Parent { child }) => {
@@ -940,6 +999,7 @@ impl<T: Serialize + DeserializeOwned, R: Serialize + DeserializeOwned> Pool<T, R
                     retiring: false,
                     chunk_ns: 0,
                     queued_bytes: 0,
+                    timed_out: None,
                     reaped: false,
                 })
             }
@@ -1061,6 +1121,7 @@ struct Worker {
     retiring: bool,
     chunk_ns: u64,
     queued_bytes: usize,
+    timed_out: Option<u64>,
     reaped: bool,
 }
 
@@ -1198,6 +1259,24 @@ struct Slots {
 
 const SLOT_STRIDE: usize = 64;
 
+/// One worker's words in [`Slots`].
+#[derive(Clone, Copy)]
+struct Slot<'a> {
+    state: &'a AtomicU64,
+    started: &'a AtomicU64,
+}
+
+/// Nanoseconds on `CLOCK_MONOTONIC`, the same clock in every process.
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec for clock_gettime to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
 impl Slots {
     fn new(count: usize) -> Result<Self, Error> {
         let len = NonZeroUsize::new(count * SLOT_STRIDE).ok_or(Error::NoWorkers)?;
@@ -1215,19 +1294,28 @@ impl Slots {
         Ok(Slots { base, len, count })
     }
 
-    fn get(&self, i: usize) -> &AtomicU64 {
+    /// Worker `i`'s slot: its [`SlotState`] word, and when (on
+    /// `CLOCK_MONOTONIC`, in ns) its current task started.
+    fn get(&self, i: usize) -> Slot<'_> {
         assert!(i < self.count, "slot {i} out of range");
-        // SAFETY: the mapping is page-aligned, `i * SLOT_STRIDE + 8 <= len`,
-        // it lives as long as `self`, and every access from either process
-        // is atomic (no `&mut` or plain reads of it exist).
-        unsafe {
-            AtomicU64::from_ptr(
-                self.base
-                    .as_ptr()
-                    .cast::<u8>()
-                    .add(i * SLOT_STRIDE)
-                    .cast::<u64>(),
-            )
+        let word = |k: usize| {
+            // SAFETY: the mapping is page-aligned, `i * SLOT_STRIDE + 8 * k
+            // + 8 <= len` for k < 2, it lives as long as `self`, and every
+            // access from either process is atomic (no `&mut` or plain
+            // reads of it exist).
+            unsafe {
+                AtomicU64::from_ptr(
+                    self.base
+                        .as_ptr()
+                        .cast::<u8>()
+                        .add(i * SLOT_STRIDE + 8 * k)
+                        .cast::<u64>(),
+                )
+            }
+        };
+        Slot {
+            state: word(0),
+            started: word(1),
         }
     }
 }
@@ -1380,7 +1468,8 @@ fn worker_main<T: DeserializeOwned, R: Serialize>(
     init: Option<&dyn Fn()>,
     task_r: OwnedFd,
     result_w: OwnedFd,
-    slot: &AtomicU64,
+    slot: Slot<'_>,
+    timed: bool,
     parent: Pid,
 ) -> ! {
     let code = catch_unwind(AssertUnwindSafe(|| {
@@ -1424,7 +1513,7 @@ fn worker_main<T: DeserializeOwned, R: Serialize>(
                 return EXIT_INIT_FAILED;
             }
         }
-        serve(job, File::from(task_r), File::from(result_w), slot)
+        serve(job, File::from(task_r), File::from(result_w), slot, timed)
     }))
     .unwrap_or(EXIT_PROTOCOL);
     // SAFETY: `_exit` ends the process at once: no destructors of the
@@ -1437,7 +1526,8 @@ fn serve<T: DeserializeOwned, R: Serialize>(
     job: &dyn Fn(T) -> R,
     mut input: File,
     mut output: File,
-    slot: &AtomicU64,
+    slot: Slot<'_>,
+    timed: bool,
 ) -> i32 {
     let mut buf: Vec<u8> = Vec::with_capacity(64 << 10);
     let mut start = 0;
@@ -1458,12 +1548,15 @@ fn serve<T: DeserializeOwned, R: Serialize>(
             let mut outcomes = Vec::with_capacity(chunk.items.len());
             for (k, item) in chunk.items.into_iter().enumerate() {
                 let seq = chunk.first + k as u64;
-                slot.store(2 * seq + 1, Ordering::Release);
+                if timed {
+                    slot.started.store(monotonic_ns(), Ordering::Relaxed);
+                }
+                slot.state.store(2 * seq + 1, Ordering::Release);
                 outcomes.push(match catch_unwind(AssertUnwindSafe(|| job(item))) {
                     Ok(r) => Outcome::Ok(r),
                     Err(payload) => Outcome::Panicked(panic_message(payload)),
                 });
-                slot.store(2 * seq + 2, Ordering::Release);
+                slot.state.store(2 * seq + 2, Ordering::Release);
             }
             let now = Instant::now();
             let ns = now.duration_since(began).as_nanos().min(u64::MAX as u128) as u64;
@@ -1668,5 +1761,14 @@ mod tests {
         );
         assert_eq!(e.task_index(), Some(17));
         assert_eq!(Error::Cancelled.task_index(), None);
+        let e = Error::TimedOut {
+            index: 3,
+            pid: 7,
+            after: Duration::from_millis(500),
+        };
+        assert_eq!(
+            e.to_string(),
+            "task 3 timed out after 500ms: worker 7 was killed and replaced"
+        );
     }
 }

@@ -150,7 +150,18 @@ fn a_killed_worker_costs_one_task_and_is_replaced() {
     let bin = env!("CARGO_BIN_EXE_pool-worker-crash");
     let (code, out, err) = run(
         bin,
-        &["--tasks", "30", "--crash-task", "4", "--panic-task", "9"],
+        &[
+            "--tasks",
+            "30",
+            "--crash-task",
+            "4",
+            "--panic-task",
+            "9",
+            "--hang-task",
+            "14",
+            "--timeout-ms",
+            "500",
+        ],
         60,
     );
     assert_eq!(code, 0, "{out}{err}");
@@ -173,17 +184,23 @@ fn a_killed_worker_costs_one_task_and_is_replaced() {
         .parse()
         .unwrap();
     assert!(workers.contains(&pid), "{pid} is not one of {workers:?}");
-    let replacement = out.lines().find(|l| l.starts_with("replacement")).unwrap();
+    let replacements: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("replacement"))
+        .collect();
+    assert_eq!(replacements.len(), 2, "{out}");
+    let killed = format!("worker {pid} was killed by SIGKILL");
+    assert!(replacements.iter().any(|r| r.contains(&killed)), "{out}");
     assert!(
-        replacement.contains(&format!("worker {pid} was killed by SIGKILL")),
-        "{replacement}"
+        out.contains("task 14 timed out after 500ms: worker"),
+        "{out}"
     );
     assert!(
         out.contains("task 9 panicked in worker") && out.contains("panics on purpose"),
         "{out}"
     );
     assert!(
-        out.contains("other results  28 of 28 equal the sequential answer"),
+        out.contains("other results  27 of 27 equal the sequential answer"),
         "{out}"
     );
     assert!(
@@ -193,7 +210,7 @@ fn a_killed_worker_costs_one_task_and_is_replaced() {
     assert!(out.contains("BrokenProcessPool"), "{out}");
     assert_eq!(
         out.lines().filter(|l| l.starts_with("failed")).count(),
-        2,
+        3,
         "{out}"
     );
 }
@@ -211,12 +228,16 @@ fn a_task_lost_mid_chunk_costs_only_itself() {
         "6",
         "--panic-task",
         "13",
+        "--hang-task",
+        "17",
+        "--timeout-ms",
+        "500",
     ];
     let (code, out, err) = run(bin, &args, 60);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("task 6 lost: worker"), "{out}");
     assert!(
-        out.contains("other results  18 of 18 equal the sequential answer"),
+        out.contains("other results  17 of 17 equal the sequential answer"),
         "{out}"
     );
     let init = out.lines().find(|l| l.starts_with("initializer")).unwrap();
@@ -231,6 +252,9 @@ fn pool_worker_crash_refuses_bad_flags() {
     let bin = env!("CARGO_BIN_EXE_pool-worker-crash");
     bad_flag(bin, &["--crash-task", "40"]);
     bad_flag(bin, &["--crash-task", "3", "--panic-task", "3"]);
+    bad_flag(bin, &["--crash-task", "3", "--hang-task", "3"]);
+    bad_flag(bin, &["--timeout-ms", "0"]);
+    bad_flag(bin, &["--timeout-ms", "70000"]);
     bad_flag(bin, &["--tasks", "0"]);
     bad_flag(bin, &["--chunksize", "0"]);
 }

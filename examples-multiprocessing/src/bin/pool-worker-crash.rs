@@ -2,7 +2,9 @@
 //! replaced, and every other result arrives.
 //!
 //! Notice: the error names the task, the worker's pid and the signal; a
-//! task that panics fails alone and its worker lives on; and when every
+//! task that panics fails alone and its worker lives on; a task that hangs
+//! is stopped by the per-task timeout (its worker killed and replaced,
+//! where Python's `Pool` would wait forever); and when every
 //! task kills its worker the pool gives up after `max_restarts` deaths in a
 //! row instead of forking forever. Reach for a crash-tolerant pool when
 //! tasks run code that can segfault, abort, or be OOM-killed (native
@@ -11,12 +13,13 @@
 //! but the lost task never completes), and
 //! `concurrent.futures.ProcessPoolExecutor` marks itself broken and fails
 //! every pending task with `BrokenProcessPool`. Exits 0 when exactly the
-//! chosen tasks failed, each for the right reason, and all other results
-//! equal the sequential answer; 1 otherwise.
+//! three chosen tasks failed, each for its own reason, and all other
+//! results equal the sequential answer; 1 otherwise.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::AtomicU32;
 use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
 
 use anyhow::{Result, ensure};
 use clap::Parser;
@@ -38,6 +41,12 @@ struct Args {
     /// The task that panics.
     #[arg(long, default_value_t = 23)]
     panic_task: usize,
+    /// The task that hangs forever.
+    #[arg(long, default_value_t = 29)]
+    hang_task: usize,
+    /// Per-task time limit in milliseconds (at most 60000).
+    #[arg(long, default_value_t = 1000, value_parser = lesson::at_least_one)]
+    timeout_ms: usize,
     /// Tasks per message (at most 1000): the lost task may sit mid-chunk.
     #[arg(long, default_value_t = 1, value_parser = lesson::at_least_one)]
     chunksize: usize,
@@ -58,27 +67,31 @@ fn run() -> Result<()> {
     if a.workers > 64 || a.tasks > 10_000 || a.task_ms > 1000 || a.chunksize > 1000 {
         lesson::usage_error("at most 64 workers, 10000 tasks, 1000 ms per task, chunksize 1000");
     }
-    if a.crash_task >= a.tasks || a.panic_task >= a.tasks || a.crash_task == a.panic_task {
+    let chosen = BTreeSet::from([a.crash_task, a.panic_task, a.hang_task]);
+    if chosen.len() < 3 || a.tasks <= *chosen.last().unwrap_or(&0) || a.timeout_ms > 60_000 {
         lesson::usage_error(
-            "--crash-task and --panic-task must be two different tasks below --tasks",
+            "--crash-task, --panic-task, --hang-task: three different tasks below --tasks; --timeout-ms at most 60000",
         );
     }
-    let (crash, boom, rounds) = (
-        a.crash_task as u64,
-        a.panic_task as u64,
-        rounds_per_ms() * a.task_ms as u64,
-    );
+    let (crash, boom, hang) = (a.crash_task as u64, a.panic_task as u64, a.hang_task as u64);
+    let rounds = rounds_per_ms() * a.task_ms as u64;
     let job = move |i: u64| {
         if i == crash {
             let _ = raise(Signal::SIGKILL); // as a segfault or the OOM killer would
         }
         assert!(i != boom, "task {i} panics on purpose");
+        if i == hang {
+            loop {
+                std::thread::sleep(Duration::from_secs(1)); // a deadlock, an endless loop
+            }
+        }
         (spin(i, rounds), INITIALIZED_IN.load(Relaxed))
     };
     // The initializer runs once in every worker, replacements included.
     let mut pool = Pool::builder(a.workers, job)
         .initializer(|| INITIALIZED_IN.store(std::process::id(), Relaxed))
         .chunksize(a.chunksize)
+        .task_timeout(Duration::from_millis(a.timeout_ms as u64))
         .build()?;
     let mut pids = pool.pids();
     println!("workers        {:?}", pool.pids());
@@ -102,6 +115,7 @@ fn run() -> Result<()> {
         })
     );
     let panicked = matches!(&results[a.panic_task], Err(Error::Panicked { .. }));
+    let timed_out = matches!(&results[a.hang_task], Err(Error::TimedOut { .. }));
     for r in pool.replacements() {
         println!(
             "replacement    worker {} {} -> new worker {:?}",
@@ -116,7 +130,7 @@ fn run() -> Result<()> {
     println!("initializer    ran in {inits:?}, each a worker of this pool");
     println!(
         "other results  {good} of {} equal the sequential answer",
-        a.tasks - 2
+        a.tasks - 3
     );
     drop(pool);
 
@@ -140,13 +154,13 @@ fn run() -> Result<()> {
         "lesson: track which task each worker holds, so a dead worker costs one task, not the pool"
     );
     ensure!(
-        crashed && panicked,
+        crashed && panicked && timed_out,
         "the chosen tasks did not fail as expected"
     );
     ensure!(
-        good == a.tasks - 2 && replaced == 1,
-        "{good} good results and {replaced} replacements, expected {} and 1",
-        a.tasks - 2
+        good == a.tasks - 3 && replaced == 2,
+        "{good} good results and {replaced} replacements, expected {} and 2",
+        a.tasks - 3
     );
     ensure!(
         init_ok,
