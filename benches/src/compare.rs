@@ -17,7 +17,7 @@ use rayon::prelude::*;
 use crate::contention::{self, Counter, Layout};
 use crate::ipc::{Pattern, Peer, Transport};
 use crate::pools::{self, Pools};
-use crate::report::{Model, Table, best};
+use crate::report::{Model, Rounds, Table};
 use crate::spawn::{self, Spawn};
 
 /// Measures one question's table.
@@ -89,17 +89,10 @@ fn wrong(what: impl Into<String>) -> io::Error {
     io::Error::other(what.into())
 }
 
-/// Adds a measured row, or a note saying why the row is missing.
-fn add(t: &mut Table, case: &str, approach: &str, model: Model, time: io::Result<f64>) {
-    match time {
-        Ok(time) => t.row_of(case, approach, model, time),
-        Err(e) => t.note(format!("{approach} ({case}): failed: {e}")),
-    }
-}
-
 /// spawn: start one unit of work and wait for it.
 pub fn spawn(plan: &Plan, _pools: &mut Pools) -> Table {
     let mut t = Table::new("spawn", "start one unit of work and wait for it").unit("per task");
+    let mut rounds = Rounds::default();
     for how in Spawn::ALL {
         let batch: u64 = match how {
             Spawn::Thread | Spawn::Scope => 50,
@@ -107,7 +100,11 @@ pub fn spawn(plan: &Plan, _pools: &mut Pools) -> Table {
             Spawn::Fork => 20,
             Spawn::Command | Spawn::Reexec => 5,
         };
-        let time = best(plan.reps(), batch, || {
+        let model = match how {
+            Spawn::Thread | Spawn::Scope | Spawn::Rayon => Model::Threads,
+            Spawn::Fork | Spawn::Command | Spawn::Reexec => Model::Processes,
+        };
+        rounds.add("one task", how.label(), model, batch, move || {
             for i in 0..batch {
                 let x = i as u8;
                 if spawn::start(how, x)? != spawn::expected(x) {
@@ -116,12 +113,8 @@ pub fn spawn(plan: &Plan, _pools: &mut Pools) -> Table {
             }
             Ok(())
         });
-        let model = match how {
-            Spawn::Thread | Spawn::Scope | Spawn::Rayon => Model::Threads,
-            Spawn::Fork | Spawn::Command | Spawn::Reexec => Model::Processes,
-        };
-        add(&mut t, "one task", how.label(), model, time);
     }
+    rounds.run(plan.reps(), &mut t);
     t
 }
 
@@ -132,52 +125,56 @@ pub fn cpu_scaling(plan: &Plan, pools: &mut Pools) -> Table {
     let w = plan.workers;
     let case = format!("primes < {}", thousands(job.limit));
     let mut t = Table::new("cpu_scaling", "one CPU-bound job spread over workers").unit("per job");
-    let reps = plan.reps().min(3);
-    let check = |n: u64| {
+    let check = move |n: u64| {
         if n == expected {
             Ok(())
         } else {
             Err(wrong(format!("counted {n} primes, expected {expected}")))
         }
     };
-    add(
-        &mut t,
-        &case,
-        "sequential",
-        Model::Other,
-        best(reps, 1, || check(job.count_sequential())),
-    );
+    let job = &job;
+    let gil = Gil::default();
+    let gil = &gil;
+    let rayon = rayon::ThreadPoolBuilder::new().num_threads(w).build();
+    let mut rounds = Rounds::default();
+    rounds.add(&case, "sequential", Model::Other, 1, || {
+        check(job.count_sequential())
+    });
     let mut counts = vec![1, w, 2 * w];
     counts.dedup();
     for n in counts {
-        add(
-            &mut t,
+        rounds.add(
             &case,
             &format!("scoped threads x{n}"),
             Model::Threads,
-            best(reps, 1, || check(job.count_scoped(n))),
+            1,
+            move || check(job.count_scoped(n)),
         );
     }
-    match rayon::ThreadPoolBuilder::new().num_threads(w).build() {
-        Ok(pool) => add(
-            &mut t,
-            &case,
-            &format!("rayon x{w}"),
-            Model::Threads,
-            best(reps, 1, || pool.install(|| check(job.count_rayon()))),
-        ),
-        Err(e) => t.note(format!("rayon x{w}: {e}")),
+    match &rayon {
+        Ok(pool) => rounds.add(&case, &format!("rayon x{w}"), Model::Threads, 1, || {
+            pool.install(|| check(job.count_rayon()))
+        }),
+        Err(e) => rounds.fail(&case, &format!("rayon x{w}"), e),
     }
     match &mut pools.primes {
-        Ok(pool) => add(
-            &mut t,
+        Ok(pool) => rounds.add(
             &case,
             &format!("process pool x{w}"),
             Model::Processes,
-            best(reps, 1, || check(pools::count_in_pool(pool, &job, w)?)),
+            1,
+            move || check(pools::count_in_pool(pool, job, w)?),
         ),
-        Err(e) => t.note(format!("process pool: {e}")),
+        Err(e) => rounds.fail(&case, &format!("process pool x{w}"), e),
     }
+    rounds.add(
+        &case,
+        &format!("threads x{w} under the model GIL"),
+        Model::Other,
+        1,
+        move || check(gil::run_cpu(Mode::ModelGil(gil), w, job)),
+    );
+    rounds.run(plan.reps().min(3), &mut t);
     // How much CPU the machine really gave: on a shared machine the
     // threads' speedup cannot exceed this, however many cores there are.
     let (_, m) = work::measure(|| job.count_scoped(w));
@@ -186,14 +183,6 @@ pub fn cpu_scaling(plan: &Plan, pools: &mut Pools) -> Table {
          a speedup cannot exceed that",
         m.cores_busy()
     ));
-    let g = Gil::default();
-    add(
-        &mut t,
-        &case,
-        &format!("threads x{w} under the model GIL"),
-        Model::Other,
-        best(reps, 1, || check(gil::run_cpu(Mode::ModelGil(&g), w, &job))),
-    );
     t
 }
 
@@ -202,47 +191,45 @@ pub fn io_overlap(plan: &Plan, pools: &mut Pools) -> Table {
     let job = plan.wait_job();
     let case = format!("{} waits of {} ms", job.waits, job.wait.as_millis());
     let mut t = Table::new("io_overlap", "many blocking waits").unit("per job");
-    let reps = plan.reps().min(3);
-    let check = |n: usize| {
-        if n == job.waits {
+    let waits = job.waits;
+    let check = move |n: usize| {
+        if n == waits {
             Ok(())
         } else {
-            Err(wrong(format!("did {n} waits, expected {}", job.waits)))
+            Err(wrong(format!("did {n} waits, expected {waits}")))
         }
     };
-    add(
-        &mut t,
+    let job = &job;
+    let gil = Gil::default();
+    let gil = &gil;
+    let mut rounds = Rounds::default();
+    rounds.add(&case, "sequential", Model::Other, 1, move || {
+        check(gil::run_io(Mode::Free, 1, job))
+    });
+    rounds.add(
         &case,
-        "sequential",
-        Model::Other,
-        best(reps, 1, || check(gil::run_io(Mode::Free, 1, &job))),
-    );
-    let n = job.waits;
-    add(
-        &mut t,
-        &case,
-        &format!("threads x{n}"),
+        &format!("threads x{waits}"),
         Model::Threads,
-        best(reps, 1, || check(gil::run_io(Mode::Free, n, &job))),
+        1,
+        move || check(gil::run_io(Mode::Free, waits, job)),
     );
     match &mut pools.waits {
-        Ok(pool) => add(
-            &mut t,
-            &case,
-            &format!("process pool x{}", pool.pids().len()),
-            Model::Processes,
-            best(reps, 1, || check(pools::waits_in_pool(pool, &job)?)),
-        ),
-        Err(e) => t.note(format!("process pool: {e}")),
+        Ok(pool) => {
+            let label = format!("process pool x{}", pool.pids().len());
+            rounds.add(&case, &label, Model::Processes, 1, move || {
+                check(pools::waits_in_pool(pool, job)?)
+            })
+        }
+        Err(e) => rounds.fail(&case, "process pool", e),
     }
-    let g = Gil::default();
-    add(
-        &mut t,
+    rounds.add(
         &case,
-        &format!("threads x{n} under the model GIL"),
+        &format!("threads x{waits} under the model GIL"),
         Model::Other,
-        best(reps, 1, || check(gil::run_io(Mode::ModelGil(&g), n, &job))),
+        1,
+        move || check(gil::run_io(Mode::ModelGil(gil), waits, job)),
     );
+    rounds.run(plan.reps().min(3), &mut t);
     t
 }
 
@@ -267,23 +254,25 @@ pub fn ipc(plan: &Plan, _pools: &mut Pools) -> Table {
         ),
     ];
     for (case, pattern, size, n) in cases {
+        let mut rounds = Rounds::default();
         for tr in Transport::ALL {
-            let time = Peer::start(tr, pattern, size).and_then(|mut peer| {
-                best(plan.reps(), n, || {
+            let model = match tr {
+                Transport::Crossbeam | Transport::Mpsc => Model::Threads,
+                Transport::Pipe | Transport::UnixSocket | Transport::Ring => Model::Processes,
+            };
+            match Peer::start(tr, pattern, size) {
+                Ok(mut peer) => rounds.add(case, tr.label(), model, n, move || {
                     let got = peer.run(n)?;
                     if got == n * size as u64 {
                         Ok(())
                     } else {
                         Err(wrong(format!("{got} bytes arrived of {}", n * size as u64)))
                     }
-                })
-            });
-            let model = match tr {
-                Transport::Crossbeam | Transport::Mpsc => Model::Threads,
-                Transport::Pipe | Transport::UnixSocket | Transport::Ring => Model::Processes,
-            };
-            add(&mut t, case, tr.label(), model, time);
+                }),
+                Err(e) => rounds.fail(case, tr.label(), e),
+            }
         }
+        rounds.run(plan.reps(), &mut t);
     }
     t
 }
@@ -296,33 +285,33 @@ pub fn contention(plan: &Plan, _pools: &mut Pools) -> Table {
     for threads in [1usize, 2, 4] {
         let case = format!("{threads} thread{}", if threads == 1 { "" } else { "s" });
         let total = threads as u64 * per_thread;
-        let check = |n: u64| {
+        let check = move |n: u64| {
             if n == total {
                 Ok(())
             } else {
                 Err(wrong(format!("counted {n}, expected {total}")))
             }
         };
+        let mut rounds = Rounds::default();
         for how in Counter::ALL {
             if how == Counter::Sharded {
                 // The same as the padded row below.
                 continue;
             }
-            let time = best(plan.reps(), total, || {
+            rounds.add(&case, how.label(), Model::Other, total, move || {
                 check(contention::count(how, threads, per_thread))
             });
-            add(&mut t, &case, how.label(), Model::Other, time);
         }
         for layout in [Layout::Packed, Layout::Padded] {
             let label = match layout {
                 Layout::Packed => "per-thread counters, packed",
                 Layout::Padded => "per-thread counters, CachePadded",
             };
-            let time = best(plan.reps(), total, || {
+            rounds.add(&case, label, Model::Other, total, move || {
                 check(contention::false_sharing(layout, threads, per_thread))
             });
-            add(&mut t, &case, label, Model::Other, time);
         }
+        rounds.run(plan.reps(), &mut t);
     }
     t
 }
@@ -391,42 +380,38 @@ pub fn pool_overhead(plan: &Plan, pools: &mut Pools) -> Table {
     let rayon = rayon::ThreadPoolBuilder::new().num_threads(w).build();
     for &chunk in plan.chunksizes() {
         let case = format!("chunksize {chunk}");
+        let mut rounds = Rounds::default();
         match &rayon {
-            Ok(pool) => add(
-                &mut t,
+            Ok(pool) => rounds.add(
                 &case,
                 &format!("rayon x{w} (with_min_len)"),
                 Model::Threads,
-                best(plan.reps(), tasks, || {
-                    check_tiny(tasks, rayon_tiny(pool, tasks, chunk))
-                }),
+                tasks,
+                move || check_tiny(tasks, rayon_tiny(pool, tasks, chunk)),
             ),
-            Err(e) => t.note(format!("rayon: {e}")),
+            Err(e) => rounds.fail(&case, "rayon", e),
         }
         match &threads {
-            Ok(pool) => add(
-                &mut t,
+            Ok(pool) => rounds.add(
                 &case,
                 &format!("thread pool x{w}"),
                 Model::Threads,
-                best(plan.reps(), tasks, || {
-                    check_tiny(tasks, threads_tiny(pool, tasks, chunk)?)
-                }),
+                tasks,
+                move || check_tiny(tasks, threads_tiny(pool, tasks, chunk)?),
             ),
-            Err(e) => t.note(format!("thread pool: {e}")),
+            Err(e) => rounds.fail(&case, "thread pool", e),
         }
         match &mut pools.tiny {
-            Ok(pool) => add(
-                &mut t,
+            Ok(pool) => rounds.add(
                 &case,
                 &format!("process pool x{w}"),
                 Model::Processes,
-                best(plan.reps(), tasks, || {
-                    check_tiny(tasks, pools::tiny_in_pool(pool, tasks, chunk)?)
-                }),
+                tasks,
+                move || check_tiny(tasks, pools::tiny_in_pool(pool, tasks, chunk)?),
             ),
-            Err(e) => t.note(format!("process pool: {e}")),
+            Err(e) => rounds.fail(&case, "process pool", e),
         }
+        rounds.run(plan.reps(), &mut t);
     }
     t
 }

@@ -328,21 +328,96 @@ pub fn duration(seconds: f64) -> String {
     }
 }
 
-/// Runs `f` once to warm up, then `reps` times, and returns the fastest
-/// run's seconds divided by `per` (the units of work one run does).
+/// The approaches of one table, timed in interleaved rounds: every
+/// approach once, then every approach again, and so on. Load from other
+/// programs that comes and goes then hits all rows alike instead of
+/// whichever row happened to run at that moment, so the ratios of one run
+/// stay comparable. Each row keeps its fastest round, not the mean: on a
+/// shared machine other work only ever adds time, so the minimum is the
+/// steadiest estimate of what the code costs (Python's `timeit` advises the
+/// same).
 ///
-/// The fastest, not the mean: on a shared machine other work only ever adds
-/// time, so the minimum is the steadiest estimate of what the code costs
-/// (Python's `timeit` advises the same).
-pub fn best<E>(reps: usize, per: u64, mut f: impl FnMut() -> Result<(), E>) -> Result<f64, E> {
-    f()?;
-    let mut best = f64::INFINITY;
-    for _ in 0..reps.max(1) {
-        let start = Instant::now();
-        f()?;
-        best = best.min(start.elapsed().as_secs_f64());
+/// ```
+/// use benches::report::{Model, Rounds, Table};
+///
+/// let mut t = Table::new("x", "sum a range");
+/// let mut rounds = Rounds::default();
+/// rounds.add("1e5", "loop", Model::Other, 1, || {
+///     let s: u64 = (0..100_000u64).sum();
+///     if s == 4_999_950_000 { Ok(()) } else { Err(std::io::Error::other("wrong sum")) }
+/// });
+/// rounds.add("1e5", "broken", Model::Other, 1, || Err(std::io::Error::other("wrong sum")));
+/// rounds.run(3, &mut t);
+/// assert_eq!(t.rows().len(), 1);
+/// assert!(t.notes()[0].contains("broken (1e5): wrong sum"));
+/// ```
+#[derive(Default)]
+pub struct Rounds<'a> {
+    entries: Vec<Entry<'a>>,
+}
+
+struct Entry<'a> {
+    case: String,
+    approach: String,
+    model: Model,
+    per: u64,
+    run: Box<dyn FnMut() -> std::io::Result<()> + 'a>,
+    best: f64,
+    error: Option<std::io::Error>,
+}
+
+impl<'a> Rounds<'a> {
+    /// Adds an approach: `run` does `per` units of work once and checks
+    /// its answer (an error drops the row and becomes a note).
+    pub fn add(
+        &mut self,
+        case: &str,
+        approach: &str,
+        model: Model,
+        per: u64,
+        run: impl FnMut() -> std::io::Result<()> + 'a,
+    ) {
+        self.entries.push(Entry {
+            case: case.to_string(),
+            approach: approach.to_string(),
+            model,
+            per: per.max(1),
+            run: Box::new(run),
+            best: f64::INFINITY,
+            error: None,
+        });
     }
-    Ok(best / per.max(1) as f64)
+
+    /// Adds a note-only entry: the approach could not even be set up.
+    pub fn fail(&mut self, case: &str, approach: &str, error: impl std::fmt::Display) {
+        let error = std::io::Error::other(error.to_string());
+        self.add(case, approach, Model::Other, 1, move || {
+            Err(std::io::Error::new(error.kind(), error.to_string()))
+        });
+    }
+
+    /// One warm-up round, then `reps` timed rounds; adds the rows (fastest
+    /// round / `per`) and notes to `table` in the order they were added.
+    pub fn run(mut self, reps: usize, table: &mut Table) {
+        for round in 0..=reps.max(1) {
+            for e in self.entries.iter_mut().filter(|e| e.error.is_none()) {
+                let start = Instant::now();
+                match (e.run)() {
+                    Ok(()) if round > 0 => {
+                        e.best = e.best.min(start.elapsed().as_secs_f64());
+                    }
+                    Ok(()) => {}
+                    Err(err) => e.error = Some(err),
+                }
+            }
+        }
+        for e in self.entries {
+            match e.error {
+                None => table.row_of(&e.case, &e.approach, e.model, e.best / e.per as f64),
+                Some(err) => table.note(format!("{} ({}): {err}", e.approach, e.case)),
+            }
+        }
+    }
 }
 
 #[cfg(test)]
