@@ -18,6 +18,7 @@ are smaller and named in each case; compare ratios within a case.
 """
 
 import argparse
+import contextlib
 import multiprocessing as mp
 import os
 import queue
@@ -47,6 +48,21 @@ def best_time(reps, fn, per=1):
         fn()
         times.append(time.perf_counter() - start)
     return min(times) / per
+
+
+def rounds(reps, entries, per=1):
+    """Times (approach, kind, fn) entries in interleaved rounds, every
+    approach once per round after a warm-up round, so that load which comes
+    and goes hits them alike; yields (approach, kind, fastest seconds / per)."""
+    best = [float("inf")] * len(entries)
+    for r in range(max(1, reps) + 1):
+        for i, (_, _, fn) in enumerate(entries):
+            start = time.perf_counter()
+            fn()
+            if r > 0:
+                best[i] = min(best[i], time.perf_counter() - start)
+    for (approach, kind, _), seconds in zip(entries, best):
+        yield approach, kind, seconds / per
 
 
 # ---- the work ---------------------------------------------------------
@@ -127,24 +143,30 @@ def bench_cpu(limit, slice_len, workers, reps):
     expected = count_primes((0, limit))
     case = f"py: primes < {limit:,}".replace(",", " ")
 
-    def sequential():
-        assert sum(map(count_primes, parts)) == expected
+    def check(fn):
+        def run():
+            assert sum(fn(count_primes, parts)) == expected
+        return run
 
-    row("cpu_scaling", case, "sequential", best_time(reps, sequential))
-
-    for n in sorted({1, workers}):
-        with ThreadPool(n) as tp:
-            def threaded():
-                assert sum(tp.map(count_primes, parts)) == expected
-
-            row("cpu_scaling", case, f"threading x{n} (GIL)", best_time(reps, threaded), kind="thread")
-
-    for method in ("fork", "spawn"):
-        with mp.get_context(method).Pool(workers) as pool:
-            def pooled():
-                assert sum(pool.map(count_primes, parts)) == expected
-
-            row("cpu_scaling", case, f"Pool({method}) x{workers}", best_time(reps, pooled), kind="process")
+    with contextlib.ExitStack() as stack:
+        entries = [("sequential", "base", check(map))]
+        for n in sorted({1, workers}):
+            tp = stack.enter_context(ThreadPool(n))
+            entries.append((f"threading x{n} (GIL)", "thread", check(tp.map)))
+        for method in ("fork", "spawn"):
+            pool = stack.enter_context(mp.get_context(method).Pool(workers))
+            entries.append((f"Pool({method}) x{workers}", "process", check(pool.map)))
+        for approach, kind, seconds in rounds(reps, entries):
+            row("cpu_scaling", case, approach, seconds, kind=kind)
+        # The GIL in one figure: CPU time over wall time of the threads.
+        with ThreadPool(workers) as tp:
+            before, start = os.times(), time.perf_counter()
+            check(tp.map)()
+            wall = time.perf_counter() - start
+            after = os.times()
+        busy = (after.user - before.user + after.system - before.system) / wall
+        note("cpu_scaling", f"py threading x{workers} kept {busy:.2f} of {workers} cores busy "
+                            "(CPU time / wall time): the GIL lets one thread compute at a time")
 
 
 # ---- io_overlap -------------------------------------------------------
