@@ -83,9 +83,9 @@ fn process_pool_measures_speedup_and_per_task_overhead() {
     let bin = env!("CARGO_BIN_EXE_process-pool");
     let args = [
         "--tasks",
-        "8",
+        "16",
         "--task-ms",
-        "5",
+        "10",
         "--tiny",
         "20000",
         "--rounds",
