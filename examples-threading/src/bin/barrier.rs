@@ -18,10 +18,10 @@ use std::thread;
 
 #[derive(Parser)]
 struct Args {
-    /// Threads (1 to 64).
+    /// Threads (1 to 16).
     #[arg(long, default_value_t = 4, value_parser = lesson::at_least_one)]
     threads: usize,
-    /// Phases (1 to 10000).
+    /// Phases (1 to 1000).
     #[arg(long, default_value_t = 200, value_parser = lesson::at_least_one)]
     phases: usize,
 }
@@ -37,8 +37,8 @@ fn step(old: &[u64], i: usize) -> u64 {
 
 fn main() -> Result<()> {
     let args: Args = lesson::args();
-    if args.threads > 64 || args.phases > 10_000 {
-        lesson::usage_error("--threads must be at most 64 and --phases at most 10000");
+    if args.threads > 16 || args.phases > 1_000 {
+        lesson::usage_error("--threads must be at most 16 and --phases at most 1000");
     }
     let n = args.threads * CELLS_PER_THREAD;
     let init = |i: usize| (i as u64 * 7919) % 1_000_003;

@@ -20,7 +20,7 @@ struct Args {
     /// Producer threads, and as many consumers (1 to 64).
     #[arg(long, default_value_t = 2, value_parser = lesson::at_least_one)]
     pairs: usize,
-    /// Items per producer (1 to 1000000).
+    /// Items per producer (1 to 100000).
     #[arg(long, default_value_t = 20_000, value_parser = lesson::at_least_one)]
     items: usize,
     /// Buffer capacity (1 to 100000).
@@ -30,8 +30,8 @@ struct Args {
 
 fn main() -> Result<()> {
     let args: Args = lesson::args();
-    if args.pairs > 64 || args.items > 1_000_000 || args.capacity > 100_000 {
-        lesson::usage_error("at most 64 pairs, 1000000 items, capacity 100000");
+    if args.pairs > 64 || args.items > 100_000 || args.capacity > 100_000 {
+        lesson::usage_error("at most 64 pairs, 100000 items each, capacity 100000");
     }
     let buffer = BoundedBuffer::new(args.capacity);
     let (sum, count) = (AtomicU64::new(0), AtomicU64::new(0));

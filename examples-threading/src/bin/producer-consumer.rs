@@ -27,7 +27,7 @@ struct Args {
     /// Consumer threads (1 to 64).
     #[arg(long, default_value_t = 2, value_parser = lesson::at_least_one)]
     consumers: usize,
-    /// Items per producer (1 to 1000000).
+    /// Items per producer (1 to 100000).
     #[arg(long, default_value_t = 2_000, value_parser = lesson::at_least_one)]
     items: usize,
     /// Channel capacity (1 to 100000).
@@ -40,8 +40,10 @@ const DEADLINE: Duration = Duration::from_secs(20);
 
 fn main() -> Result<()> {
     let a: Args = lesson::args();
-    if a.producers > 64 || a.consumers > 64 || a.items > 1_000_000 || a.capacity > 100_000 {
-        lesson::usage_error("at most 64 producers and consumers, 1000000 items, capacity 100000");
+    if a.producers > 64 || a.consumers > 64 || a.items > 100_000 || a.capacity > 100_000 {
+        lesson::usage_error(
+            "at most 64 producers and consumers, 100000 items each, capacity 100000",
+        );
     }
     if a.producers * a.items <= a.capacity {
         lesson::usage_error("producers x items must exceed --capacity, or nothing ever waits");

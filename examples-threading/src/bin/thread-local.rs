@@ -23,7 +23,7 @@ struct Args {
     /// Threads in the rayon pool (1 to 256).
     #[arg(long, default_value_t = 2, value_parser = lesson::at_least_one)]
     threads: usize,
-    /// Tasks (1 to 10000000).
+    /// Tasks (1 to 2000000).
     #[arg(long, default_value_t = 200_000, value_parser = lesson::at_least_one)]
     tasks: usize,
 }
@@ -50,8 +50,8 @@ fn render(i: usize, buf: &mut Vec<u8>) -> u64 {
 
 fn main() -> Result<()> {
     let args: Args = lesson::args();
-    if args.threads > 256 || args.tasks > 10_000_000 {
-        lesson::usage_error("--threads must be at most 256 and --tasks at most 10000000");
+    if args.threads > 256 || args.tasks > 2_000_000 {
+        lesson::usage_error("--threads must be at most 256 and --tasks at most 2000000");
     }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(args.threads)

@@ -23,7 +23,7 @@ struct Args {
     /// Worker threads (1 to 256; default: the CPUs available).
     #[arg(long, value_parser = lesson::at_least_one)]
     workers: Option<usize>,
-    /// Tasks to submit (1 to 1000000).
+    /// Tasks to submit (1 to 200000).
     #[arg(long, default_value_t = 20_000, value_parser = lesson::at_least_one)]
     tasks: usize,
 }
@@ -41,8 +41,8 @@ fn collatz(mut n: u64) -> u64 {
 fn main() -> Result<()> {
     let args: Args = lesson::args();
     let workers = args.workers.unwrap_or_else(default_size);
-    if workers > 256 || args.tasks > 1_000_000 {
-        lesson::usage_error("--workers must be at most 256 and --tasks at most 1000000");
+    if workers > 256 || args.tasks > 200_000 {
+        lesson::usage_error("--workers must be at most 256 and --tasks at most 200000");
     }
     let n = args.tasks as u64;
     let want: u64 = (1..=n).map(collatz).sum();
