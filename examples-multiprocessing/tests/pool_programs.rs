@@ -98,6 +98,7 @@ fn process_pool_measures_speedup_and_per_task_overhead() {
         "pool map",
         "pool imap_unordered",
         "workers were busy",
+        "pool CPU efficiency",
     ] {
         assert!(
             out.lines().any(|l| l.starts_with(label)),
