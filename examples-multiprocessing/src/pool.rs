@@ -442,7 +442,11 @@ impl<T: Serialize + DeserializeOwned, R: Serialize + DeserializeOwned> Pool<T, R
 
     /// The pids of the current workers.
     pub fn pids(&self) -> Vec<i32> {
-        self.workers.iter().map(|w| w.pid.as_raw()).collect()
+        self.workers
+            .iter()
+            .filter(|w| !w.reaped)
+            .map(|w| w.pid.as_raw())
+            .collect()
     }
 
     /// CPU time (user + system) the current workers have used so far, from
