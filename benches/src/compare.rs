@@ -445,6 +445,29 @@ pub fn markdown_header(command: &str, seconds: f64) -> String {
     )
 }
 
+/// Runs `python/compare.py` with this plan's size (and a time limit) and
+/// merges its rows; on failure returns the one-line reason to print
+/// instead (python3 missing, timed out, failed).
+pub fn add_python(plan: &Plan, tables: &mut [Table]) -> Result<(), String> {
+    let workers = plan.workers.to_string();
+    let mut args = vec!["--workers", &workers];
+    if plan.quick {
+        args.push("--quick");
+    }
+    let limit = Duration::from_secs(plan.pick(60, 180));
+    let run = crate::python::run(&args, limit).map_err(|e| e.to_string())?;
+    merge_python(tables, &run);
+    Ok(())
+}
+
+/// Every table as text or Markdown, each followed by a blank line.
+pub fn render(tables: &[Table], markdown: bool) -> String {
+    tables
+        .iter()
+        .map(|t| if markdown { t.markdown() } else { t.text() } + "\n")
+        .collect()
+}
+
 /// One line about this machine: cores and CPU model.
 pub fn machine() -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();

@@ -12,11 +12,11 @@
 //! shared memory) and exits 130.
 
 use std::io::IsTerminal;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use benches::compare::{self, Plan, STEPS};
 use benches::pools::Pools;
-use benches::{interrupt, python, spawn::exit_if_child};
+use benches::{interrupt, spawn::exit_if_child};
 use clap::Parser;
 
 /// Threads vs processes on this machine, side by side.
@@ -50,39 +50,19 @@ fn main() {
         tables.push(run(&plan, &mut pools));
     }
     drop(pools); // shut down and reap the workers
-    let mut python_note = None;
-    if args.python {
+    let python_note = args.python.then(|| {
         progress(&format!("[{total}/{total}] python3"));
-        let mut py_args = vec!["--workers".to_string(), plan.workers.to_string()];
-        if args.quick {
-            py_args.push("--quick".into());
-        }
-        let py_args: Vec<&str> = py_args.iter().map(String::as_str).collect();
-        let limit = Duration::from_secs(if args.quick { 60 } else { 180 });
-        match python::run(&py_args, limit) {
-            Ok(run) => compare::merge_python(&mut tables, &run),
-            Err(e) => python_note = Some(e.to_string()),
-        }
-    }
+        compare::add_python(&plan, &mut tables).err()
+    });
     progress("");
     let elapsed = started.elapsed().as_secs_f64();
     if args.markdown {
         print!("{}", compare::markdown_header(&args_line(), elapsed));
     }
-    if let Some(note) = &python_note {
+    if let Some(Some(note)) = &python_note {
         println!("{}{note}\n", if args.markdown { "Note: " } else { "" });
     }
-    for t in &tables {
-        print!(
-            "{}",
-            if args.markdown {
-                t.markdown()
-            } else {
-                t.text()
-            }
-        );
-        println!();
-    }
+    print!("{}", compare::render(&tables, args.markdown));
     if !args.markdown {
         println!(
             "lesson: threads share memory and start in microseconds; processes pay to start and to copy every byte, and win only where a lock (a GIL) stops threads ({elapsed:.1} s)"
