@@ -174,7 +174,7 @@ pub fn cpu_scaling(plan: &Plan, pools: &mut Pools) -> Table {
         1,
         move || check(gil::run_cpu(Mode::ModelGil(gil), w, job)),
     );
-    rounds.run(plan.reps().min(3), &mut t);
+    rounds.run(plan.reps(), &mut t);
     // How much CPU the machine really gave: on a shared machine the
     // threads' speedup cannot exceed this, however many cores there are.
     let (_, m) = work::measure(|| job.count_scoped(w));
@@ -229,7 +229,7 @@ pub fn io_overlap(plan: &Plan, pools: &mut Pools) -> Table {
         1,
         move || check(gil::run_io(Mode::ModelGil(gil), waits, job)),
     );
-    rounds.run(plan.reps().min(3), &mut t);
+    rounds.run(plan.reps(), &mut t);
     t
 }
 
