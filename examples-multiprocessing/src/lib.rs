@@ -1,12 +1,20 @@
 //! Processes: fork, start methods, a process pool that survives crashed
 //! workers, and the gotchas of mixing fork with threads.
+//!
+//! Copy from here: [`pool`] is the pre-forked process pool (Python's
+//! `multiprocessing.Pool`, minus the hang when a worker is killed), [`frame`]
+//! its length-prefixed serde framing, [`fork`] the safe way to fork and reap a
+//! child, [`forkserver`] a helper that forks workers on request.
 
-pub mod fork;
-pub mod start;
-pub mod forkserver;
-pub mod zombies;
-pub mod pipes;
-pub mod pool;
-pub mod frame;
-pub mod stop_signal;
+// The process pool and what it is built from.
 pub mod cpu_work;
+pub mod frame;
+pub mod pool;
+pub mod stop_signal;
+
+// fork, start methods and the process gotchas.
+pub mod fork;
+pub mod forkserver;
+pub mod pipes;
+pub mod start;
+pub mod zombies;

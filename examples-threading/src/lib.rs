@@ -1,8 +1,16 @@
 //! Threads inside one process: a model of CPython's GIL, thread pools,
 //! channels and the synchronisation primitives of Python's `threading`.
+//!
+//! Copy from here: [`gil`] (a faithful model of CPython's GIL, to measure
+//! what it costs), [`thread_pool`] (`ThreadPoolExecutor` on crossbeam
+//! channels), [`semaphore`], [`event`], [`timer`]. The primitives are written
+//! against [`sync`], so loom checks the same code (`RUSTFLAGS="--cfg loom"`).
 
+// The GIL model and the workloads it is measured on.
 pub mod gil;
 pub mod work;
+
+// Pools and primitives, loom-checked through `sync`.
 pub mod bounded_buffer;
 pub mod event;
 pub mod pending;
