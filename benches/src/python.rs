@@ -104,15 +104,25 @@ pub fn parse(out: &str) -> PyRun {
 
 /// Runs the script with `args` and at most `limit` of wall time.
 pub fn run(args: &[&str], limit: Duration) -> Result<PyRun, PyError> {
-    let mut child = match Command::new("python3")
+    let mut command = Command::new("python3");
+    command
         .arg(script())
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-    {
+        .process_group(0);
+    // SAFETY: runs in the forked child before exec and only makes the
+    // prctl system call, which is async-signal-safe. If `compare` dies
+    // (even by SIGKILL) the script gets SIGINT and cleans up (its pools
+    // terminate, its shared memory is unlinked) instead of running on.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGINT);
+            Ok(())
+        });
+    }
+    let mut child = match command.spawn() {
         Ok(c) => c,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(PyError::Missing),
         Err(e) => return Err(PyError::Failed(e.to_string())),
