@@ -74,14 +74,14 @@ pub fn unit(x: u8) -> u8 {
     black_box(x).wrapping_mul(3).wrapping_add(1) & 0x7f
 }
 
-/// What [`start`] returns for `x`: [`unit`]`(x)`, or 0 for `/bin/true`.
+/// What [`start`] returns for `x`, whichever way it ran: [`unit()`] of `x`.
 pub fn expected(x: u8) -> u8 {
     unit(x)
 }
 
 /// Starts the unit of work on `x` the given way, waits for it and returns
-/// its answer. `Command` runs `/bin/true`, whose answer is its status 0,
-/// mapped to `unit(x)` when it succeeded.
+/// its answer. A forked or re-run child returns it as its exit code;
+/// `Command` runs `/bin/true`, whose success is mapped to `unit(x)`.
 pub fn start(how: Spawn, x: u8) -> io::Result<u8> {
     match how {
         Spawn::Thread => std::thread::spawn(move || unit(x))
