@@ -4,9 +4,9 @@
 //! The Python script runs in its own process group (so a timeout can stop
 //! it and every pool worker it forked at once), which also means a Ctrl-C
 //! in the terminal does not reach it. [`install`] catches `SIGINT` and
-//! `SIGTERM`; the handler sends the Python group `SIGINT` (so its `finally`
-//! blocks unlink their shared-memory segments), waits up to 2 s, `SIGKILL`s
-//! what is left and `_exit(130)`s. The Rust pool workers and ipc peers die
+//! `SIGTERM`; the handler stops the Python run so that CPython cleans up
+//! (see [`stop_group`]: its shared memory and named semaphores are
+//! unlinked), then `_exit(130)`s. The Rust pool workers and ipc peers die
 //! with us: they set `PR_SET_PDEATHSIG`.
 
 use std::io;
@@ -58,24 +58,46 @@ extern "C" fn on_signal(_sig: libc::c_int) {
     unsafe { libc::_exit(130) }
 }
 
-/// `SIGINT` to the group led by `group`, up to 2 s for it to finish (its
-/// leader reaped on the way), then `SIGKILL` to whatever is left. Only
-/// async-signal-safe calls, so the signal handler can use it.
-pub(crate) fn stop_group(group: i32) {
-    // SAFETY: kill, waitpid and nanosleep on plain integers; `-group`
-    // addresses exactly the group we created for the script.
+/// Stops the Python group led by `group`, in three steps, so that
+/// CPython's own cleanup runs:
+///
+/// 1. `SIGINT` to the script alone: `KeyboardInterrupt` runs its `finally`
+///    blocks and terminates its pools. (Sent to the whole group it would
+///    also hit the pool workers, and `Pool.terminate` can then hang.)
+/// 2. After up to 1.5 s, `SIGTERM` to the group: everything stops except
+///    CPython's resource tracker, which ignores it and, once the others are
+///    gone, unlinks the semaphores and shared memory they left registered.
+/// 3. After up to 1.5 s more, `SIGKILL` to whatever is left.
+///
+/// Only async-signal-safe calls, so the signal handler can use it.
+pub fn stop_group(group: i32) {
+    // SAFETY: kill, waitpid and nanosleep on plain integers; `group` is
+    // the script's pid and `-group` exactly the group we created for it.
     unsafe {
-        libc::kill(-group, libc::SIGINT);
-        let pause = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 20_000_000,
-        };
-        for _ in 0..100 {
+        let empty = || {
             libc::waitpid(group, std::ptr::null_mut(), libc::WNOHANG);
-            if libc::kill(-group, 0) != 0 {
-                return;
+            libc::kill(-group, 0) != 0
+        };
+        let wait = |empty: &dyn Fn() -> bool| {
+            let pause = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 20_000_000,
+            };
+            for _ in 0..75 {
+                if empty() {
+                    return true;
+                }
+                libc::nanosleep(&pause, std::ptr::null_mut());
             }
-            libc::nanosleep(&pause, std::ptr::null_mut());
+            false
+        };
+        libc::kill(group, libc::SIGINT);
+        if wait(&empty) {
+            return;
+        }
+        libc::kill(-group, libc::SIGTERM);
+        if wait(&empty) {
+            return;
         }
         libc::kill(-group, libc::SIGKILL);
     }

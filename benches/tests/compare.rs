@@ -261,7 +261,8 @@ fn ctrl_c_during_the_python_run_exits_130_and_leaves_nothing() {
     );
     let leaked: Vec<String> = shm_entries()
         .into_iter()
-        .filter(|e| e.starts_with("psm_") && !shm_before.contains(e))
+        // CPython's shared memory (psm_*) and named semaphores (sem.mp-*).
+        .filter(|e| (e.starts_with("psm_") || e.starts_with("sem.mp-")) && !shm_before.contains(e))
         .collect();
     assert!(leaked.is_empty(), "shared memory left behind: {leaked:?}");
 }
