@@ -14,6 +14,7 @@ pub mod work;
 pub mod bounded_buffer;
 pub mod event;
 pub mod pending;
+pub mod queue_lifecycle;
 pub mod semaphore;
 pub mod sync;
 pub mod thread_pool;

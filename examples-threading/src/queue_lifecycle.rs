@@ -1,0 +1,127 @@
+//! The life of a work queue on a bounded crossbeam channel: backpressure,
+//! `select!` with a timeout, `JoinableQueue.join`, and shutdown by dropping
+//! the last sender.
+//!
+//! [`run`] starts the producers before any consumer, so they fill the
+//! channel to its capacity and block in `send`; then consumers wait in
+//! `select!` with a timeout (an idle consumer wakes up for housekeeping),
+//! [`Pending::join_timeout`] returns once every item is *finished* while the
+//! consumers are still alive, and dropping the last sender ends them.
+//!
+//! ```
+//! use examples_threading::queue_lifecycle::{Config, run};
+//! use std::time::Duration;
+//!
+//! let config = Config { producers: 2, consumers: 2, items: 50, capacity: 4,
+//!                       idle: Duration::from_millis(5) };
+//! let report = run(&config).unwrap();
+//! assert_eq!(report.filled, 4);
+//! assert_eq!(report.received, 100);
+//! assert_eq!(report.sum, (0..100).sum::<u64>());
+//! ```
+
+use crate::pending::Pending;
+use anyhow::{Result, ensure};
+use crossbeam_channel::{bounded, select};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long any phase may take before [`run`] gives up.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// The shape of one run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Producer threads.
+    pub producers: usize,
+    /// Consumer threads.
+    pub consumers: usize,
+    /// Items per producer; producer `p` sends `p * items .. (p + 1) * items`.
+    pub items: usize,
+    /// Channel capacity.
+    pub capacity: usize,
+    /// The `select!` timeout after which an idle consumer wakes up.
+    pub idle: Duration,
+}
+
+/// What one run saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Report {
+    /// Items in the channel when it first filled, before any consumer ran.
+    pub filled: usize,
+    /// Items finished when `join` returned.
+    pub joined: u64,
+    /// `select!` timeouts that fired in idle consumers.
+    pub idle_wakeups: usize,
+    /// Items received in all.
+    pub received: u64,
+    /// Sum of the items received.
+    pub sum: u64,
+}
+
+/// Runs the whole life of the queue once; errors if `join` did not return
+/// within [`DEADLINE`].
+pub fn run(c: &Config) -> Result<Report> {
+    let (tx, rx) = bounded::<u64>(c.capacity);
+    let pending = Pending::new();
+    let (sum, received, idle) = (AtomicU64::new(0), AtomicU64::new(0), AtomicUsize::new(0));
+    let start = Instant::now();
+    let (filled, joined) = thread::scope(|s| -> Result<_> {
+        let producers: Vec<_> = (0..c.producers as u64)
+            .map(|p| {
+                let (tx, pending, n) = (tx.clone(), &pending, c.items as u64);
+                s.spawn(move || {
+                    for item in p * n..(p + 1) * n {
+                        pending.add(1);
+                        let _ = tx.send(item); // blocks while the channel is full
+                    }
+                })
+            })
+            .collect();
+        // No consumer yet: the producers fill the channel and then block.
+        while !tx.is_full() && start.elapsed() < DEADLINE {
+            thread::sleep(Duration::from_millis(1));
+        }
+        let filled = tx.len();
+        for _ in 0..c.consumers {
+            let (rx, pending, sum, received, idle) = (rx.clone(), &pending, &sum, &received, &idle);
+            s.spawn(move || {
+                loop {
+                    select! {
+                        recv(rx) -> msg => match msg {
+                            Ok(item) => {
+                                sum.fetch_add(item, SeqCst);
+                                received.fetch_add(1, SeqCst);
+                                pending.done(); // after the work, not on receipt
+                            }
+                            Err(_) => break, // every sender dropped and the channel is empty
+                        },
+                        default(c.idle) => { idle.fetch_add(1, SeqCst); } // housekeeping would go here
+                    }
+                }
+            });
+        }
+        // As with `queue.join()`, join only after every item was put: before
+        // that the count can touch zero while producers are still running.
+        producers.into_iter().for_each(|p| drop(p.join()));
+        ensure!(
+            pending.join_timeout(DEADLINE),
+            "work still pending after {DEADLINE:?}"
+        );
+        let joined = received.load(SeqCst);
+        // The consumers are alive and idle now: wait for a select! timeout.
+        while idle.load(SeqCst) == 0 && start.elapsed() < DEADLINE {
+            thread::sleep(Duration::from_millis(5));
+        }
+        drop(tx); // the last sender: consumers see Disconnected and return
+        Ok((filled, joined))
+    })?;
+    Ok(Report {
+        filled,
+        joined,
+        idle_wakeups: idle.load(SeqCst),
+        received: received.load(SeqCst),
+        sum: sum.load(SeqCst),
+    })
+}
