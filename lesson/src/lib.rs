@@ -23,6 +23,9 @@
 //! println!("threads: {}", args.threads);
 //! ```
 
+#[cfg(feature = "testing")]
+pub mod testing;
+
 use std::fmt::Display;
 use std::process::exit;
 
