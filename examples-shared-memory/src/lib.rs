@@ -21,3 +21,4 @@ pub mod child;
 pub mod counter;
 pub mod interrupt;
 pub mod manager;
+pub mod named_segment;

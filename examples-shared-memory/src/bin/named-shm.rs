@@ -11,19 +11,10 @@
 //! segment when the other process is not your fork child. Ctrl-C: the
 //! program finishes its short steps, removes every name, exits 130.
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::Command;
-use std::sync::atomic::Ordering;
-use std::time::Duration;
-
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Parser;
-use examples_shared_memory::{child, interrupt, segment::Segment};
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::getpid;
-
-const GREETING: u64 = 0x5EED_0000_0001;
-const WAIT: Duration = Duration::from_secs(10);
+use examples_shared_memory::interrupt;
+use examples_shared_memory::named_segment::{self, GREETING};
 
 #[derive(Parser)]
 struct Args {
@@ -45,22 +36,9 @@ fn main() -> Result<()> {
         lesson::usage_error("--bytes must be between 16 and 2^30");
     }
     match (args.role.as_deref(), args.name) {
-        (Some("open"), Some(name)) => {
-            let seg = Segment::open(&name)?;
-            let greeting = seg.words()[0].load(Ordering::Acquire);
-            seg.words()[1].store(greeting + 1, Ordering::Release);
-            return Ok(());
-        }
+        (Some("open"), Some(name)) => return Ok(named_segment::open_and_reply(&name)?),
         (Some(role @ ("create" | "create-keep")), None) => {
-            let mut seg = Segment::create(args.bytes)?;
-            seg.words()[0].store(GREETING, Ordering::Release);
-            println!("{}", seg.name());
-            if role == "create" {
-                seg.unlink_after_attached(1, WAIT)?;
-            }
-            println!("ready");
-            // Wait to be killed (or for the parent's end of stdin to close).
-            return Ok(std::io::stdin().read_to_end(&mut Vec::new()).map(drop)?);
+            return named_segment::create_and_wait(args.bytes, role == "create");
         }
         (None, None) => {}
         _ => lesson::usage_error("unknown hidden role"),
@@ -69,49 +47,26 @@ fn main() -> Result<()> {
     let exe = std::env::current_exe()?;
     let mut report = Vec::new(); // printed at the end, after cleanup
 
-    let mut seg = Segment::create(args.bytes)?;
-    seg.words()[0].store(GREETING, Ordering::Release);
-    let mut opener =
-        child::spawn(Command::new(&exe).args(["--role", "open", "--name", seg.name()]))?;
-    seg.unlink_after_attached(1, WAIT)?;
-    let gone_in_use = !Segment::exists(seg.name());
-    let status = opener.wait_timeout(WAIT)?;
-    let reply = seg.words()[1].load(Ordering::Acquire);
+    let h = named_segment::hand_off(&exe, args.bytes)?;
+    let (name, pid, status, reply) = (&h.name, h.opener, h.status, h.reply);
+    report.push(format!("segment {name}   opener pid {pid}   {status}"));
     report.push(format!(
-        "segment {}   opener pid {}   {status}",
-        seg.name(),
-        opener.pid()
-    ));
-    report.push(format!(
-        "  opener read {GREETING:#x}, wrote {reply:#x}; name gone while both mapped it: {gone_in_use}"
+        "  opener read {GREETING:#x}, wrote {reply:#x}; name gone while both mapped it: {}",
+        h.gone_in_use
     ));
 
     let mut rows = Vec::new();
-    for role in ["create", "create-keep"] {
-        let mut creator = child::spawn(Command::new(&exe).args(["--role", role]))?;
-        let mut out = BufReader::new(creator.inner().stdout.take().context("no stdout")?);
-        let (mut name, mut ready) = (String::new(), String::new());
-        out.read_line(&mut name)?;
-        let name = name.trim().to_string();
-        let opened = Segment::open(&name).with_context(|| format!("open {name}"))?;
-        if args.interrupt_self && role == "create-keep" {
-            for pid in [getpid(), creator.pid()] {
-                kill(pid, Signal::SIGINT)?; // what Ctrl-C sends the process group
-            }
-        }
-        out.read_line(&mut ready)?;
-        let signal = creator.kill()?;
-        let leaked = Segment::exists(&name);
-        let greeting = opened.words()[0].load(Ordering::Acquire);
+    for (role, label) in [
+        ("create", "unlinked once opened"),
+        ("create-keep", "kept its name (Python-style)"),
+    ] {
+        let interrupt_self = args.interrupt_self && role == "create-keep";
+        let k = named_segment::kill_creator(&exe, role, interrupt_self)?;
+        let (pid, signal, name, leaked, greeting) =
+            (k.pid, k.signal.unwrap_or(0), &k.name, k.leaked, k.greeting);
         report.push(format!(
-            "{:<28} creator pid {} killed by signal {}   /dev/shm{name} left: {leaked}   memory still reads {greeting:#x}",
-            if role == "create" { "unlinked once opened" } else { "kept its name (Python-style)" },
-            creator.pid(),
-            signal.unwrap_or(0)
+            "{label:<28} creator pid {pid} killed by signal {signal}   /dev/shm{name} left: {leaked}   memory still reads {greeting:#x}"
         ));
-        if leaked {
-            nix::sys::mman::shm_unlink(name.as_str())?; // clean up the demonstrated leak
-        }
         rows.push((leaked, greeting));
     }
     report.push(
@@ -121,7 +76,7 @@ fn main() -> Result<()> {
     let expected = [(false, GREETING), (true, GREETING)];
     interrupt::exit_if_requested();
     println!("{}", report.join("\n"));
-    if !gone_in_use || !status.success() || reply != GREETING + 1 || rows != expected {
+    if !h.gone_in_use || !status.success() || reply != GREETING + 1 || rows != expected {
         bail!(
             "expected the name gone while in use, a reply, and a leak only for the keep-name creator"
         );
