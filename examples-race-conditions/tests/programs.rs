@@ -2,48 +2,16 @@
 //! figures it prints and its exit code.
 #![cfg(not(loom))]
 
-use assert_cmd::Command;
 use examples_race_conditions::DEADLOCK_EXIT;
-use std::sync::Mutex;
+use lesson::testing::{
+    Command, assert_lesson_last, assert_usage_error, line_with, number_after, output, run, serial,
+    under_head,
+};
 use std::time::Duration;
 
-/// Programs whose figures depend on timing run one at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Runs `bin` with `args`; returns (exit code, stdout, stderr).
-fn run(bin: &str, args: &[&str], secs: u64) -> (i32, String, String) {
-    let out = Command::new(bin)
-        .args(args)
-        .timeout(Duration::from_secs(secs))
-        .output()
-        .expect("program runs");
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    let code = out.status.code().unwrap_or_else(|| {
-        panic!("{bin} killed by a signal (hang?)\nstdout:\n{stdout}\nstderr:\n{stderr}")
-    });
-    (code, stdout, stderr)
-}
-
-/// The number after `word` on the first line containing `key` (the first
-/// occurrence of `word` that a number follows).
+/// The number after `word` on the first line containing `key`.
 fn figure(stdout: &str, key: &str, word: &str) -> i64 {
-    let line = stdout
-        .lines()
-        .find(|l| l.contains(key))
-        .unwrap_or_else(|| panic!("no line with {key:?} in:\n{stdout}"));
-    line.match_indices(word)
-        .find_map(|(at, _)| {
-            line[at + word.len()..]
-                .split_whitespace()
-                .next()
-                .and_then(|w| w.parse().ok())
-        })
-        .unwrap_or_else(|| panic!("no number after {word:?} in {line:?}"))
+    number_after(line_with(stdout, key), word)
 }
 
 /// Lines from `start` on (the forced or the free section).
@@ -51,13 +19,6 @@ fn section<'a>(stdout: &'a str, start: &str) -> &'a str {
     &stdout[stdout
         .find(start)
         .unwrap_or_else(|| panic!("no {start:?} in:\n{stdout}"))..]
-}
-
-fn ends_with_lesson(stdout: &str) {
-    assert!(
-        stdout.lines().last().unwrap_or("").starts_with("lesson: "),
-        "{stdout}"
-    );
 }
 
 #[test]
@@ -81,7 +42,7 @@ fn lost_update_forced_loses_and_fixes_do_not() {
     assert!(figure(free, "racy", "lost") >= 0);
     assert_eq!(figure(free, "fetch_add", "got"), 600_000);
     assert_eq!(figure(free, "mutex", "got"), 600_000);
-    ends_with_lesson(&out);
+    assert_lesson_last(&out);
 }
 
 #[test]
@@ -111,7 +72,7 @@ fn check_then_act_overdraws_only_when_racy() {
         assert_eq!(figure(forced, fix, "paid"), 40);
         assert_eq!(figure(section(&out, "free:"), fix, "overdrawn in"), 0);
     }
-    ends_with_lesson(&out);
+    assert_lesson_last(&out);
 }
 
 #[test]
@@ -150,7 +111,7 @@ fn deadlock_lock_order_completes_and_conserves_money() {
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(figure(&out, "finished", "finished:"), 20_000);
     assert_eq!(figure(&out, "finished", "="), 2_000);
-    ends_with_lesson(&out);
+    assert_lesson_last(&out);
 }
 
 /// Meals per philosopher on the line of `table`.
@@ -185,7 +146,7 @@ fn dining_naive_deadlocks_and_fixes_feed_everyone() {
         assert_eq!(m.len(), 5, "{out}");
         assert!(m.iter().all(|&meals| meals > 0), "{out}");
     }
-    ends_with_lesson(&out);
+    assert_lesson_last(&out);
 }
 
 #[test]
@@ -232,7 +193,7 @@ fn livelock_lockstep_stalls_and_random_finishes() {
     assert!(out.contains("stopped at the deadline"), "{out}");
     assert_eq!(figure(&out, "random", "work"), 60);
     assert!(figure(&out, "random", "ticks") < 500, "{out}");
-    ends_with_lesson(&out);
+    assert_lesson_last(&out);
 }
 
 #[test]
@@ -261,7 +222,7 @@ fn lost_wakeup_naive_times_out_and_the_loop_wakes() {
         .and_then(|w| w.parse().ok())
         .expect("mean wait");
     assert!(waited >= 200.0, "{out}");
-    ends_with_lesson(&out);
+    assert_lesson_last(&out);
 }
 
 #[test]
@@ -292,17 +253,13 @@ fn mutex_poisoning_reports_poison_and_broken_data() {
 fn toctou_both_hold_then_create_new_gives_one_and_leaves_nothing() {
     // A private TMPDIR, so "nothing left behind" can be checked exactly.
     let tmp = tempfile::tempdir().expect("temp dir");
-    let out = Command::new(env!("CARGO_BIN_EXE_toctou-file"))
-        .args(["--processes", "3", "--iterations", "2"])
-        .env("TMPDIR", tmp.path())
-        .timeout(Duration::from_secs(60))
-        .output()
-        .expect("program runs");
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
+    let (code, stdout, stderr) = output(
+        Command::new(env!("CARGO_BIN_EXE_toctou-file"))
+            .args(["--processes", "3", "--iterations", "2"])
+            .env("TMPDIR", tmp.path())
+            .timeout(Duration::from_secs(60)),
     );
-    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("holders per round: 3 3"), "{stdout}");
     assert!(stdout.contains("holders per round: 1 1"), "{stdout}");
     assert!(stdout.contains("removed: yes"), "{stdout}");
@@ -335,11 +292,7 @@ fn bad_input_gives_one_line_and_exit_2() {
     ];
     for bin in ALL {
         for args in bad {
-            let (code, out, err) = run(bin, args, 30);
-            assert_eq!(code, 2, "{bin} {args:?}: {out}{err}");
-            assert_eq!(err.lines().count(), 1, "{bin} {args:?}: {err}");
-            assert!(err.starts_with("error:"), "{bin} {args:?}: {err}");
-            assert!(out.is_empty(), "{bin} {args:?}: {out}");
+            assert_usage_error(bin, args);
         }
     }
 }
@@ -358,9 +311,7 @@ fn out_of_range_counts_are_refused() {
         (env!("CARGO_BIN_EXE_toctou-file"), &["--processes", "1"]),
         (env!("CARGO_BIN_EXE_lost-wakeup"), &["--timeout-ms", "0"]),
     ] {
-        let (code, _, err) = run(bin, args, 30);
-        assert_eq!(code, 2, "{bin} {args:?}: {err}");
-        assert_eq!(err.lines().count(), 1, "{bin} {args:?}: {err}");
+        assert_usage_error(bin, args);
     }
 }
 
@@ -369,14 +320,11 @@ fn piped_into_head_is_quiet() {
     let _serial = serial();
     for bin in ALL {
         let tmp = tempfile::tempdir().expect("temp dir");
-        let out = Command::new("sh")
-            .arg("-c")
-            .arg(format!("'{bin}' | head -1"))
-            .env("TMPDIR", tmp.path())
-            .timeout(Duration::from_secs(60))
-            .output()
-            .expect("sh runs");
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let (_, stdout, stderr) = output(
+            under_head(&format!("'{bin}'"))
+                .env("TMPDIR", tmp.path())
+                .timeout(Duration::from_secs(60)),
+        );
         // deadlock's exit 3 comes with its one line on stderr, by design
         // (when head has not closed the pipe first); nothing else may appear.
         let allowed = |l: &str| l.starts_with("deadlock detected: exit 3");
@@ -385,10 +333,6 @@ fn piped_into_head_is_quiet() {
             !stderr.contains("Broken pipe") && !stderr.contains("panicked"),
             "{bin}: {stderr}"
         );
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout).lines().count(),
-            1,
-            "{bin}"
-        );
+        assert_eq!(stdout.lines().count(), 1, "{bin}: {stdout}");
     }
 }
