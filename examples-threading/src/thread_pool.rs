@@ -69,6 +69,32 @@ impl<T> TaskHandle<T> {
     }
 }
 
+/// Joins every handle in order, like `concurrent.futures.wait`: the values
+/// of the tasks that succeeded, and each failure with its task's index.
+///
+/// ```
+/// use examples_threading::thread_pool::{ThreadPool, join_all};
+///
+/// let pool = ThreadPool::new(2).unwrap();
+/// let handles = pool.submit_each(0..4, |i| if i == 2 { panic!("no") } else { i });
+/// let (values, errors) = join_all(handles);
+/// assert_eq!(values, [0, 1, 3]);
+/// assert_eq!(errors.len(), 1);
+/// assert_eq!(errors[0].0, 2);
+/// ```
+pub fn join_all<T>(
+    handles: impl IntoIterator<Item = TaskHandle<T>>,
+) -> (Vec<T>, Vec<(usize, TaskError)>) {
+    let (mut values, mut errors) = (Vec::new(), Vec::new());
+    for (i, handle) in handles.into_iter().enumerate() {
+        match handle.join() {
+            Ok(value) => values.push(value),
+            Err(e) => errors.push((i, e)),
+        }
+    }
+    (values, errors)
+}
+
 impl ThreadPool {
     /// Starts `workers` threads named `pool-worker-N`.
     ///
@@ -122,6 +148,27 @@ impl ThreadPool {
             let _ = queue.send(job);
         }
         TaskHandle { reply: handle }
+    }
+
+    /// Submits one task per item, `f(item)`, and returns their handles in
+    /// input order (Python: `[executor.submit(f, x) for x in items]`).
+    pub fn submit_each<I, T, F>(
+        &self,
+        items: impl IntoIterator<Item = I>,
+        f: F,
+    ) -> Vec<TaskHandle<T>>
+    where
+        I: Send + 'static,
+        F: Fn(I) -> T + Clone + Send + 'static,
+        T: Send + 'static,
+    {
+        items
+            .into_iter()
+            .map(|item| {
+                let f = f.clone();
+                self.submit(move || f(item))
+            })
+            .collect()
     }
 
     /// Applies `f` to every item, `chunksize` items per task, and returns the

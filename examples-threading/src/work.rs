@@ -73,6 +73,23 @@ pub fn count_primes(range: Range<u64>) -> u64 {
     range.filter(|&n| is_prime(n)).count() as u64
 }
 
+/// Steps of the Collatz sequence from `n` down to 1: a few hundred ns of
+/// work per call, small enough that a pool's per-task cost shows.
+///
+/// ```
+/// use examples_threading::work::collatz;
+/// assert_eq!(collatz(1), 0);
+/// assert_eq!(collatz(6), 8); // 6 3 10 5 16 8 4 2 1
+/// ```
+pub fn collatz(mut n: u64) -> u64 {
+    let mut steps = 0;
+    while n > 1 {
+        n = if n % 2 == 0 { n / 2 } else { 3 * n + 1 };
+        steps += 1;
+    }
+    steps
+}
+
 /// A fixed CPU-bound job: count the primes in `0..limit`, in slices of
 /// `slice_len` numbers that threads can take one at a time.
 ///

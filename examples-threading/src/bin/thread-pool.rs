@@ -13,7 +13,8 @@
 
 use anyhow::{Result, ensure};
 use clap::Parser;
-use examples_threading::thread_pool::{TaskError, ThreadPool, default_size};
+use examples_threading::thread_pool::{TaskError, ThreadPool, default_size, join_all};
+use examples_threading::work::collatz;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -28,16 +29,6 @@ struct Args {
     tasks: usize,
 }
 
-/// Steps of the Collatz sequence from `n` down to 1: a few hundred ns of work.
-fn collatz(mut n: u64) -> u64 {
-    let mut steps = 0;
-    while n > 1 {
-        n = if n % 2 == 0 { n / 2 } else { 3 * n + 1 };
-        steps += 1;
-    }
-    steps
-}
-
 fn main() -> Result<()> {
     let args: Args = lesson::args();
     let workers = args.workers.unwrap_or_else(default_size);
@@ -49,38 +40,26 @@ fn main() -> Result<()> {
     let pool = ThreadPool::new(workers)?;
 
     let bad = (n / 2).max(1);
-    let handles: Vec<_> = (1..=n)
-        .map(|i| {
-            pool.submit(move || {
-                if i == bad {
-                    panic!("task {i} fails on purpose")
-                } else {
-                    collatz(i)
-                }
-            })
-        })
-        .collect();
-    let (mut sum, mut errors) = (0, Vec::new());
-    for (i, handle) in (1..=n).zip(handles) {
-        match handle.join() {
-            Ok(steps) => sum += steps,
-            Err(e) => errors.push((i, e)),
-        }
-    }
+    let handles = pool.submit_each(1..=n, move |i| {
+        assert!(i != bad, "task {i} fails on purpose");
+        collatz(i)
+    });
+    let (values, errors) = join_all(handles);
+    let errors: Vec<_> = errors.into_iter().map(|(i, e)| (i as u64 + 1, e)).collect();
+    let first = errors
+        .first()
+        .map_or("-".into(), |(i, e)| format!("task {i}: {e}"));
+    let (ok, failed) = (values.len(), errors.len());
+    println!("submit+join  {workers} workers  {ok} ok, {failed} panicked: {first}");
     let expected_error = TaskError::Panicked(format!("task {bad} fails on purpose"));
-    println!(
-        "submit+join  {workers} workers  {} ok, {} panicked: {}",
-        n - errors.len() as u64,
-        errors.len(),
-        errors
-            .first()
-            .map_or("-".into(), |(i, e)| format!("task {i}: {e}"))
-    );
     ensure!(
         errors == [(bad, expected_error)],
         "expected exactly task {bad} to fail, got {errors:?}"
     );
-    ensure!(sum + collatz(bad) == want, "submit+join: wrong sum");
+    ensure!(
+        values.iter().sum::<u64>() + collatz(bad) == want,
+        "submit+join: wrong sum"
+    );
 
     let mut first = None;
     for chunksize in [1, 64] {
@@ -91,11 +70,9 @@ fn main() -> Result<()> {
             total == want,
             "map chunksize {chunksize}: got {total}, want {want}"
         );
-        let base = *first.get_or_insert(took);
+        let (ms, ratio) = (took * 1e3, *first.get_or_insert(took) / took);
         println!(
-            "map chunksize {chunksize:>3}  {:>9.2} ms  {:>5.2}x  same answer as sequential",
-            took * 1e3,
-            base / took
+            "map chunksize {chunksize:>3}  {ms:>9.2} ms  {ratio:>5.2}x  same answer as sequential"
         );
     }
 
