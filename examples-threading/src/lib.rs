@@ -12,6 +12,7 @@ pub mod work;
 
 // Pools and primitives, loom-checked through `sync`.
 pub mod bounded_buffer;
+pub mod daemon;
 pub mod event;
 pub mod pending;
 pub mod queue_lifecycle;
