@@ -28,6 +28,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::Path;
+use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -35,7 +36,12 @@ use memmap2::MmapRaw;
 use nix::sys::wait::WaitStatus;
 use nix::{fcntl::OFlag, unistd::pipe2};
 
-use crate::child;
+use crate::child::{self, Spawned};
+
+/// The word the writer role stores in word 0 of the file.
+pub const WRITER: u64 = 0xF11E_0000_000A;
+/// The word the reader role stores in word 1 of the file.
+pub const READER: u64 = 0xF11E_0000_000B;
 
 /// A read-write shared mapping of a whole file.
 #[derive(Debug)]
@@ -127,4 +133,49 @@ pub unsafe fn touch_after_truncate(path: &Path, limit: Duration) -> io::Result<W
     OpenOptions::new().write(true).open(path)?.set_len(0)?;
     go_w.write_all(&[1])?;
     toucher.wait_timeout(limit)
+}
+
+/// What a process started as `--role <role> --path <path>` does: the
+/// `writer` stores [`WRITER`] in word 0 and the `reader` [`READER`] in word
+/// 1, and each waits (at most `limit`) to see the other's word. `None` for
+/// an unknown role.
+pub fn play(role: &str, path: &Path, limit: Duration) -> Option<io::Result<()>> {
+    let (slot, mine, theirs) = match role {
+        "writer" => (0, WRITER, READER),
+        "reader" => (1, READER, WRITER),
+        _ => return None,
+    };
+    Some(SharedFile::open(path).and_then(|f| f.exchange(slot, mine, theirs, limit)))
+}
+
+/// Starts `exe --role <role> --path <path>` (see [`play`]) as a child that
+/// is killed and reaped when the handle drops.
+pub fn spawn_role(exe: &Path, role: &str, path: &Path) -> io::Result<Spawned> {
+    child::spawn(
+        Command::new(exe)
+            .args(["--role", role])
+            .arg("--path")
+            .arg(path),
+    )
+}
+
+/// A temp file of `len` zero bytes, named `lesson-mmap-<pid>-...` so a
+/// leftover says whose it is; removed when the handle drops.
+pub fn temp_file(len: usize) -> io::Result<tempfile::NamedTempFile> {
+    let prefix = format!("lesson-mmap-{}-", std::process::id());
+    let temp = tempfile::Builder::new().prefix(&prefix).tempfile()?;
+    temp.as_file().set_len(len as u64)?;
+    Ok(temp)
+}
+
+/// The first two 64-bit words of the file at `path`, read with plain
+/// `read(2)`, no mapping: what persisted after the mappers exited.
+pub fn first_two_words(path: &Path) -> io::Result<(u64, u64)> {
+    let bytes = std::fs::read(path)?;
+    let word = |i: usize| {
+        bytes
+            .get(i * 8..i * 8 + 8)
+            .map_or(0, |b| u64::from_ne_bytes(b.try_into().unwrap_or_default()))
+    };
+    Ok((word(0), word(1)))
 }

@@ -12,20 +12,16 @@
 //! Ctrl-C: the program finishes, removes its temp file, exits 130.
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
 use clap::Parser;
-use examples_shared_memory::child;
-use examples_shared_memory::file_map::{self, SharedFile};
+use examples_shared_memory::file_map::{self, READER, WRITER};
 use examples_shared_memory::interrupt;
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::WaitStatus;
 use nix::unistd::getpid;
 
-const WRITER: u64 = 0xF11E_0000_000A;
-const READER: u64 = 0xF11E_0000_000B;
 const WAIT: Duration = Duration::from_secs(10);
 
 #[derive(Parser)]
@@ -48,59 +44,44 @@ fn main() -> Result<()> {
         lesson::usage_error("--pages must be at most 1024");
     }
     match (args.role.as_deref(), &args.path) {
-        (Some("writer"), Some(path)) => {
-            return Ok(SharedFile::open(path)?.exchange(0, WRITER, READER, WAIT)?);
-        }
-        (Some("reader"), Some(path)) => {
-            return Ok(SharedFile::open(path)?.exchange(1, READER, WRITER, WAIT)?);
-        }
+        (Some(role), Some(path)) => match file_map::play(role, path, WAIT) {
+            Some(played) => return Ok(played?),
+            None => lesson::usage_error("unknown hidden role"),
+        },
         (None, None) => {}
         _ => lesson::usage_error("unknown hidden role"),
     }
     interrupt::defer()?; // Ctrl-C: finish, remove the temp file, exit 130
     let exe = std::env::current_exe()?;
     let mut report = Vec::new(); // printed at the end, after cleanup
-    let prefix = format!("lesson-mmap-{}-", std::process::id()); // whose it is
-    let temp = tempfile::Builder::new().prefix(&prefix).tempfile()?;
-    temp.as_file().set_len(args.pages as u64 * 4096)?;
+    let mut row = |label: &str, value: String| report.push(format!("{label:<28} {value}"));
+    let temp = file_map::temp_file(args.pages * 4096)?; // removed on drop
     let path = temp.path().to_path_buf();
+    let roles = ["writer", "reader"];
     let mut procs = Vec::new();
-    for role in ["writer", "reader"] {
-        procs.push(child::spawn(
-            Command::new(&exe)
-                .args(["--role", role])
-                .arg("--path")
-                .arg(&path),
-        )?);
+    for role in roles {
+        procs.push(file_map::spawn_role(&exe, role, &path)?);
     }
-    report.push(format!(
-        "{:<28} {} ({} bytes)",
-        "shared file",
-        path.display(),
-        args.pages * 4096
-    ));
+    let (shown, bytes) = (path.display(), args.pages * 4096);
+    row("shared file", format!("{shown} ({bytes} bytes)"));
     if args.interrupt_self {
         kill(getpid(), Signal::SIGINT)?; // the writer and reader ignore it
     }
-    for (p, role) in procs.iter_mut().zip(["writer", "reader"]) {
+    for (p, role) in procs.iter_mut().zip(roles) {
         let status = p.wait_timeout(WAIT)?;
-        report.push(format!(
-            "{:<28} pid {}   {status}",
-            format!("{role} process"),
-            p.pid()
-        ));
+        let (label, pid) = (format!("{role} process"), p.pid());
+        row(&label, format!("pid {pid}   {status}"));
     }
-    let bytes = std::fs::read(&path)?; // plain read(2): no mapping left
-    let word = |i: usize| u64::from_ne_bytes(bytes[i * 8..][..8].try_into().unwrap_or_default());
-    let persisted = (word(0), word(1));
-    report.push(format!(
-        "{:<28} writer {:#x}, reader {:#x}",
-        "file after both exited", persisted.0, persisted.1
-    ));
+    let persisted = file_map::first_two_words(&path)?; // no mapping left
+    let (w, r) = persisted;
+    row(
+        "file after both exited",
+        format!("writer {w:#x}, reader {r:#x}"),
+    );
 
     // SAFETY: this process never starts a thread (spawn made none).
     let status = unsafe { file_map::touch_after_truncate(&path, WAIT) }?;
-    report.push(format!("{:<28} {status:?}", "touch after truncate"));
+    row("touch after truncate", format!("{status:?}"));
     report.push("lesson: a mapped file is shared through the page cache and persists, but never shrink it while mapped: SIGBUS".to_string());
     drop(temp);
     let sigbus = matches!(status, WaitStatus::Signaled(_, Signal::SIGBUS, _));
