@@ -12,11 +12,14 @@ pub mod work;
 
 // Pools and primitives, loom-checked through `sync`.
 pub mod bounded_buffer;
-pub mod daemon;
 pub mod event;
 pub mod pending;
-pub mod queue_lifecycle;
 pub mod semaphore;
 pub mod sync;
 pub mod thread_pool;
 pub mod timer;
+
+// The scenarios the programs run, each reusable on its own.
+pub mod daemon;
+pub mod queue_lifecycle;
+pub mod stencil;
