@@ -13,10 +13,7 @@
 
 use anyhow::{Result, ensure};
 use clap::Parser;
-use rayon::prelude::*;
-use std::cell::RefCell;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use std::time::Instant;
+use examples_threading::scratch;
 
 #[derive(Parser)]
 struct Args {
@@ -28,26 +25,6 @@ struct Args {
     tasks: usize,
 }
 
-static BUFFERS_CREATED: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    // Initialised lazily, on the first task each thread runs.
-    static SCRATCH: RefCell<Vec<u8>> = RefCell::new({
-        BUFFERS_CREATED.fetch_add(1, Relaxed);
-        Vec::new()
-    });
-}
-
-/// The task: append sixteen 256-byte blocks to `buf` (4 KiB, so a fresh
-/// buffer grows and copies five times) and checksum a sample of the bytes.
-fn render(i: usize, buf: &mut Vec<u8>) -> u64 {
-    buf.clear();
-    for block in 0..16 {
-        buf.extend_from_slice(&[(i + block) as u8; 256]);
-    }
-    buf.iter().step_by(128).map(|&b| u64::from(b)).sum()
-}
-
 fn main() -> Result<()> {
     let args: Args = lesson::args();
     if args.threads > 256 || args.tasks > 2_000_000 {
@@ -56,40 +33,21 @@ fn main() -> Result<()> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(args.threads)
         .build()?;
+    let fresh = scratch::fresh_per_task(&pool, args.tasks);
+    let local = scratch::reused_per_thread(&pool, args.tasks);
 
-    let fresh_allocs = AtomicUsize::new(0);
-    let t = Instant::now();
-    let fresh: u64 = pool.install(|| {
-        (0..args.tasks)
-            .into_par_iter()
-            .map(|i| {
-                fresh_allocs.fetch_add(1, Relaxed);
-                render(i, &mut Vec::new())
-            })
-            .sum()
-    });
-    let fresh_time = t.elapsed().as_secs_f64();
-
-    let t = Instant::now();
-    let local: u64 = pool.install(|| {
-        (0..args.tasks)
-            .into_par_iter()
-            .map(|i| SCRATCH.with_borrow_mut(|buf| render(i, buf)))
-            .sum()
-    });
-    let local_time = t.elapsed().as_secs_f64();
-
-    let created = BUFFERS_CREATED.load(Relaxed);
+    let ms = |run: &scratch::Run| run.took.as_secs_f64() * 1e3;
+    let (allocs, created) = (fresh.buffers, local.buffers);
+    let ratio = fresh.took.as_secs_f64() / local.took.as_secs_f64();
     println!(
-        "buffer per task     {:>9} buffers  {:>8.2} ms",
-        fresh_allocs.load(Relaxed),
-        fresh_time * 1e3
+        "buffer per task     {allocs:>9} buffers  {:>8.2} ms",
+        ms(&fresh)
     );
     println!(
-        "thread_local!       {created:>9} buffers  {:>8.2} ms  ({:.2}x)",
-        local_time * 1e3,
-        fresh_time / local_time
+        "thread_local!       {created:>9} buffers  {:>8.2} ms  ({ratio:.2}x)",
+        ms(&local)
     );
+    let (fresh, local) = (fresh.sum, local.sum);
     ensure!(
         fresh == local,
         "the two versions disagree: {fresh} vs {local}"
