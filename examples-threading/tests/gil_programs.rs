@@ -5,50 +5,13 @@
 //! one at a time (`SERIAL`) so they do not slow each other down.
 #![cfg(not(loom))]
 
-use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use lesson::testing::{assert_quiet_under_head, assert_usage_error, serial};
 
-use assert_cmd::Command;
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Runs `bin` with `args`, expects exit 0, returns stdout.
+/// Runs `bin` with `args` alone (`serial`), expects exit 0 and a lesson
+/// line (notes may follow it), returns stdout.
 fn run_ok(bin: &str, args: &[&str]) -> String {
     let _one_at_a_time = serial();
-    let out = Command::new(bin)
-        .args(args)
-        .timeout(Duration::from_secs(120))
-        .output()
-        .expect("program starts");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{bin} {args:?}\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    );
-    assert!(
-        stdout.lines().any(|l| l.starts_with("lesson: ")),
-        "{stdout}"
-    );
-    stdout
-}
-
-/// Runs `bin` with a bad flag: exit 2 and exactly one line on stderr.
-fn refuses(bin: &str, args: &[&str]) {
-    let out = Command::new(bin)
-        .args(args)
-        .timeout(Duration::from_secs(30))
-        .output()
-        .expect("program starts");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{bin} {args:?}: {stderr}");
-    assert_eq!(stderr.lines().count(), 1, "{bin} {args:?}: {stderr}");
-    assert!(out.stdout.is_empty());
+    lesson::testing::run_ok(bin, args, 120).0
 }
 
 /// The figures ending in `x` on a line, as numbers.
@@ -107,31 +70,20 @@ fn gil_with_one_thread_and_small_jobs() {
 
 #[test]
 fn gil_refuses_bad_flags() {
-    refuses(GIL, &["--threads", "0"]);
-    refuses(GIL, &["--threads", "abc"]);
-    refuses(GIL, &["--threads", "65"]);
-    refuses(GIL, &["--limit", "99999999999"]);
-    refuses(GIL, &["--switch-interval-ms", "0"]);
+    assert_usage_error(GIL, &["--threads", "0"]);
+    assert_usage_error(GIL, &["--threads", "abc"]);
+    assert_usage_error(GIL, &["--threads", "65"]);
+    assert_usage_error(GIL, &["--limit", "99999999999"]);
+    assert_usage_error(GIL, &["--switch-interval-ms", "0"]);
 }
 
 #[test]
 fn gil_is_quiet_when_piped_into_head() {
     let _one_at_a_time = serial();
-    let out = Command::new("sh")
-        .arg("-c")
-        // One thread: no timing claim that load could break; only the pipe.
-        .arg(format!(
-            "'{GIL}' --threads 1 --repeat 1 --limit 100000 | head -1"
-        ))
-        .timeout(Duration::from_secs(120))
-        .output()
-        .expect("sh starts");
-    assert!(out.status.success());
-    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
-    assert!(
-        out.stderr.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    // One thread: no timing claim that load could break; only the pipe.
+    assert_quiet_under_head(
+        &format!("'{GIL}' --threads 1 --repeat 1 --limit 100000"),
+        120,
     );
 }
 
@@ -144,9 +96,9 @@ fn gil_convoy_is_late_under_the_model() {
     // A waiter asks for the lock only after one 5 ms switch interval.
     assert!(model_p50 >= 4.0, "{out}");
     assert!(model_p50 > figure_before(free, " ms"), "{out}");
-    refuses(CONVOY, &["--cpu-threads", "0"]);
-    refuses(CONVOY, &["--ticks", "abc"]);
-    refuses(CONVOY, &["--ticks", "100000"]);
+    assert_usage_error(CONVOY, &["--cpu-threads", "0"]);
+    assert_usage_error(CONVOY, &["--ticks", "abc"]);
+    assert_usage_error(CONVOY, &["--ticks", "100000"]);
 }
 
 #[test]
@@ -161,9 +113,9 @@ fn io_bound_threads_overlap_their_waits() {
     assert!(speedup("thread per request (16)") > 0.0, "{out}");
     assert!(speedup("pool (4)") > 0.0, "{out}");
     assert!(out.contains("16 requests"), "{out}");
-    refuses(IO, &["--requests", "0"]);
-    refuses(IO, &["--pool", "abc"]);
-    refuses(IO, &["--requests", "100000"]);
+    assert_usage_error(IO, &["--requests", "0"]);
+    assert_usage_error(IO, &["--pool", "abc"]);
+    assert_usage_error(IO, &["--requests", "100000"]);
 }
 
 #[test]
@@ -178,9 +130,9 @@ fn cpu_bound_threads_agree_on_the_answer() {
     assert_eq!(answers, vec!["114155"; 3], "{out}");
     let out = run_ok(CPU, &["--threads", "3", "--limit", "100000"]);
     assert!(out.contains("thread::scope (3)"), "{out}");
-    refuses(CPU, &["--threads", "0"]);
-    refuses(CPU, &["--threads", "abc"]);
-    refuses(CPU, &["--limit", "99999999999"]);
+    assert_usage_error(CPU, &["--threads", "0"]);
+    assert_usage_error(CPU, &["--threads", "abc"]);
+    assert_usage_error(CPU, &["--limit", "99999999999"]);
 }
 
 #[test]
@@ -199,9 +151,9 @@ fn oversubscription_switches_more_with_a_thread_per_task() {
         switches("thread per task (1000)") > switches("pool of cores"),
         "{out}"
     );
-    refuses(OVERSUB, &["--tasks", "0"]);
-    refuses(OVERSUB, &["--tasks", "abc"]);
-    refuses(OVERSUB, &["--tasks", "5000"]);
+    assert_usage_error(OVERSUB, &["--tasks", "0"]);
+    assert_usage_error(OVERSUB, &["--tasks", "abc"]);
+    assert_usage_error(OVERSUB, &["--tasks", "5000"]);
 }
 
 #[test]
@@ -211,7 +163,7 @@ fn false_sharing_prints_the_slowdown() {
     assert!(out.contains("padded"), "{out}");
     let line = out.lines().find(|l| l.starts_with("slowdown")).unwrap();
     assert!(ratios(line)[0] > 0.0, "{out}");
-    refuses(FALSE_SHARING, &["--threads", "0"]);
-    refuses(FALSE_SHARING, &["--iterations", "abc"]);
-    refuses(FALSE_SHARING, &["--threads", "17"]);
+    assert_usage_error(FALSE_SHARING, &["--threads", "0"]);
+    assert_usage_error(FALSE_SHARING, &["--iterations", "abc"]);
+    assert_usage_error(FALSE_SHARING, &["--threads", "17"]);
 }

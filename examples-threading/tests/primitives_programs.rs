@@ -2,74 +2,33 @@
 //! exit code and the figures it printed.
 #![cfg(not(loom))]
 
-use assert_cmd::Command;
-use predicates::prelude::*;
-use std::sync::{Mutex, MutexGuard};
+use lesson::testing::{
+    assert_lesson_last, assert_usage_error, number_after, output, serial, under_head,
+};
 use std::time::Duration;
 
-/// Programs whose claims involve timing or CPU must not overlap.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
+/// Runs `bin args` alone (`serial`): exit 0, the lesson line last;
+/// returns (stdout, stderr).
 fn run(bin: &str, args: &[&str]) -> (String, String) {
     let _guard = serial();
-    let out = Command::new(bin)
-        .args(args)
-        .env_remove("RUST_BACKTRACE")
-        .timeout(Duration::from_secs(60))
-        .assert()
-        .success()
-        .get_output()
-        .clone();
-    let stdout = String::from_utf8(out.stdout).expect("utf-8 stdout");
-    let stderr = String::from_utf8(out.stderr).expect("utf-8 stderr");
-    assert!(
-        stdout.lines().last().unwrap_or("").starts_with("lesson: "),
-        "{stdout}"
-    );
+    let (stdout, stderr) = lesson::testing::run_ok(bin, args, 60);
+    assert_lesson_last(&stdout);
     (stdout, stderr)
 }
 
-/// The first number after `label` in `line`.
-fn number_after(line: &str, label: &str) -> usize {
-    let rest = &line[line
-        .find(label)
-        .unwrap_or_else(|| panic!("{label:?} in {line:?}"))
-        + label.len()..];
-    rest.split_whitespace()
-        .next()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("a number after {label:?} in {line:?}"))
-}
-
-/// A bad flag: exit 2 and exactly one line on stderr.
-fn refuses(bin: &str, args: &[&str]) {
-    let out = Command::new(bin)
-        .args(args)
-        .timeout(Duration::from_secs(20))
-        .assert()
-        .code(2)
-        .get_output()
-        .clone();
-    let stderr = String::from_utf8(out.stderr).expect("utf-8 stderr");
-    assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
-    assert!(out.stdout.is_empty());
-}
-
-/// Piped into `head -1`: exit quietly, nothing on stderr.
+/// Piped into `head -1`: exit quietly, no broken-pipe report. Not
+/// `assert_quiet_under_head`: a pool may print a task's expected panic on
+/// stderr before head closes the pipe.
 fn quiet_in_head(bin: &str) {
     let _guard = serial();
-    Command::new("sh")
-        .args(["-c", &format!("'{bin}' | head -1")])
-        .timeout(Duration::from_secs(60))
-        .assert()
-        .success()
-        .stdout(predicate::str::is_empty().not())
-        .stderr(predicate::str::contains("Broken pipe").not())
-        .stderr(predicate::str::contains("failed printing").not());
+    let (code, stdout, stderr) =
+        output(under_head(&format!("'{bin}'")).timeout(Duration::from_secs(60)));
+    assert_eq!(code, 0, "{bin}: {stdout}{stderr}");
+    assert_eq!(stdout.lines().count(), 1, "{bin}: {stdout}");
+    assert!(
+        !stderr.contains("Broken pipe") && !stderr.contains("failed printing"),
+        "{bin}: {stderr}"
+    );
 }
 
 #[test]
@@ -93,9 +52,9 @@ fn thread_pool_survives_a_panicking_task() {
         err.contains("pool-worker-") && err.contains("task 1000 fails on purpose"),
         "{err}"
     );
-    refuses(bin, &["--workers", "0"]);
-    refuses(bin, &["--workers", "abc"]);
-    refuses(bin, &["--tasks", "2000000"]);
+    assert_usage_error(bin, &["--workers", "0"]);
+    assert_usage_error(bin, &["--workers", "abc"]);
+    assert_usage_error(bin, &["--tasks", "2000000"]);
     quiet_in_head(bin);
 }
 
@@ -129,9 +88,9 @@ fn producer_consumer_shows_backpressure_join_and_shutdown() {
         ],
     );
     assert!(out.contains("100 items, sum 4950 (want 4950)"), "{out}");
-    refuses(bin, &["--producers", "0"]);
-    refuses(bin, &["--capacity", "x"]);
-    refuses(bin, &["--items", "1", "--producers", "1"]); // nothing would ever wait
+    assert_usage_error(bin, &["--producers", "0"]);
+    assert_usage_error(bin, &["--capacity", "x"]);
+    assert_usage_error(bin, &["--items", "1", "--producers", "1"]); // nothing would ever wait
     quiet_in_head(bin);
 }
 
@@ -143,15 +102,15 @@ fn semaphore_caps_concurrency_and_refuses_an_extra_release() {
         .lines()
         .find(|l| l.starts_with("semaphore("))
         .expect("semaphore line");
-    let most = number_after(capped, "at most");
+    let most = number_after::<usize>(capped, "at most");
     assert!((1..=2).contains(&most), "{out}");
     assert!(out.contains("release #1         Ok(())"), "{out}");
     assert!(
         out.contains("Err: semaphore released too many times (limit 2)"),
         "{out}"
     );
-    refuses(bin, &["--limit", "0"]);
-    refuses(bin, &["--workers", "1000"]);
+    assert_usage_error(bin, &["--limit", "0"]);
+    assert_usage_error(bin, &["--workers", "1000"]);
 }
 
 #[test]
@@ -167,8 +126,8 @@ fn event_wakes_all_waiters_and_times_out_when_cleared() {
         out.contains("is_set() = false, wait_timeout(30 ms) = false"),
         "{out}"
     );
-    refuses(bin, &["--waiters", "0"]);
-    refuses(bin, &["--timeout-ms", "999999"]);
+    assert_usage_error(bin, &["--waiters", "0"]);
+    assert_usage_error(bin, &["--timeout-ms", "999999"]);
 }
 
 #[test]
@@ -177,8 +136,8 @@ fn barrier_keeps_phases_in_step() {
     let (out, _) = run(bin, &["--threads", "3", "--phases", "50"]);
     assert!(out.contains("leaders       50 (one per phase)"), "{out}");
     assert!(out.contains("equals the one-thread result"), "{out}");
-    refuses(bin, &["--threads", "0"]);
-    refuses(bin, &["--phases", "-1"]);
+    assert_usage_error(bin, &["--threads", "0"]);
+    assert_usage_error(bin, &["--phases", "-1"]);
 }
 
 #[test]
@@ -197,7 +156,7 @@ fn condition_buffer_delivers_everything_within_capacity() {
         used.contains("at most 1 of 2") || used.contains("at most 2 of 2"),
         "{out}"
     );
-    refuses(bin, &["--capacity", "0"]);
+    assert_usage_error(bin, &["--capacity", "0"]);
 }
 
 #[test]
@@ -209,8 +168,8 @@ fn timer_fires_or_is_cancelled_at_once() {
         out.contains("cancelled: true") && out.contains("action ran: false"),
         "{out}"
     );
-    refuses(bin, &["--cancel-ms", "10"]);
-    refuses(bin, &["--fire-ms", "0"]);
+    assert_usage_error(bin, &["--cancel-ms", "10"]);
+    assert_usage_error(bin, &["--fire-ms", "0"]);
 }
 
 #[test]
@@ -221,15 +180,19 @@ fn thread_local_makes_one_buffer_per_pool_thread() {
         .lines()
         .find(|l| l.starts_with("buffer per task"))
         .expect("per-task line");
-    assert_eq!(number_after(fresh, "buffer per task"), 20000, "{out}");
+    assert_eq!(
+        number_after::<usize>(fresh, "buffer per task"),
+        20000,
+        "{out}"
+    );
     let local = out
         .lines()
         .find(|l| l.starts_with("thread_local!"))
         .expect("thread_local line");
-    let created = number_after(local, "thread_local!");
+    let created = number_after::<usize>(local, "thread_local!");
     assert!((1..=3).contains(&created), "{out}");
-    refuses(bin, &["--threads", "0"]);
-    refuses(bin, &["--threads", "abc"]);
+    assert_usage_error(bin, &["--threads", "0"]);
+    assert_usage_error(bin, &["--threads", "abc"]);
 }
 
 #[test]
@@ -245,8 +208,8 @@ fn scoped_threads_borrow_and_static_threads_share_an_arc() {
         out.contains("sum 332833500   Arc count while running: 4, after join: 1"),
         "{out}"
     );
-    refuses(bin, &["--len", "0"]);
-    refuses(bin, &["--len", "99999999999"]);
+    assert_usage_error(bin, &["--len", "0"]);
+    assert_usage_error(bin, &["--len", "99999999999"]);
 }
 
 #[test]
@@ -258,10 +221,10 @@ fn daemon_thread_dies_without_drop_and_joined_one_cleans_up() {
         .find(|l| l.starts_with("detached"))
         .expect("detached line");
     assert!(detached.ends_with("Drop marker NEVER printed"), "{out}");
-    let ticks = number_after(detached, "ticked");
+    let ticks = number_after::<usize>(detached, "ticked");
     assert!(ticks > 0, "{out}");
     assert!(out.contains("Drop marker printed"), "{out}");
-    refuses(bin, &["--child", "sideways"]);
+    assert_usage_error(bin, &["--child", "sideways"]);
     quiet_in_head(bin);
 }
 
@@ -286,5 +249,5 @@ fn thread_panic_reaches_hook_join_and_poisons_the_lock() {
         err.is_empty(),
         "the hook replaced the default report: {err}"
     );
-    refuses(bin, &["--threads", "2"]);
+    assert_usage_error(bin, &["--threads", "2"]);
 }
