@@ -28,18 +28,9 @@ fn lost(e: Error) -> io::Error {
     io::Error::other(format!("process pool: {e}"))
 }
 
-/// Forks a [`PrimePool`] of `workers`, at most two chunks in flight per
-/// worker.
-///
-/// The pool's default sizes each worker's queue to about 10 ms of measured
-/// work and fills the workers in order, so a job shorter than that per
-/// worker (the 200 000-number job of the criterion benches: eight chunks
-/// of under 1 ms) all lands on the first worker and runs at sequential
-/// speed. Two in flight per worker still hides the round trip and spreads
-/// the chunks.
+/// Forks a [`PrimePool`] of `workers`.
 pub fn prime_pool(workers: usize, allow_threads: bool) -> Result<PrimePool, Error> {
     Pool::builder(workers, |(start, end): (u64, u64)| count_primes(start..end))
-        .max_in_flight(2)
         .allow_threads(allow_threads)
         .build()
 }
@@ -57,19 +48,12 @@ pub fn count_in_pool(pool: &mut PrimePool, job: &PrimeJob, workers: usize) -> io
     results.into_iter().map(|r| r.map_err(lost)).sum()
 }
 
-/// Forks a [`WaitPool`] of `workers`, one task in flight per worker.
-///
-/// The pool's default keeps at least two chunks queued per worker, filling
-/// workers in turn, to hide round trips for short tasks; with 16 waits on 16
-/// workers that hands two waits each to 8 workers and leaves 8 idle (twice
-/// the time). For long blocking tasks, `max_in_flight(1)` lets every
-/// worker take one, as idle workers pull tasks in Python's `Pool`.
+/// Forks a [`WaitPool`] of `workers`.
 pub fn wait_pool(workers: usize, allow_threads: bool) -> Result<WaitPool, Error> {
     Pool::builder(workers, |ms: u64| {
         blocking_wait(Duration::from_millis(ms));
         1u64
     })
-    .max_in_flight(1)
     .allow_threads(allow_threads)
     .build()
 }

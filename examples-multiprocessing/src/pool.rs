@@ -48,8 +48,11 @@
 //! - **Speed.** Waking a sleeping process costs tens of microseconds, so
 //!   one task per round trip would be slow. The parent keeps a window of
 //!   chunks in flight per worker (sized from measured chunk times to about
-//!   10 ms of work), workers batch their results, and the parent waits on all
-//!   result pipes at once with `poll(2)`, never blocking on a write.
+//!   10 ms of work, at least 2 chunks), dealt out round-robin so that a job
+//!   smaller than the windows still reaches every worker
+//!   ([`Pool::tasks_per_worker`] shows the spread); workers batch their
+//!   results, and the parent waits on all result pipes at once with
+//!   `poll(2)`, never blocking on a write.
 //!
 //! The pool is neither `Send` nor `Sync`: `PR_SET_PDEATHSIG` fires when the
 //! *thread* that forked a worker exits, so a pool must stay on the thread
@@ -382,6 +385,7 @@ impl<T: Serialize + DeserializeOwned, R: Serialize + DeserializeOwned> PoolBuild
             next_run: 0,
             deaths_in_a_row: 0,
             replacements: Vec::new(),
+            spread: Vec::new(),
             broken: None,
             stopped: false,
             shut: false,
@@ -403,6 +407,7 @@ pub struct Pool<T, R> {
     next_run: u64,
     deaths_in_a_row: usize,
     replacements: Vec<Replacement>,
+    spread: Vec<usize>,
     broken: Option<(usize, Death)>,
     stopped: bool,
     shut: bool,
@@ -464,6 +469,23 @@ impl<T: Serialize + DeserializeOwned, R: Serialize + DeserializeOwned> Pool<T, R
         &self.replacements
     }
 
+    /// How many tasks of the latest `map` or `imap_unordered` call each
+    /// worker finished (returned a result or panicked), by worker position
+    /// (a replacement continues its predecessor's count). A small job
+    /// should reach every worker, not queue up on the first.
+    ///
+    /// ```no_run
+    /// use examples_multiprocessing::pool::Pool;
+    ///
+    /// let mut pool = Pool::new(4, |x: u64| x + 1)?;
+    /// pool.map(0..4u64)?; // 4 tasks, a window of 2 chunks per worker:
+    /// assert_eq!(pool.tasks_per_worker(), [1, 1, 1, 1]); // dealt out, not [2, 2, 0, 0]
+    /// # Ok::<(), examples_multiprocessing::pool::Error>(())
+    /// ```
+    pub fn tasks_per_worker(&self) -> &[usize] {
+        &self.spread
+    }
+
     /// Runs `job` on every item; results in input order. The outer error is
     /// for the whole call (cancelled, broken); the inner ones for single
     /// tasks (a crashed worker, a panic).
@@ -519,6 +541,7 @@ impl<T: Serialize + DeserializeOwned, R: Serialize + DeserializeOwned> Pool<T, R
             return Err(Error::Cancelled);
         }
         self.next_run += 1;
+        self.spread = vec![0; self.workers.len()];
         Ok(Run {
             id: self.next_run,
             base: self.next_seq,
@@ -552,18 +575,23 @@ impl<T: Serialize + DeserializeOwned, R: Serialize + DeserializeOwned> Pool<T, R
         }
     }
 
-    /// Hands out chunks until every worker's window is full.
+    /// Hands out chunks round-robin, one per worker per pass, until every
+    /// worker's window is full or the work runs out. So a job smaller than
+    /// the windows still reaches every worker (filling one worker's window
+    /// before the next would leave the others idle), while a large job
+    /// keeps several chunks queued on each.
     fn fill<I: Iterator<Item = T>>(&mut self, run: &mut Run<I, R>) {
-        for wi in 0..self.workers.len() {
-            loop {
+        loop {
+            let mut handed_out = false;
+            for wi in 0..self.workers.len() {
                 let w = &self.workers[wi];
                 if w.task_w.is_none() || w.retiring || w.full(self.cfg.max_in_flight) {
-                    break;
+                    continue;
                 }
                 let quota = self.cfg.max_tasks_per_child.map(|m| m - w.sent);
                 let room = quota.unwrap_or(usize::MAX);
                 let Some(chunk) = self.next_chunk(run, room) else {
-                    break;
+                    return; // no input left, nothing to send again
                 };
                 let w = &mut self.workers[wi];
                 w.out
@@ -571,10 +599,14 @@ impl<T: Serialize + DeserializeOwned, R: Serialize + DeserializeOwned> Pool<T, R
                 w.out.extend_from_slice(&chunk.payload);
                 w.sent += chunk.count;
                 w.queued_bytes += chunk.payload.len();
-                w.in_flight.push_back(chunk);
-                if quota.is_some_and(|q| q <= w.in_flight.back().map_or(0, |c| c.count)) {
+                if quota.is_some_and(|q| q <= chunk.count) {
                     w.retiring = true;
                 }
+                w.in_flight.push_back(chunk);
+                handed_out = true;
+            }
+            if !handed_out {
+                return;
             }
         }
     }
@@ -832,6 +864,7 @@ impl<T: Serialize + DeserializeOwned, R: Serialize + DeserializeOwned> Pool<T, R
             return true; // left over from an abandoned imap_unordered
         }
         let pid = w.pid.as_raw();
+        self.spread[wi] += chunk.count;
         for (k, outcome) in result.results.into_iter().enumerate() {
             let index = (chunk.first - run.base) as usize + k;
             let result = match outcome {
@@ -1130,10 +1163,10 @@ struct Worker {
 }
 
 impl Worker {
-    /// Whether the worker has enough queued: about `QUEUE_NS` of measured
-    /// work in chunks, at least 2 (so it never waits for a round trip), at
-    /// most `max`; and, past one chunk, no more bytes than a pipe holds (so
-    /// the parent need not wake up to push the rest).
+    /// Whether the worker has enough queued: about `QUEUE_NS` (10 ms) of
+    /// measured work in chunks, at least 2 (so it never waits for a round
+    /// trip), at most `max`; and, past one chunk, no more bytes than a pipe
+    /// holds (so the parent need not wake up to push the rest).
     fn full(&self, max: usize) -> bool {
         // No measurement yet (chunk_ns == 0): start with 2.
         let wanted = QUEUE_NS.checked_div(self.chunk_ns).unwrap_or(2);

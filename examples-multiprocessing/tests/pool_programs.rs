@@ -125,6 +125,14 @@ fn process_pool_measures_speedup_and_per_task_overhead() {
     assert!(naive.len() == 4 && piped.len() == 4, "{out}");
     assert!(naive.iter().chain(&piped).all(|&us| us > 0.0), "{out}");
     assert!(naive[3] < naive[0] && piped[0] < naive[0], "{out}");
+    // 8 tasks on 2 workers with windows of hundreds of chunks: dealt out
+    // round-robin, every worker gets some (filling worker 0's window first
+    // put all 8 on it).
+    let spread = pids_on(&out, "small job spread");
+    assert!(
+        spread.len() == 2 && spread.iter().all(|&n| n > 0) && spread.iter().sum::<i32>() == 8,
+        "{out}"
+    );
     // 20000 tasks, a fresh worker after every 1000: about 20 retirements
     // (the last ones may end after the run).
     let recycled = out

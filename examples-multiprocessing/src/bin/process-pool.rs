@@ -133,6 +133,7 @@ fn run() -> Result<()> {
     // flight per worker pays a round trip per chunk; a window does not.
     let sizes = [1, 10, 100, 1000];
     let mut rows = [Vec::new(), Vec::new()];
+    let mut spread = Vec::new();
     for (row, window) in [(0, 1), (1, DEFAULT_MAX_IN_FLIGHT)] {
         let mut tiny = Pool::builder(w, |x: u64| x.wrapping_mul(x))
             .max_in_flight(window)
@@ -147,6 +148,12 @@ fn run() -> Result<()> {
             };
             rows[row].push(best(a.rounds, || per_task_us(&mut tiny, n))?);
         }
+        if window > 1 {
+            // A job far smaller than the windows must still reach every worker.
+            tiny.set_chunksize(1)?;
+            per_task_us(&mut tiny, 4 * w)?;
+            spread = tiny.tasks_per_worker().to_vec();
+        }
     }
     println!(
         "tiny tasks, us/task chunksize {:>7} {:>7} {:>7} {:>7}",
@@ -159,6 +166,10 @@ fn run() -> Result<()> {
         let cells: Vec<String> = row.iter().map(|us| format!("{us:>7.3}")).collect();
         println!("{label:<29} {}", cells.join(" "));
     }
+    println!(
+        "small job spread    {:>6} tasks on {w} workers: {spread:?} tasks per worker",
+        4 * w
+    );
     // Recycling workers (for leaky tasks) costs a fork per 1000 tasks.
     let mut recycled = Pool::builder(w, |x: u64| x.wrapping_mul(x))
         .max_tasks_per_child(1000)
@@ -172,6 +183,10 @@ fn run() -> Result<()> {
         println!("note: workers got {cpus:.2} CPUs on average (machine busy): speedup not checked");
     }
     println!("lesson: keep several tasks in flight per worker and chunk tiny tasks");
+    ensure!(
+        spread.iter().all(|&n| n > 0),
+        "a small job did not reach every worker: {spread:?}"
+    );
     ensure!(
         retired + w >= a.tiny / 1000,
         "only {retired} workers retired"
