@@ -44,39 +44,30 @@ fn main() -> Result<()> {
             })?
     };
     let joined = worker.join();
-    let message = joined
-        .as_ref()
-        .err()
-        .map(|payload| panic_message(payload.as_ref()));
-    println!(
-        "join         {}",
-        message
-            .as_deref()
-            .map_or("Ok".into(), |m| format!("Err(\"{m}\")"))
-    );
+    let message = joined.as_ref().err().map(|p| panic_message(p.as_ref()));
+    let shown = message
+        .as_deref()
+        .map_or("Ok".into(), |m| format!("Err(\"{m}\")"));
+    println!("join         {shown}");
 
     let poisoned = accounts.lock().is_err();
     let balances = *accounts.lock().unwrap_or_else(|e| e.into_inner());
-    println!(
-        "lock()       {} ; data inside: {balances:?}, total {} of 100",
-        if poisoned { "Err(PoisonError)" } else { "Ok" },
-        balances.iter().sum::<i64>()
-    );
+    let state = if poisoned { "Err(PoisonError)" } else { "Ok" };
+    let total: i64 = balances.iter().sum();
+    println!("lock()       {state} ; data inside: {balances:?}, total {total} of 100");
     {
         let mut repair = accounts.lock().unwrap_or_else(|e| e.into_inner());
         repair[0] += 40; // undo the half-done transfer
     }
     accounts.clear_poison();
     let after = accounts.lock().is_ok();
-    println!(
-        "repaired     clear_poison(), lock() is {}",
-        if after { "Ok again" } else { "still Err" }
-    );
+    let state = if after { "Ok again" } else { "still Err" };
+    println!("repaired     clear_poison(), lock() is {state}");
 
+    let hook_calls = HOOK_CALLS.load(SeqCst);
     ensure!(
-        HOOK_CALLS.load(SeqCst) == 1,
-        "the panic hook ran {} times, want 1",
-        HOOK_CALLS.load(SeqCst)
+        hook_calls == 1,
+        "the panic hook ran {hook_calls} times, want 1"
     );
     ensure!(
         message.as_deref() == Some("network error before crediting the other account"),
