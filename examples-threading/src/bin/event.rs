@@ -32,12 +32,9 @@ fn main() -> Result<()> {
     if args.waiters > 256 || args.timeout_ms > 5000 {
         lesson::usage_error("--waiters must be at most 256 and --timeout-ms at most 5000");
     }
-    let (start, published, early, woken) = (
-        Event::new(),
-        AtomicBool::new(false),
-        AtomicUsize::new(0),
-        AtomicUsize::new(0),
-    );
+    let start = Event::new();
+    let published = AtomicBool::new(false);
+    let (early, woken) = (AtomicUsize::new(0), AtomicUsize::new(0));
     thread::scope(|s| {
         for _ in 0..args.waiters {
             s.spawn(|| {
@@ -53,11 +50,8 @@ fn main() -> Result<()> {
         published.store(true, SeqCst);
         start.set();
     });
-    let (woken, early) = (woken.load(SeqCst), early.load(SeqCst));
-    println!(
-        "set          woke {woken} of {} waiters, {early} woke before the set",
-        args.waiters
-    );
+    let (woken, early, waiters) = (woken.load(SeqCst), early.load(SeqCst), args.waiters);
+    println!("set          woke {woken} of {waiters} waiters, {early} woke before the set");
     ensure!(
         woken == args.waiters && early == 0,
         "set did not wake every waiter exactly after it"
@@ -65,23 +59,17 @@ fn main() -> Result<()> {
 
     let late = Instant::now();
     let late_ok = start.wait_timeout(Duration::from_secs(10));
-    println!(
-        "wait after set returns {late_ok} in {:.3} ms (the flag stays up)",
-        late.elapsed().as_secs_f64() * 1e3
-    );
+    let ms = late.elapsed().as_secs_f64() * 1e3;
+    println!("wait after set returns {late_ok} in {ms:.3} ms (the flag stays up)");
     ensure!(late_ok, "a waiter arriving after set blocked");
 
     start.clear();
     let timeout = Duration::from_millis(args.timeout_ms as u64);
     let t = Instant::now();
     let got = start.wait_timeout(timeout);
-    let took = t.elapsed();
-    println!(
-        "clear        is_set() = {}, wait_timeout({} ms) = {got} after {:.1} ms",
-        start.is_set(),
-        args.timeout_ms,
-        took.as_secs_f64() * 1e3
-    );
+    let (took, is_set) = (t.elapsed(), start.is_set());
+    let (asked, ms) = (args.timeout_ms, took.as_secs_f64() * 1e3);
+    println!("clear        is_set() = {is_set}, wait_timeout({asked} ms) = {got} after {ms:.1} ms");
     ensure!(
         !got && took >= timeout && took < timeout + Duration::from_secs(10),
         "wait_timeout on a cleared event misbehaved"
