@@ -21,6 +21,7 @@ pub mod timer;
 
 // The scenarios the programs run, each reusable on its own.
 pub mod daemon;
+pub mod occupancy;
 pub mod queue_lifecycle;
 pub mod scratch;
 pub mod stencil;

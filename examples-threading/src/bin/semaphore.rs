@@ -11,11 +11,8 @@
 
 use anyhow::{Result, ensure};
 use clap::Parser;
+use examples_threading::occupancy::most_inside;
 use examples_threading::semaphore::{Permit, Semaphore};
-use std::sync::Barrier;
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::thread;
-use std::time::Duration;
 
 #[derive(Parser)]
 struct Args {
@@ -27,48 +24,20 @@ struct Args {
     limit: usize,
 }
 
-/// Runs `workers` threads that each hold `enter()`'s guard for 5 ms; returns
-/// the most that were ever inside at the same time.
-fn most_inside<G>(workers: usize, enter: impl Fn() -> G + Sync) -> usize {
-    let (inside, most, start) = (
-        AtomicUsize::new(0),
-        AtomicUsize::new(0),
-        Barrier::new(workers),
-    );
-    thread::scope(|s| {
-        for _ in 0..workers {
-            s.spawn(|| {
-                start.wait();
-                let _guard = enter();
-                most.fetch_max(inside.fetch_add(1, SeqCst) + 1, SeqCst);
-                thread::sleep(Duration::from_millis(5));
-                inside.fetch_sub(1, SeqCst);
-            });
-        }
-    });
-    most.load(SeqCst)
-}
-
 fn main() -> Result<()> {
     let args: Args = lesson::args();
     if args.workers > 256 || args.limit > 256 {
         lesson::usage_error("--workers and --limit must be at most 256");
     }
-    let sem = Semaphore::new(args.limit);
-    let free = most_inside(args.workers, || ());
-    let capped = most_inside(args.workers, || sem.acquire());
-    println!(
-        "no semaphore       at most {free:>3} of {} workers inside at once",
-        args.workers
-    );
-    println!(
-        "semaphore({:>3})     at most {capped:>3} of {} workers inside at once",
-        args.limit, args.workers
-    );
+    let (workers, limit) = (args.workers, args.limit);
+    let sem = Semaphore::new(limit);
+    let free = most_inside(workers, || ());
+    let capped = most_inside(workers, || sem.acquire());
+    println!("no semaphore       at most {free:>3} of {workers} workers inside at once");
+    println!("semaphore({limit:>3})     at most {capped:>3} of {workers} workers inside at once");
     ensure!(
-        capped <= args.limit,
-        "{capped} workers were inside a semaphore of {}",
-        args.limit
+        capped <= limit,
+        "{capped} workers were inside a semaphore of {limit}"
     );
 
     let permit: Permit = sem.acquire();
@@ -76,15 +45,13 @@ fn main() -> Result<()> {
     let first = sem.release();
     let extra = sem.release();
     println!("release #1         {first:?}");
-    println!(
-        "release #2         {}",
-        extra.map_or_else(|e| format!("Err: {e}"), |()| "Ok(())".into())
-    );
+    let shown = extra.map_or_else(|e| format!("Err: {e}"), |()| "Ok(())".into());
+    println!("release #2         {shown}");
     ensure!(
         first.is_ok() && extra.is_err(),
         "the extra release was not refused"
     );
-    ensure!(sem.available() == args.limit, "the limit changed");
+    ensure!(sem.available() == limit, "the limit changed");
     println!(
         "lesson: a semaphore bounds concurrency, and a bounded one catches an unbalanced release"
     );
