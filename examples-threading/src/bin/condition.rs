@@ -61,28 +61,17 @@ fn main() -> Result<()> {
     });
     let total = (args.pairs * args.items) as u64;
     let want: u64 = (0..total).sum();
+    let (count, sum, capacity) = (count.into_inner(), sum.into_inner(), args.capacity);
     let stats = buffer.stats();
-    println!(
-        "items       {} of {total} delivered, sum {} (want {want})",
-        count.load(SeqCst),
-        sum.load(SeqCst)
-    );
-    println!(
-        "buffer      at most {} of {} slots used",
-        stats.max_len, args.capacity
-    );
-    println!(
-        "waits       producers waited {} times (full), consumers {} times (empty)",
-        stats.full_waits, stats.empty_waits
-    );
+    let (max_len, full, empty) = (stats.max_len, stats.full_waits, stats.empty_waits);
+    println!("items       {count} of {total} delivered, sum {sum} (want {want})");
+    println!("buffer      at most {max_len} of {capacity} slots used");
+    println!("waits       producers waited {full} times (full), consumers {empty} times (empty)");
     ensure!(
-        count.load(SeqCst) == total && sum.load(SeqCst) == want,
+        count == total && sum == want,
         "an item was lost or duplicated"
     );
-    ensure!(
-        stats.max_len <= args.capacity,
-        "the buffer overflowed its capacity"
-    );
+    ensure!(max_len <= capacity, "the buffer overflowed its capacity");
     println!(
         "lesson: wait in a loop on the condition, change state only under the lock, notify after"
     );
