@@ -11,7 +11,7 @@
 //! before the function returns; `spawn` + `Arc` for threads that outlive it.
 //! Python has no borrow checker: every thread may touch every object.
 
-use anyhow::{Result, ensure};
+use anyhow::{Result, anyhow, ensure};
 use clap::Parser;
 use std::sync::{Arc, Barrier};
 use std::thread;
@@ -67,22 +67,20 @@ fn main() -> Result<()> {
     running.wait();
     let mut spawned = 0;
     for handle in handles {
-        spawned += handle
-            .join()
-            .map_err(|_| anyhow::anyhow!("a worker panicked"))?;
+        spawned += handle.join().map_err(|_| anyhow!("a worker panicked"))?;
     }
+    let after = Arc::strong_count(&shared);
     println!(
-        "thread::spawn     Arc<Vec<u64>> per thread sum {spawned}   Arc count while running: {peak}, after join: {}",
-        Arc::strong_count(&shared)
+        "thread::spawn     Arc<Vec<u64>> per thread sum {spawned}   Arc count while running: {peak}, after join: {after}"
     );
     ensure!(
         scoped == want && spawned == want,
         "a version got the wrong sum (want {want})"
     );
+    let owners = args.threads + 1; // one per thread, and `main`'s
     ensure!(
-        peak == args.threads + 1,
-        "expected {} Arc owners while running, saw {peak}",
-        args.threads + 1
+        peak == owners,
+        "expected {owners} Arc owners while running, saw {peak}"
     );
     println!(
         "lesson: scoped threads borrow (even &mut) because the scope joins them; 'static threads need Arc"
