@@ -6,69 +6,31 @@
 //! left behind (no process, no /dev/shm entry).
 
 use std::collections::BTreeSet;
-use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
+use lesson::testing::{
+    assert_quiet_under_head, children_of, entries, processes_of, run as run_program, serial,
+    wait_gone,
+};
 
-/// The programs fork, and spsc-ring's ratios depend on CPU time: one run at
-/// a time (this also keeps the process-table check unambiguous).
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
+// The programs fork, and spsc-ring's ratios depend on CPU time: one run at
+// a time (`serial`; this also keeps the process-table check unambiguous).
 
 /// /dev/shm entries, leaving out the named segments the other half of this
 /// crate creates (their own tests check those); these two programs use only
 /// anonymous mappings, so they must add nothing.
 fn dev_shm() -> BTreeSet<String> {
-    std::fs::read_dir("/dev/shm")
-        .map(|dir| {
-            dir.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| !n.starts_with("lesson-shm-"))
-                .collect()
-        })
-        .unwrap_or_default()
+    entries("/dev/shm")
+        .into_iter()
+        .filter(|n| !n.starts_with("lesson-shm-"))
+        .collect()
 }
 
-/// Pids of processes of program `bin`: live ones running this very file
-/// (so a run of the same program from another target dir does not count),
-/// and zombies with its command name (a zombie has no executable left).
-fn processes_of(bin: &str) -> Vec<String> {
-    let comm = Path::new(bin).file_name().unwrap().to_string_lossy();
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if !name.bytes().all(|b| b.is_ascii_digit()) {
-            continue;
-        }
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{name}/stat")) else {
-            continue;
-        };
-        let zombie = stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest.trim_start().starts_with('Z'));
-        let ours = match std::fs::read_link(format!("/proc/{name}/exe")) {
-            Ok(exe) => exe == Path::new(bin),
-            Err(_) => zombie == Some(true) && stat.contains(&format!("({comm})")),
-        };
-        if ours {
-            found.push(name);
-        }
-    }
-    found
-}
-
-/// Waits up to 2 s (PID 1 reaps orphans lazily) for `bin` to be gone.
+/// Waits up to 2 s (PID 1 reaps orphans lazily) for every process of `bin`
+/// (live or zombie) to be gone.
 fn nothing_left_of(bin: &str) {
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while !processes_of(bin).is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert_eq!(processes_of(bin), Vec::<String>::new(), "left behind");
+    let left = wait_gone(Duration::from_secs(2), || processes_of(bin));
+    assert_eq!(left, Vec::<u32>::new(), "left behind");
 }
 
 /// Runs `bin args`, expects exit `code`, checks nothing is left behind
@@ -81,14 +43,7 @@ fn run(bin: &str, args: &[&str], code: i32, limit: u64) -> (String, String) {
 fn run_any(bin: &str, args: &[&str], codes: &[i32], limit: u64) -> (String, String) {
     let _serial = serial();
     let shm_before = dev_shm();
-    let out = Command::new(bin)
-        .args(args)
-        .timeout(Duration::from_secs(limit))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let code = out.status.code().unwrap_or(-1);
+    let (code, stdout, stderr) = run_program(bin, args, limit);
     assert!(
         codes.contains(&code),
         "exit {code}: {args:?}\n{stdout}\n{stderr}"
@@ -220,36 +175,8 @@ fn robust_mutex_refuses_flags_and_is_quiet_into_head() {
     let (_, err) = run(MUTEX, &["--threads", "2"], 2, 30);
     assert_eq!(err.lines().count(), 1, "{err}");
     let _serial = serial();
-    let out = Command::new("sh")
-        .args(["-c", &format!("'{MUTEX}' | head -1")])
-        .timeout(Duration::from_secs(60))
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("owner "));
-    assert!(
-        out.stderr.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Children of `pid` (from /proc/<child>/stat, field 4).
-fn children_of(pid: u32) -> Vec<u32> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{name}/stat")) else {
-            continue;
-        };
-        let Some((_, rest)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        if rest.split_whitespace().nth(1) == Some(&pid.to_string()) {
-            found.extend(name.parse::<u32>());
-        }
-    }
-    found
+    let line = assert_quiet_under_head(&format!("'{MUTEX}'"), 60);
+    assert!(line.starts_with("owner "), "{line}");
 }
 
 /// Starts a long spsc-ring run and waits until it has forked a producer.
@@ -328,8 +255,8 @@ fn killing_the_program_takes_its_producer_along() {
     std::thread::sleep(Duration::from_millis(100));
     // The detector sees both processes while they run.
     let running = processes_of(RING);
-    assert!(running.contains(&program.id().to_string()), "{running:?}");
-    assert!(running.contains(&child.to_string()), "{running:?}");
+    assert!(running.contains(&program.id()), "{running:?}");
+    assert!(running.contains(&child), "{running:?}");
     program.kill().unwrap();
     program.wait().unwrap();
     nothing_left_of(RING);

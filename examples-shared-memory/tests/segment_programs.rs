@@ -5,18 +5,15 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use assert_cmd::Command;
+use lesson::testing::{
+    Command, assert_lesson_last, assert_pids_gone, assert_quiet_under_head, assert_usage_error,
+    entries, output, pid_exists, printed_pids, run_ok, running, serial, wait_gone, wait_until,
+};
 
-/// Programs fork several processes and some claims depend on timing: run
-/// one at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
+// Programs fork several processes and some claims depend on timing: run
+// one at a time (`serial`).
 
 const PREFIXES: [&str; 2] = ["lesson-shm-", "lesson-mmap-"];
 
@@ -24,8 +21,7 @@ const PREFIXES: [&str; 2] = ["lesson-shm-", "lesson-mmap-"];
 fn ours() -> BTreeSet<String> {
     let mut names = BTreeSet::new();
     for dir in [std::path::PathBuf::from("/dev/shm"), std::env::temp_dir()] {
-        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
+        for name in entries(&dir) {
             if PREFIXES.iter().any(|p| name.starts_with(p)) {
                 names.insert(format!("{}/{name}", dir.display()));
             }
@@ -47,8 +43,7 @@ fn owner(path: &str) -> Option<u32> {
 /// there 200 ms later.
 fn left_behind(before: &BTreeSet<String>) -> Vec<String> {
     let check = || -> BTreeSet<String> {
-        let gone =
-            |p: &String| owner(p).is_none_or(|pid| !Path::new(&format!("/proc/{pid}")).exists());
+        let gone = |p: &String| owner(p).is_none_or(|pid| !pid_exists(pid));
         ours()
             .difference(before)
             .filter(|p| gone(p))
@@ -63,61 +58,17 @@ fn left_behind(before: &BTreeSet<String>) -> Vec<String> {
     check().intersection(&first).cloned().collect()
 }
 
-/// Every number that follows the word "pid" or "pids" (comma-separated)
-/// or sits in `Pid(...)` in the output.
-fn pids(out: &str) -> Vec<u32> {
-    let words: Vec<&str> = out.split_whitespace().collect();
-    let mut found: Vec<u32> = out
-        .split("Pid(")
-        .skip(1)
-        .filter_map(|rest| rest.split(')').next()?.parse().ok())
-        .collect();
-    for pair in words.windows(2) {
-        if pair[0] == "pid" || pair[0] == "pids" {
-            for p in pair[1].split(',') {
-                if let Ok(n) = p.trim_end_matches(')').parse() {
-                    found.push(n);
-                }
-            }
-        }
-    }
-    found
-}
-
-/// Runs a program with the given flags; asserts exit 0, no new name left in
-/// /dev/shm or /tmp, and no printed pid still in the process table.
+/// Runs a program with the given flags; asserts exit 0 with the lesson
+/// last, no new name left in /dev/shm or /tmp, and no printed pid (after
+/// "pid", "pids" or in `Pid(...)`) still in the process table.
 fn run_clean(bin: &str, args: &[&str], limit: u64) -> String {
     let _guard = serial();
     let before = ours();
-    let out = Command::new(bin)
-        .args(args)
-        .env_remove("RUST_BACKTRACE")
-        .timeout(Duration::from_secs(limit))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "{bin} failed: {:?}\n{stdout}\n{stderr}",
-        out.status
-    );
-    assert!(
-        stdout.lines().last().unwrap().starts_with("lesson: "),
-        "{stdout}"
-    );
+    let (stdout, _) = run_ok(bin, args, limit);
+    assert_lesson_last(&stdout);
     let left = left_behind(&before);
     assert!(left.is_empty(), "{bin} left {left:?}");
-    for pid in pids(&stdout) {
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        assert!(
-            !Path::new(&format!("/proc/{pid}")).exists(),
-            "{bin} left process {pid}"
-        );
-    }
+    assert_pids_gone(&printed_pids(&stdout), Duration::from_secs(2), &bin);
     stdout
 }
 
@@ -137,18 +88,6 @@ fn near<'a>(out: &'a str, label: &str, word: &str, offset: isize) -> &'a str {
     r[i.checked_add_signed(offset).unwrap()]
 }
 
-fn bad_input(bin: &str, args: &[&str]) {
-    let out = Command::new(bin)
-        .args(args)
-        .timeout(Duration::from_secs(10))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{bin} {args:?}");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(stderr.lines().count(), 1, "{bin} {args:?}: {stderr}");
-    assert!(out.stdout.is_empty());
-}
-
 #[test]
 fn map_anon_is_private_child_write_reaches_only_the_shared_mapping() {
     let bin = env!("CARGO_BIN_EXE_map-anon-is-private");
@@ -156,8 +95,8 @@ fn map_anon_is_private_child_write_reaches_only_the_shared_mapping() {
     assert!(out.contains("child pid"), "{out}");
     assert_eq!(row(&out, "memmap2 map_anon").last(), Some(&"0"));
     assert_eq!(row(&out, "SharedMapping").last(), Some(&"77"));
-    bad_input(bin, &["--value", "0"]);
-    bad_input(bin, &["--value", "abc"]);
+    assert_usage_error(bin, &["--value", "0"]);
+    assert_usage_error(bin, &["--value", "abc"]);
 }
 
 #[test]
@@ -175,12 +114,12 @@ fn shared_counter_racy_loses_atomic_and_lock_do_not() {
     assert_eq!(lost("lock"), 0, "{out}");
     assert_eq!(after("atomic", "of"), 150000);
     assert!(after("racy", "of") == 150000 && after("lock", "of") == 150000);
-    bad_input(bin, &["--processes", "0"]);
-    bad_input(bin, &["--processes", "1"]);
-    bad_input(bin, &["--iterations", "abc"]);
-    bad_input(bin, &["--iterations", "99999999999"]);
-    bad_input(bin, &["--processes", "64", "--iterations", "10000000"]);
-    bad_input(bin, &["--processes", "18446744073709551615"]);
+    assert_usage_error(bin, &["--processes", "0"]);
+    assert_usage_error(bin, &["--processes", "1"]);
+    assert_usage_error(bin, &["--iterations", "abc"]);
+    assert_usage_error(bin, &["--iterations", "99999999999"]);
+    assert_usage_error(bin, &["--processes", "64", "--iterations", "10000000"]);
+    assert_usage_error(bin, &["--processes", "18446744073709551615"]);
 }
 
 #[test]
@@ -206,11 +145,11 @@ fn shared_array_beats_pipes_and_checks_every_element() {
         cpu_ratio >= 1.5,
         "the program exits 0 only at 1.5x or more:\n{out}"
     );
-    bad_input(bin, &["--elements", "0"]);
-    bad_input(bin, &["--elements", "999999999999"]);
-    bad_input(bin, &["--elements", "18446744073709551615"]);
-    bad_input(bin, &["--workers", "abc"]);
-    bad_input(bin, &["--workers", "65"]);
+    assert_usage_error(bin, &["--elements", "0"]);
+    assert_usage_error(bin, &["--elements", "999999999999"]);
+    assert_usage_error(bin, &["--elements", "18446744073709551615"]);
+    assert_usage_error(bin, &["--workers", "abc"]);
+    assert_usage_error(bin, &["--workers", "65"]);
 }
 
 #[test]
@@ -239,10 +178,10 @@ fn named_shm_leaves_no_name_even_when_the_creator_is_killed() {
             assert!(!Path::new(path).exists(), "{path} left behind");
         }
     }
-    bad_input(bin, &["--bytes", "0"]);
-    bad_input(bin, &["--bytes", "8"]);
-    bad_input(bin, &["--bytes", "99999999999999"]);
-    bad_input(bin, &["--role", "bogus"]);
+    assert_usage_error(bin, &["--bytes", "0"]);
+    assert_usage_error(bin, &["--bytes", "8"]);
+    assert_usage_error(bin, &["--bytes", "99999999999999"]);
+    assert_usage_error(bin, &["--role", "bogus"]);
 }
 
 #[test]
@@ -262,9 +201,9 @@ fn file_backed_mmap_persists_and_truncation_is_sigbus() {
     );
     let temp = row(&out, "shared file")[2];
     assert!(!Path::new(temp).exists(), "{temp} left behind");
-    bad_input(bin, &["--pages", "0"]);
-    bad_input(bin, &["--pages", "5000"]);
-    bad_input(bin, &["--pages", "-1"]);
+    assert_usage_error(bin, &["--pages", "0"]);
+    assert_usage_error(bin, &["--pages", "5000"]);
+    assert_usage_error(bin, &["--pages", "-1"]);
 }
 
 #[test]
@@ -283,9 +222,9 @@ fn manager_process_is_slower_than_shared_memory() {
         out.contains("shared store: true, parent saw the server's: true"),
         "{out}"
     );
-    bad_input(bin, &["--ops", "0"]);
-    bad_input(bin, &["--keys", "9999999999"]);
-    bad_input(bin, &["--ops", "18446744073709551615"]);
+    assert_usage_error(bin, &["--ops", "0"]);
+    assert_usage_error(bin, &["--keys", "9999999999"]);
+    assert_usage_error(bin, &["--ops", "18446744073709551615"]);
 }
 
 #[test]
@@ -297,33 +236,10 @@ fn programs_are_quiet_when_piped_into_head() {
     ] {
         let _guard = serial();
         let before = ours();
-        let out = Command::new("sh")
-            .arg("-c")
-            .arg(format!("'{bin}' | head -1"))
-            .timeout(Duration::from_secs(60))
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
-        assert!(
-            out.stderr.is_empty(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_quiet_under_head(&format!("'{bin}'"), 60);
         let left = left_behind(&before);
         assert!(left.is_empty(), "{bin} | head -1 left {left:?}");
     }
-}
-
-/// Pids of running (not zombie) processes whose executable is `bin`.
-fn running(bin: &str) -> Vec<u32> {
-    let target = std::fs::canonicalize(bin).unwrap();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe == target))
-        .collect()
 }
 
 #[test]
@@ -347,23 +263,13 @@ fn killed_programs_leave_no_process_behind() {
             .spawn()
             .unwrap();
         // Wait until it has forked its workers, then kill it mid-run.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while running(bin).len() < 2 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        assert!(running(bin).len() >= 2, "{bin} never forked");
+        let forked = wait_until(Duration::from_secs(10), || running(bin).len() >= 2);
+        assert!(forked, "{bin} never forked");
         program.kill().unwrap();
         program.wait().unwrap();
         // Its children die with it (PR_SET_PDEATHSIG).
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !running(bin).is_empty() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        assert_eq!(
-            running(bin),
-            Vec::<u32>::new(),
-            "{bin} left children running"
-        );
+        let left = wait_gone(Duration::from_secs(5), || running(bin));
+        assert_eq!(left, Vec::<u32>::new(), "{bin} left children running");
     }
 }
 
@@ -377,21 +283,17 @@ fn ctrl_c_cleans_up_and_exits_130() {
         let before = ours();
         // The hidden flag sends SIGINT to the program (and its helper) at
         // the moment it holds a name: deterministic, unlike a timed kill.
-        let out = Command::new(bin)
-            .arg("--interrupt-self")
-            .timeout(Duration::from_secs(60))
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(130), "{bin}");
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let (code, _, stderr) = output(
+            Command::new(bin)
+                .arg("--interrupt-self")
+                .timeout(Duration::from_secs(60)),
+        );
+        assert_eq!(code, 130, "{bin}");
         assert!(stderr.starts_with("interrupted by SIGINT"), "{stderr}");
         let left = left_behind(&before);
         assert!(left.is_empty(), "{bin} left {left:?}");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !running(bin).is_empty() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        assert_eq!(running(bin), Vec::<u32>::new(), "{bin} left helpers");
+        let left = wait_gone(Duration::from_secs(5), || running(bin));
+        assert_eq!(left, Vec::<u32>::new(), "{bin} left helpers");
     }
 }
 
@@ -399,9 +301,7 @@ fn ctrl_c_cleans_up_and_exits_130() {
 fn the_leak_check_flags_a_dead_owner_only() {
     let _guard = serial();
     let before = ours();
-    let dead = (400_000..)
-        .find(|pid| !Path::new(&format!("/proc/{pid}")).exists())
-        .unwrap();
+    let dead = (400_000..).find(|&pid| !pid_exists(pid)).unwrap();
     let leaked = format!("/dev/shm/lesson-shm-{dead}-0-test");
     let live = format!("/dev/shm/lesson-shm-{}-0-test", std::process::id());
     for path in [&leaked, &live] {

@@ -192,6 +192,21 @@ pub fn wait_gone<T>(limit: Duration, mut left: impl FnMut() -> Vec<T>) -> Vec<T>
     }
 }
 
+/// Polls `done` every 5 ms until it holds or `limit` passes; returns
+/// whether it held (a program has forked its workers, say).
+pub fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if done() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// Whether `/proc/<pid>` exists (a zombie still counts).
 pub fn pid_exists(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
@@ -359,6 +374,8 @@ mod tests {
     fn wait_gone_returns_what_is_left() {
         assert!(wait_gone(Duration::ZERO, Vec::<u32>::new).is_empty());
         assert_eq!(wait_gone(Duration::ZERO, || vec![1]), vec![1]);
+        assert!(wait_until(Duration::ZERO, || true));
+        assert!(!wait_until(Duration::ZERO, || false));
     }
 
     #[test]
