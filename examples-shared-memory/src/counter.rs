@@ -7,6 +7,7 @@
 //! [`add_atomic`] is one read-modify-write (`fetch_add`) and loses nothing.
 //! [`add_locked`] runs the same racy code under a [`SpinLock`] that lives
 //! in the shared memory too (`with counter.get_lock(): counter.value += 1`).
+//! [`race`] runs one of them in several forked processes at once.
 //!
 //! Every [`WIDEN_EVERY`]th racy increment yields the CPU between its load
 //! and its store. That widens the window so the loss shows reliably even
@@ -25,8 +26,14 @@
 //! assert_eq!(counter.load(Ordering::Relaxed), 15);
 //! ```
 
+use std::io;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::thread::yield_now;
+use std::time::{Duration, Instant};
+
+use nix::unistd::Pid;
+
+use crate::{child, mapping::SharedMapping};
 
 /// Each of `n` processes calls this first: it counts itself in `ready` and
 /// waits (yielding) until all `n` have. Without it, a process forked first
@@ -103,6 +110,73 @@ impl<'a> SpinLock<'a> {
     pub fn unlock(&self) {
         self.word.store(0, Ordering::Release);
     }
+}
+
+/// The three ways to increment, as [`race`] runs them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Way {
+    /// [`add_racy`]: a separate load and store.
+    Racy,
+    /// [`add_atomic`]: `fetch_add`.
+    Atomic,
+    /// [`add_locked`]: the racy code under a [`SpinLock`] in the mapping.
+    Locked,
+}
+
+/// What one [`race`] saw.
+#[derive(Debug)]
+pub struct Race {
+    /// The counter after every process finished.
+    pub total: u64,
+    /// From the first fork to the last child reaped.
+    pub elapsed: Duration,
+    /// The children's process ids.
+    pub pids: Vec<Pid>,
+}
+
+/// Forks `processes` children that start together and each add
+/// `iterations` to one counter in a fresh [`SharedMapping`], the way `way`
+/// says; waits for every child (each at most `limit`, exit 0 required) and
+/// reads the counter.
+///
+/// # Safety
+///
+/// The calling process must be single-threaded (see [`child::fork`]).
+pub unsafe fn race(
+    way: Way,
+    processes: usize,
+    iterations: u64,
+    limit: Duration,
+) -> io::Result<Race> {
+    let map = SharedMapping::new(4096)?;
+    // Bytes 0..8 the counter, 8..16 the start line, 16..20 the lock.
+    let (counter, ready) = (&map.atomic_u64s()[0], &map.atomic_u64s()[1]);
+    let lock = SpinLock::new(&map.atomic_u32s()[4]);
+    let start = Instant::now();
+    let mut children = Vec::new();
+    for _ in 0..processes {
+        let task = || {
+            start_together(ready, processes as u64);
+            match way {
+                Way::Racy => add_racy(counter, iterations),
+                Way::Atomic => add_atomic(counter, iterations),
+                Way::Locked => add_locked(&lock, counter, iterations),
+            }
+            0
+        };
+        // SAFETY: the caller guarantees a single-threaded process.
+        children.push(unsafe { child::fork(task) }?);
+    }
+    let pids = children.iter().map(|c| c.pid()).collect();
+    for c in children {
+        c.join(limit)?;
+    }
+    let total = counter.load(Ordering::Acquire);
+    Ok(Race {
+        total,
+        elapsed: start.elapsed(),
+        pids,
+    })
 }
 
 #[cfg(test)]

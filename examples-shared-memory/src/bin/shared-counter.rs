@@ -10,13 +10,11 @@
 //! `counter::WIDEN_EVERY`). Reach for `fetch_add` on an `AtomicU64` in a
 //! `SharedMapping` for counters; a lock only when several words change.
 
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Result, bail};
 use clap::Parser;
-use examples_shared_memory::counter::{SpinLock, add_atomic, add_locked, add_racy, start_together};
-use examples_shared_memory::{child, mapping::SharedMapping};
+use examples_shared_memory::counter::{self, Way};
 
 #[derive(Parser)]
 struct Args {
@@ -41,44 +39,21 @@ fn main() -> Result<()> {
     }
     let expected = total_work as u64;
     let mut lost = Vec::new();
-    for (name, variant) in [
-        ("racy   (load + store)", 0),
-        ("atomic (fetch_add)", 1),
-        ("lock   (get_lock())", 2),
+    for (name, way) in [
+        ("racy   (load + store)", Way::Racy),
+        ("atomic (fetch_add)", Way::Atomic),
+        ("lock   (get_lock())", Way::Locked),
     ] {
-        let map = SharedMapping::new(4096)?;
-        // Bytes 0..8 the counter, 8..16 the start line, 16..20 the lock.
-        let (counter, ready) = (&map.atomic_u64s()[0], &map.atomic_u64s()[1]);
-        let lock = SpinLock::new(&map.atomic_u32s()[4]);
         let n = args.iterations as u64;
-        let start = Instant::now();
-        let mut children = Vec::new();
-        for _ in 0..args.processes {
-            // SAFETY: this process never starts a thread.
-            children.push(unsafe {
-                child::fork(|| {
-                    start_together(ready, args.processes as u64);
-                    match variant {
-                        0 => add_racy(counter, n),
-                        1 => add_atomic(counter, n),
-                        _ => add_locked(&lock, counter, n),
-                    }
-                    0
-                })
-            }?);
-        }
-        let pids: Vec<String> = children.iter().map(|c| c.pid().to_string()).collect();
-        for c in children {
-            c.join(Duration::from_secs(60))?;
-        }
-        let total = counter.load(Ordering::Acquire);
-        let ms = start.elapsed().as_secs_f64() * 1e3;
+        // SAFETY: this process never starts a thread.
+        let race = unsafe { counter::race(way, args.processes, n, Duration::from_secs(60)) }?;
+        let (total, ms) = (race.total, race.elapsed.as_secs_f64() * 1e3);
+        let pids: Vec<String> = race.pids.iter().map(|p| p.to_string()).collect();
+        let (missing, pids) = (expected - total, pids.join(","));
         println!(
-            "{name:<22} {total:>10} of {expected}   lost {:>9}   {ms:>7.1} ms   pids {}",
-            expected - total,
-            pids.join(",")
+            "{name:<22} {total:>10} of {expected}   lost {missing:>9}   {ms:>7.1} ms   pids {pids}"
         );
-        lost.push(expected - total);
+        lost.push(missing);
     }
     println!(
         "lesson: a read-modify-write shared by processes must be one atomic step or sit under one lock"
