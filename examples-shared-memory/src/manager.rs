@@ -24,9 +24,11 @@
 //! ```
 
 use std::collections::HashMap;
+use std::hint::black_box;
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -138,6 +140,35 @@ impl Client {
             )),
         }
     }
+}
+
+/// Times `ops` put-then-get pairs through the manager, on keys `0..keys`;
+/// returns nanoseconds per operation. Errors if a get misses its put.
+pub fn time_managed(client: &mut Client, ops: u64, keys: u64) -> io::Result<f64> {
+    let start = Instant::now();
+    for i in 0..ops {
+        client.put(i % keys, i)?;
+        if client.get(i % keys)? != Some(i) {
+            let lost = format!("manager lost the put of key {}", i % keys);
+            return Err(io::Error::other(lost));
+        }
+    }
+    Ok(start.elapsed().as_secs_f64() * 1e9 / (2 * ops) as f64)
+}
+
+/// The same pairs as [`time_managed`], as a store and a load on `table`
+/// (keys `0..table.len()`); nanoseconds per operation.
+pub fn time_shared(table: &[AtomicU64], ops: u64) -> io::Result<f64> {
+    let keys = table.len() as u64;
+    let start = Instant::now();
+    for i in 0..ops {
+        table[black_box(i % keys) as usize].store(i, Ordering::Release);
+        if black_box(table[(i % keys) as usize].load(Ordering::Acquire)) != i {
+            let lost = format!("shared table lost the store of key {}", i % keys);
+            return Err(io::Error::other(lost));
+        }
+    }
+    Ok(start.elapsed().as_secs_f64() * 1e9 / (2 * ops) as f64)
 }
 
 /// Writes one message: a 4-byte little-endian length, then postcard bytes.

@@ -9,14 +9,13 @@
 //! a manager when the data is a structure no flat memory can hold, or the
 //! operations are rare; for hot data, share memory.
 
-use std::hint::black_box;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Result, bail};
 use clap::Parser;
-use examples_shared_memory::manager::{Client, serve};
+use examples_shared_memory::manager::{self, Client, serve};
 use examples_shared_memory::{child, mapping::SharedMapping};
 
 #[derive(Parser)]
@@ -42,23 +41,8 @@ fn main() -> Result<()> {
     let mut server = unsafe { child::fork(|| i32::from(serve(server_end, table).is_err())) }?;
     let mut client = Client::new(client_end);
 
-    let start = Instant::now();
-    for i in 0..ops {
-        client.put(i % keys, i)?;
-        if client.get(i % keys)? != Some(i) {
-            bail!("manager lost the put of key {}", i % keys);
-        }
-    }
-    let managed = start.elapsed().as_secs_f64() * 1e9 / (2 * ops) as f64;
-
-    let start = Instant::now();
-    for i in 0..ops {
-        table[black_box(i % keys) as usize].store(i, Ordering::Release);
-        if black_box(table[(i % keys) as usize].load(Ordering::Acquire)) != i {
-            bail!("shared table lost the store of key {}", i % keys);
-        }
-    }
-    let shared = start.elapsed().as_secs_f64() * 1e9 / (2 * ops) as f64;
+    let managed = manager::time_managed(&mut client, ops, keys)?;
+    let shared = manager::time_shared(table, ops)?;
 
     // Both directions across the process line, through the shared table.
     table[args.keys - 1].store(0xCD, Ordering::Release);
@@ -68,14 +52,9 @@ fn main() -> Result<()> {
     client.stop()?;
     let status = server.wait_timeout(Duration::from_secs(10))?;
 
-    println!(
-        "manager (Unix socket, pid {})  {managed:>9.0} ns per get/put   {status:?}",
-        server.pid()
-    );
-    println!(
-        "shared memory table             {shared:>9.1} ns per get/put   {:.0}x faster",
-        managed / shared
-    );
+    let (pid, faster) = (server.pid(), managed / shared);
+    println!("manager (Unix socket, pid {pid})  {managed:>9.0} ns per get/put   {status:?}");
+    println!("shared memory table             {shared:>9.1} ns per get/put   {faster:.0}x faster");
     println!(
         "server saw the parent's shared store: {parent_write_seen}, parent saw the server's: {server_write_seen}"
     );
