@@ -511,6 +511,20 @@ pub fn request(addr: SocketAddr, body: &str) -> io::Result<String> {
     Ok(answer.trim_end_matches('\n').to_string())
 }
 
+/// Sends `calls` requests (`request 0`, `request 1`, ...) to the echoing
+/// server at `addr`, fanned out as `how` says, and checks that each got its
+/// own body back; returns what [`measure`] saw while they ran.
+pub fn echo_all(addr: SocketAddr, calls: usize, how: Fanout) -> io::Result<Measured> {
+    let (answers, m) = measure(|| fan_out(calls, how, |i| request(addr, &format!("request {i}"))));
+    for (i, answer) in answers?.into_iter().enumerate() {
+        if answer? != format!("request {i}") {
+            let wrong = format!("request {i} got a wrong answer");
+            return Err(io::Error::new(io::ErrorKind::InvalidData, wrong));
+        }
+    }
+    Ok(m)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,7 +16,7 @@
 use std::time::Duration;
 
 use clap::Parser;
-use examples_threading::work::{Fanout, SlowServer, fan_out, measure, request};
+use examples_threading::work::{Fanout, SlowServer, echo_all};
 
 #[derive(Parser)]
 struct Args {
@@ -45,9 +45,9 @@ fn run(a: Args) -> anyhow::Result<()> {
     let delay = Duration::from_millis(a.delay_ms as u64);
     let server = SlowServer::start(delay)?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (requests, delay_ms) = (a.requests, a.delay_ms);
     println!(
-        "{} requests to a loopback server that answers after {} ms ({cores} cores)",
-        a.requests, a.delay_ms
+        "{requests} requests to a loopback server that answers after {delay_ms} ms ({cores} cores)"
     );
     let mut base = None;
     let ways = [
@@ -56,24 +56,12 @@ fn run(a: Args) -> anyhow::Result<()> {
         ("pool", Fanout::Pool(a.pool)),
     ];
     for (name, how) in ways {
-        let (answers, m) = measure(|| {
-            fan_out(a.requests, how, |i| {
-                request(server.addr(), &format!("request {i}"))
-            })
-        });
-        for (i, answer) in answers?.into_iter().enumerate() {
-            anyhow::ensure!(
-                answer? == format!("request {i}"),
-                "request {i} got a wrong answer"
-            );
-        }
+        let m = echo_all(server.addr(), a.requests, how)?;
         let speedup = base.get_or_insert(m.wall).as_secs_f64() / m.wall.as_secs_f64();
         let ideal = how.ideal_speedup(a.requests);
         let label = format!("{name} ({})", how.concurrency(a.requests));
-        println!(
-            "{label:<24} {:>6} ms  {speedup:>6.2}x  (ideal {ideal:.1}x)",
-            m.wall.as_millis()
-        );
+        let ms = m.wall.as_millis();
+        println!("{label:<24} {ms:>6} ms  {speedup:>6.2}x  (ideal {ideal:.1}x)");
         // Nobody beats its rounds of waiting; load only adds to them.
         let rounds = a.requests.div_ceil(how.concurrency(a.requests)) as u32;
         anyhow::ensure!(
