@@ -3,13 +3,13 @@
 #![cfg(not(loom))]
 
 use std::process::Command as StdCommand;
-use std::sync::Mutex;
 use std::time::Duration;
 
-use assert_cmd::Command;
+use lesson::testing::{
+    assert_usage_error, entries, output, processes_with_cmdline, run, serial, under_head, wait_gone,
+};
 
-/// The runs measure CPU and time: one at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
+// The runs measure CPU and time: one at a time (`serial`).
 
 const TABLES: [&str; 6] = [
     "spawn",
@@ -21,19 +21,9 @@ const TABLES: [&str; 6] = [
 ];
 
 fn compare(args: &[&str]) -> (String, String) {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let out = Command::new(env!("CARGO_BIN_EXE_compare"))
-        .args(args)
-        .timeout(Duration::from_secs(240))
-        .output()
-        .expect("run compare");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        out.status.success(),
-        "compare {args:?} failed: {:?}\n{stdout}\n{stderr}",
-        out.status
-    );
+    let _serial = serial();
+    let (code, stdout, stderr) = run(env!("CARGO_BIN_EXE_compare"), args, 240);
+    assert_eq!(code, 0, "compare {args:?} failed\n{stdout}\n{stderr}");
     (stdout, stderr)
 }
 
@@ -154,31 +144,17 @@ fn python_rows_sit_beside_the_rust_rows() {
 
 #[test]
 fn bad_flags_exit_2_with_one_line() {
-    let out = Command::new(env!("CARGO_BIN_EXE_compare"))
-        .arg("--bogus")
-        .timeout(Duration::from_secs(30))
-        .output()
-        .expect("run compare");
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-    assert!(out.stdout.is_empty());
+    assert_usage_error(env!("CARGO_BIN_EXE_compare"), &["--bogus"]);
 }
 
 #[test]
 fn quiet_when_piped_into_head() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "'{}' --quick | head -1",
-            env!("CARGO_BIN_EXE_compare")
-        ))
-        .timeout(Duration::from_secs(240))
-        .output()
-        .expect("run sh");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let _serial = serial();
+    // Not assert_quiet_under_head: compare reports progress on stderr.
+    let (_, stdout, stderr) = output(
+        under_head(&format!("'{}' --quick", env!("CARGO_BIN_EXE_compare")))
+            .timeout(Duration::from_secs(240)),
+    );
     assert!(stdout.starts_with("== spawn"), "{stdout}");
     assert!(
         !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
@@ -186,25 +162,9 @@ fn quiet_when_piped_into_head() {
     );
 }
 
-fn python_scripts_running() -> usize {
-    std::fs::read_dir("/proc")
-        .map(|dir| {
-            dir.filter_map(Result::ok)
-                .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-                .filter(|c| String::from_utf8_lossy(c).contains("python/compare.py"))
-                .count()
-        })
-        .unwrap_or(0)
-}
-
-fn shm_entries() -> Vec<String> {
-    std::fs::read_dir("/dev/shm")
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
+/// The Python half of `compare` still running.
+fn python_scripts() -> Vec<u32> {
+    processes_with_cmdline("python/compare.py")
 }
 
 #[test]
@@ -220,8 +180,8 @@ fn ctrl_c_during_the_python_run_exits_130_and_leaves_nothing() {
     if !has_python {
         return;
     }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let shm_before = shm_entries();
+    let _serial = serial();
+    let shm_before = entries("/dev/shm");
     let mut child = StdCommand::new(env!("CARGO_BIN_EXE_compare"))
         .args(["--quick", "--python"])
         .stdout(Stdio::null())
@@ -250,16 +210,12 @@ fn ctrl_c_during_the_python_run_exits_130_and_leaves_nothing() {
     assert_eq!(status.code(), Some(130), "{rest:?}");
     assert!(rest.iter().any(|l| l.contains("interrupted")), "{rest:?}");
     // PID 1 may reap late; give the group a moment to disappear.
-    let gone = Instant::now() + Duration::from_secs(5);
-    while python_scripts_running() > 0 && Instant::now() < gone {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert_eq!(
-        python_scripts_running(),
-        0,
-        "a python process outlived compare"
+    let left = wait_gone(Duration::from_secs(5), python_scripts);
+    assert!(
+        left.is_empty(),
+        "python processes {left:?} outlived compare"
     );
-    let leaked: Vec<String> = shm_entries()
+    let leaked: Vec<String> = entries("/dev/shm")
         .into_iter()
         // CPython's shared memory (psm_*) and named semaphores (sem.mp-*).
         .filter(|e| (e.starts_with("psm_") || e.starts_with("sem.mp-")) && !shm_before.contains(e))
