@@ -60,18 +60,14 @@ fn main() {
     let s = Scaling::measure(&gil, a.threads, &cpu, &io, a.repeat)
         .unwrap_or_else(|e| fail(&e.to_string()));
     let one = s.best(Case::CpuFree, 1).wall.as_millis();
+    let (limit, answer, waits, wait_ms) = (a.limit, s.answer, a.waits, a.wait_ms);
     println!(
-        "CPU job: primes below {} = {}, {one} ms on 1 thread; I/O job: {} waits of {} ms",
-        a.limit, s.answer, a.waits, a.wait_ms
+        "CPU job: primes below {limit} = {answer}, {one} ms on 1 thread; I/O job: {waits} waits of {wait_ms} ms"
     );
     print!("{s}");
     let busy = |c| s.best(c, a.threads).cores_busy();
-    println!(
-        "cores busy on {} threads, CPU job: model GIL {:.2}, free {:.2}",
-        a.threads,
-        busy(Case::CpuModelGil),
-        busy(Case::CpuFree)
-    );
+    let (threads, model, free) = (a.threads, busy(Case::CpuModelGil), busy(Case::CpuFree));
+    println!("cores busy on {threads} threads, CPU job: model GIL {model:.2}, free {free:.2}");
     println!("idle 2-core targets: CPU model GIL <= 1.15x, CPU free >= 1.8x, I/O >= 0.8 x threads");
     println!("lesson: under a GIL threads overlap their waiting but not their computing");
     match s.check(&io) {
