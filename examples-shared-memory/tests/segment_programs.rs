@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use lesson::testing::{
-    Command, assert_lesson_last, assert_pids_gone, assert_quiet_under_head, assert_usage_error,
+    Command, assert_lesson_last, assert_pids_gone, assert_quiet_under_head, assert_usage_errors,
     entries, output, pid_exists, printed_pids, run_ok, running, serial, wait_gone, wait_until,
 };
 
@@ -95,8 +95,7 @@ fn map_anon_is_private_child_write_reaches_only_the_shared_mapping() {
     assert!(out.contains("child pid"), "{out}");
     assert_eq!(row(&out, "memmap2 map_anon").last(), Some(&"0"));
     assert_eq!(row(&out, "SharedMapping").last(), Some(&"77"));
-    assert_usage_error(bin, &["--value", "0"]);
-    assert_usage_error(bin, &["--value", "abc"]);
+    assert_usage_errors(bin, &[&["--value", "0"], &["--value", "abc"]]);
 }
 
 #[test]
@@ -114,12 +113,17 @@ fn shared_counter_racy_loses_atomic_and_lock_do_not() {
     assert_eq!(lost("lock"), 0, "{out}");
     assert_eq!(after("atomic", "of"), 150000);
     assert!(after("racy", "of") == 150000 && after("lock", "of") == 150000);
-    assert_usage_error(bin, &["--processes", "0"]);
-    assert_usage_error(bin, &["--processes", "1"]);
-    assert_usage_error(bin, &["--iterations", "abc"]);
-    assert_usage_error(bin, &["--iterations", "99999999999"]);
-    assert_usage_error(bin, &["--processes", "64", "--iterations", "10000000"]);
-    assert_usage_error(bin, &["--processes", "18446744073709551615"]);
+    assert_usage_errors(
+        bin,
+        &[
+            &["--processes", "0"],
+            &["--processes", "1"],
+            &["--iterations", "abc"],
+            &["--iterations", "99999999999"],
+            &["--processes", "64", "--iterations", "10000000"],
+            &["--processes", "18446744073709551615"],
+        ],
+    );
 }
 
 #[test]
@@ -145,11 +149,16 @@ fn shared_array_beats_pipes_and_checks_every_element() {
         cpu_ratio >= 1.5,
         "the program exits 0 only at 1.5x or more:\n{out}"
     );
-    assert_usage_error(bin, &["--elements", "0"]);
-    assert_usage_error(bin, &["--elements", "999999999999"]);
-    assert_usage_error(bin, &["--elements", "18446744073709551615"]);
-    assert_usage_error(bin, &["--workers", "abc"]);
-    assert_usage_error(bin, &["--workers", "65"]);
+    assert_usage_errors(
+        bin,
+        &[
+            &["--elements", "0"],
+            &["--elements", "999999999999"],
+            &["--elements", "18446744073709551615"],
+            &["--workers", "abc"],
+            &["--workers", "65"],
+        ],
+    );
 }
 
 #[test]
@@ -178,10 +187,15 @@ fn named_shm_leaves_no_name_even_when_the_creator_is_killed() {
             assert!(!Path::new(path).exists(), "{path} left behind");
         }
     }
-    assert_usage_error(bin, &["--bytes", "0"]);
-    assert_usage_error(bin, &["--bytes", "8"]);
-    assert_usage_error(bin, &["--bytes", "99999999999999"]);
-    assert_usage_error(bin, &["--role", "bogus"]);
+    assert_usage_errors(
+        bin,
+        &[
+            &["--bytes", "0"],
+            &["--bytes", "8"],
+            &["--bytes", "99999999999999"],
+            &["--role", "bogus"],
+        ],
+    );
 }
 
 #[test]
@@ -201,9 +215,10 @@ fn file_backed_mmap_persists_and_truncation_is_sigbus() {
     );
     let temp = row(&out, "shared file")[2];
     assert!(!Path::new(temp).exists(), "{temp} left behind");
-    assert_usage_error(bin, &["--pages", "0"]);
-    assert_usage_error(bin, &["--pages", "5000"]);
-    assert_usage_error(bin, &["--pages", "-1"]);
+    assert_usage_errors(
+        bin,
+        &[&["--pages", "0"], &["--pages", "5000"], &["--pages", "-1"]],
+    );
 }
 
 #[test]
@@ -222,9 +237,14 @@ fn manager_process_is_slower_than_shared_memory() {
         out.contains("shared store: true, parent saw the server's: true"),
         "{out}"
     );
-    assert_usage_error(bin, &["--ops", "0"]);
-    assert_usage_error(bin, &["--keys", "9999999999"]);
-    assert_usage_error(bin, &["--ops", "18446744073709551615"]);
+    assert_usage_errors(
+        bin,
+        &[
+            &["--ops", "0"],
+            &["--keys", "9999999999"],
+            &["--ops", "18446744073709551615"],
+        ],
+    );
 }
 
 #[test]

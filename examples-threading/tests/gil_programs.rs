@@ -5,7 +5,7 @@
 //! one at a time (`SERIAL`) so they do not slow each other down.
 #![cfg(not(loom))]
 
-use lesson::testing::{assert_quiet_under_head, assert_usage_error, serial};
+use lesson::testing::{assert_quiet_under_head, assert_usage_errors, serial};
 
 /// Runs `bin` with `args` alone (`serial`), expects exit 0 and a lesson
 /// line (notes may follow it), returns stdout.
@@ -70,11 +70,16 @@ fn gil_with_one_thread_and_small_jobs() {
 
 #[test]
 fn gil_refuses_bad_flags() {
-    assert_usage_error(GIL, &["--threads", "0"]);
-    assert_usage_error(GIL, &["--threads", "abc"]);
-    assert_usage_error(GIL, &["--threads", "65"]);
-    assert_usage_error(GIL, &["--limit", "99999999999"]);
-    assert_usage_error(GIL, &["--switch-interval-ms", "0"]);
+    assert_usage_errors(
+        GIL,
+        &[
+            &["--threads", "0"],
+            &["--threads", "abc"],
+            &["--threads", "65"],
+            &["--limit", "99999999999"],
+            &["--switch-interval-ms", "0"],
+        ],
+    );
 }
 
 #[test]
@@ -96,9 +101,14 @@ fn gil_convoy_is_late_under_the_model() {
     // A waiter asks for the lock only after one 5 ms switch interval.
     assert!(model_p50 >= 4.0, "{out}");
     assert!(model_p50 > figure_before(free, " ms"), "{out}");
-    assert_usage_error(CONVOY, &["--cpu-threads", "0"]);
-    assert_usage_error(CONVOY, &["--ticks", "abc"]);
-    assert_usage_error(CONVOY, &["--ticks", "100000"]);
+    assert_usage_errors(
+        CONVOY,
+        &[
+            &["--cpu-threads", "0"],
+            &["--ticks", "abc"],
+            &["--ticks", "100000"],
+        ],
+    );
 }
 
 #[test]
@@ -113,9 +123,14 @@ fn io_bound_threads_overlap_their_waits() {
     assert!(speedup("thread per request (16)") > 0.0, "{out}");
     assert!(speedup("pool (4)") > 0.0, "{out}");
     assert!(out.contains("16 requests"), "{out}");
-    assert_usage_error(IO, &["--requests", "0"]);
-    assert_usage_error(IO, &["--pool", "abc"]);
-    assert_usage_error(IO, &["--requests", "100000"]);
+    assert_usage_errors(
+        IO,
+        &[
+            &["--requests", "0"],
+            &["--pool", "abc"],
+            &["--requests", "100000"],
+        ],
+    );
 }
 
 #[test]
@@ -130,9 +145,14 @@ fn cpu_bound_threads_agree_on_the_answer() {
     assert_eq!(answers, vec!["114155"; 3], "{out}");
     let out = run_ok(CPU, &["--threads", "3", "--limit", "100000"]);
     assert!(out.contains("thread::scope (3)"), "{out}");
-    assert_usage_error(CPU, &["--threads", "0"]);
-    assert_usage_error(CPU, &["--threads", "abc"]);
-    assert_usage_error(CPU, &["--limit", "99999999999"]);
+    assert_usage_errors(
+        CPU,
+        &[
+            &["--threads", "0"],
+            &["--threads", "abc"],
+            &["--limit", "99999999999"],
+        ],
+    );
 }
 
 #[test]
@@ -151,9 +171,10 @@ fn oversubscription_switches_more_with_a_thread_per_task() {
         switches("thread per task (1000)") > switches("pool of cores"),
         "{out}"
     );
-    assert_usage_error(OVERSUB, &["--tasks", "0"]);
-    assert_usage_error(OVERSUB, &["--tasks", "abc"]);
-    assert_usage_error(OVERSUB, &["--tasks", "5000"]);
+    assert_usage_errors(
+        OVERSUB,
+        &[&["--tasks", "0"], &["--tasks", "abc"], &["--tasks", "5000"]],
+    );
 }
 
 #[test]
@@ -163,7 +184,12 @@ fn false_sharing_prints_the_slowdown() {
     assert!(out.contains("padded"), "{out}");
     let line = out.lines().find(|l| l.starts_with("slowdown")).unwrap();
     assert!(ratios(line)[0] > 0.0, "{out}");
-    assert_usage_error(FALSE_SHARING, &["--threads", "0"]);
-    assert_usage_error(FALSE_SHARING, &["--iterations", "abc"]);
-    assert_usage_error(FALSE_SHARING, &["--threads", "17"]);
+    assert_usage_errors(
+        FALSE_SHARING,
+        &[
+            &["--threads", "0"],
+            &["--iterations", "abc"],
+            &["--threads", "17"],
+        ],
+    );
 }

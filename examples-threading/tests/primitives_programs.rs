@@ -3,7 +3,8 @@
 #![cfg(not(loom))]
 
 use lesson::testing::{
-    assert_lesson_last, assert_usage_error, number_after, output, serial, under_head,
+    assert_lesson_last, assert_usage_error, assert_usage_errors, number_after, output, serial,
+    under_head,
 };
 use std::time::Duration;
 
@@ -52,9 +53,14 @@ fn thread_pool_survives_a_panicking_task() {
         err.contains("pool-worker-") && err.contains("task 1000 fails on purpose"),
         "{err}"
     );
-    assert_usage_error(bin, &["--workers", "0"]);
-    assert_usage_error(bin, &["--workers", "abc"]);
-    assert_usage_error(bin, &["--tasks", "2000000"]);
+    assert_usage_errors(
+        bin,
+        &[
+            &["--workers", "0"],
+            &["--workers", "abc"],
+            &["--tasks", "2000000"],
+        ],
+    );
     quiet_in_head(bin);
 }
 
@@ -88,9 +94,14 @@ fn producer_consumer_shows_backpressure_join_and_shutdown() {
         ],
     );
     assert!(out.contains("100 items, sum 4950 (want 4950)"), "{out}");
-    assert_usage_error(bin, &["--producers", "0"]);
-    assert_usage_error(bin, &["--capacity", "x"]);
-    assert_usage_error(bin, &["--items", "1", "--producers", "1"]); // nothing would ever wait
+    assert_usage_errors(
+        bin,
+        &[
+            &["--producers", "0"],
+            &["--capacity", "x"],
+            &["--items", "1", "--producers", "1"], // nothing would ever wait
+        ],
+    );
     quiet_in_head(bin);
 }
 
@@ -109,8 +120,7 @@ fn semaphore_caps_concurrency_and_refuses_an_extra_release() {
         out.contains("Err: semaphore released too many times (limit 2)"),
         "{out}"
     );
-    assert_usage_error(bin, &["--limit", "0"]);
-    assert_usage_error(bin, &["--workers", "1000"]);
+    assert_usage_errors(bin, &[&["--limit", "0"], &["--workers", "1000"]]);
 }
 
 #[test]
@@ -126,8 +136,7 @@ fn event_wakes_all_waiters_and_times_out_when_cleared() {
         out.contains("is_set() = false, wait_timeout(30 ms) = false"),
         "{out}"
     );
-    assert_usage_error(bin, &["--waiters", "0"]);
-    assert_usage_error(bin, &["--timeout-ms", "999999"]);
+    assert_usage_errors(bin, &[&["--waiters", "0"], &["--timeout-ms", "999999"]]);
 }
 
 #[test]
@@ -136,8 +145,7 @@ fn barrier_keeps_phases_in_step() {
     let (out, _) = run(bin, &["--threads", "3", "--phases", "50"]);
     assert!(out.contains("leaders       50 (one per phase)"), "{out}");
     assert!(out.contains("equals the one-thread result"), "{out}");
-    assert_usage_error(bin, &["--threads", "0"]);
-    assert_usage_error(bin, &["--phases", "-1"]);
+    assert_usage_errors(bin, &[&["--threads", "0"], &["--phases", "-1"]]);
 }
 
 #[test]
@@ -168,8 +176,7 @@ fn timer_fires_or_is_cancelled_at_once() {
         out.contains("cancelled: true") && out.contains("action ran: false"),
         "{out}"
     );
-    assert_usage_error(bin, &["--cancel-ms", "10"]);
-    assert_usage_error(bin, &["--fire-ms", "0"]);
+    assert_usage_errors(bin, &[&["--cancel-ms", "10"], &["--fire-ms", "0"]]);
 }
 
 #[test]
@@ -191,8 +198,7 @@ fn thread_local_makes_one_buffer_per_pool_thread() {
         .expect("thread_local line");
     let created = number_after::<usize>(local, "thread_local!");
     assert!((1..=3).contains(&created), "{out}");
-    assert_usage_error(bin, &["--threads", "0"]);
-    assert_usage_error(bin, &["--threads", "abc"]);
+    assert_usage_errors(bin, &[&["--threads", "0"], &["--threads", "abc"]]);
 }
 
 #[test]
@@ -208,8 +214,7 @@ fn scoped_threads_borrow_and_static_threads_share_an_arc() {
         out.contains("sum 332833500   Arc count while running: 4, after join: 1"),
         "{out}"
     );
-    assert_usage_error(bin, &["--len", "0"]);
-    assert_usage_error(bin, &["--len", "99999999999"]);
+    assert_usage_errors(bin, &[&["--len", "0"], &["--len", "99999999999"]]);
 }
 
 #[test]

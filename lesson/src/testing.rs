@@ -123,6 +123,20 @@ pub fn assert_usage_error(bin: &str, args: &[&str]) {
     assert!(stdout.is_empty(), "{bin} {args:?}: {stdout}");
 }
 
+/// [`assert_usage_error`] for each flag set in `cases`.
+///
+/// ```no_run
+/// lesson::testing::assert_usage_errors(
+///     "/path/to/program",
+///     &[&["--threads", "0"], &["--threads", "abc"], &["--bogus"]],
+/// );
+/// ```
+pub fn assert_usage_errors(bin: &str, cases: &[&[&str]]) {
+    for args in cases {
+        assert_usage_error(bin, args);
+    }
+}
+
 /// `sh -c '<command> | head -1'`, for tests that add an environment or
 /// check stderr their own way. `command` is a shell command line: quote
 /// the program's path (`format!("'{bin}' --quick")`).
