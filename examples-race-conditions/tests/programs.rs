@@ -4,8 +4,8 @@
 
 use examples_race_conditions::DEADLOCK_EXIT;
 use lesson::testing::{
-    Command, assert_lesson_last, assert_usage_error, line_with, number_after, output, run, serial,
-    under_head,
+    Command, assert_contains_all, assert_lesson_last, assert_usage_error, line_with, number_after,
+    output, run, serial, under_head,
 };
 use std::time::Duration;
 
@@ -79,13 +79,12 @@ fn check_then_act_overdraws_only_when_racy() {
 fn deadlock_exits_with_its_code_and_names_the_cycle() {
     let (code, out, err) = run(env!("CARGO_BIN_EXE_deadlock"), &[], 30);
     assert_eq!(code, DEADLOCK_EXIT, "{out}{err}");
-    assert!(
-        out.contains("thread 1 holds lock A, waits for lock B (held by thread 2)"),
-        "{out}"
-    );
-    assert!(
-        out.contains("thread 2 holds lock B, waits for lock A (held by thread 1)"),
-        "{out}"
+    assert_contains_all(
+        &out,
+        &[
+            "thread 1 holds lock A, waits for lock B (held by thread 2)",
+            "thread 2 holds lock B, waits for lock A (held by thread 1)",
+        ],
     );
     assert!(err.contains("deadlock"), "{err}");
 }
@@ -235,11 +234,13 @@ fn mutex_poisoning_reports_poison_and_broken_data() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("Err(PoisonError) in 3 of 3 threads"), "{out}");
     // 20 in total, 5 moved, then 1 debited without its credit.
-    assert!(
-        out.contains("from 14 + to 5 = 19 of 20: half a transfer"),
-        "{out}"
+    assert_contains_all(
+        &out,
+        &[
+            "from 14 + to 5 = 19 of 20: half a transfer",
+            "ledger balanced and lock() Ok: yes",
+        ],
     );
-    assert!(out.contains("ledger balanced and lock() Ok: yes"), "{out}");
     // The panic is announced as expected, on one line of stdout, without
     // the default message and backtrace hint on stderr.
     assert!(
@@ -260,9 +261,14 @@ fn toctou_both_hold_then_create_new_gives_one_and_leaves_nothing() {
             .timeout(Duration::from_secs(60)),
     );
     assert_eq!(code, 0, "{stdout}{stderr}");
-    assert!(stdout.contains("holders per round: 3 3"), "{stdout}");
-    assert!(stdout.contains("holders per round: 1 1"), "{stdout}");
-    assert!(stdout.contains("removed: yes"), "{stdout}");
+    assert_contains_all(
+        &stdout,
+        &[
+            "holders per round: 3 3",
+            "holders per round: 1 1",
+            "removed: yes",
+        ],
+    );
     let left: Vec<_> = std::fs::read_dir(tmp.path())
         .expect("read TMPDIR")
         .collect();

@@ -9,8 +9,8 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use lesson::testing::{
-    assert_quiet_under_head, children_of, entries, processes_of, run as run_program, serial,
-    wait_gone,
+    assert_contains_all, assert_quiet_under_head, children_of, entries, processes_of,
+    run as run_program, serial, wait_gone,
 };
 
 // The programs fork, and spsc-ring's ratios depend on CPU time: one run at
@@ -114,8 +114,10 @@ fn ring_wraps_with_a_small_ring_and_odd_sizes() {
     // Integrity is the claim here; a ring this small may lose the loose CPU
     // comparison (exit 3), never a message (exit 1).
     let (out, _) = run_any(RING, &args, &[0, 3], 120);
-    assert!(out.contains("intact and in order: 36000 messages"), "{out}");
-    assert!(out.contains("ring  10000 B"), "{out}");
+    assert_contains_all(
+        &out,
+        &["intact and in order: 36000 messages", "ring  10000 B"],
+    );
 }
 
 #[test]
@@ -144,16 +146,15 @@ fn robust_mutex_recovers_a_killed_owner_and_catches_the_lost_wakeup() {
         out.contains("Signaled(") && out.contains("SIGKILL"),
         "{out}"
     );
-    assert!(out.contains("EOWNERDEAD (OwnerDied guard)"), "{out}");
-    assert!(
-        out.contains("found          a=90 b=0 pending=10  a+b=90"),
-        "{out}"
+    assert_contains_all(
+        &out,
+        &[
+            "EOWNERDEAD (OwnerDied guard)",
+            "found          a=90 b=0 pending=10  a+b=90",
+            "repaired       a=90 b=10 pending=0  a+b=100",
+            "after consistent: lock works",
+        ],
     );
-    assert!(
-        out.contains("repaired       a=90 b=10 pending=0  a+b=100"),
-        "{out}"
-    );
-    assert!(out.contains("after consistent: lock works"), "{out}");
     let robust = out
         .lines()
         .find(|l| l.starts_with("robust pthread mutex"))

@@ -8,8 +8,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use lesson::testing::{
-    Command, assert_lesson_last, assert_pids_gone, assert_quiet_under_head, assert_usage_errors,
-    entries, output, pid_exists, printed_pids, run_ok, running, serial, wait_gone, wait_until,
+    Command, assert_contains_all, assert_lesson_last, assert_pids_gone, assert_quiet_under_head,
+    assert_usage_errors, entries, output, pid_exists, printed_pids, run_ok, running, serial,
+    wait_gone, wait_until,
 };
 
 // Programs fork several processes and some claims depend on timing: run
@@ -168,11 +169,13 @@ fn named_shm_leaves_no_name_even_when_the_creator_is_killed() {
     let first = row(&out, "segment");
     assert!(first[1].starts_with("/lesson-shm-"), "{out}");
     assert!(!Path::new("/dev/shm").join(&first[1][1..]).exists());
-    assert!(
-        out.contains("name gone while both mapped it: true"),
-        "{out}"
+    assert_contains_all(
+        &out,
+        &[
+            "name gone while both mapped it: true",
+            "wrote 0x5eed00000002",
+        ],
     );
-    assert!(out.contains("wrote 0x5eed00000002"), "{out}");
     let killed = row(&out, "unlinked once opened");
     assert_eq!((killed[9], killed[12]), ("9", "false"), "{out}");
     let kept = row(&out, "kept its name");
@@ -232,10 +235,12 @@ fn manager_process_is_slower_than_shared_memory() {
     };
     let (manager, shared) = (before_ns("manager"), before_ns("shared memory"));
     assert!(manager > 0.0 && shared > 0.0, "{out}");
-    assert!(out.contains("Exited(Pid("), "{out}");
-    assert!(
-        out.contains("shared store: true, parent saw the server's: true"),
-        "{out}"
+    assert_contains_all(
+        &out,
+        &[
+            "Exited(Pid(",
+            "shared store: true, parent saw the server's: true",
+        ],
     );
     assert_usage_errors(
         bin,

@@ -5,7 +5,7 @@
 //! one at a time (`SERIAL`) so they do not slow each other down.
 #![cfg(not(loom))]
 
-use lesson::testing::{assert_quiet_under_head, assert_usage_errors, serial};
+use lesson::testing::{assert_contains_all, assert_quiet_under_head, assert_usage_errors, serial};
 
 /// Runs `bin` with `args` alone (`serial`), expects exit 0 and a lesson
 /// line (notes may follow it), returns stdout.
@@ -180,8 +180,7 @@ fn oversubscription_switches_more_with_a_thread_per_task() {
 #[test]
 fn false_sharing_prints_the_slowdown() {
     let out = run_ok(FALSE_SHARING, &[]);
-    assert!(out.contains("packed"), "{out}");
-    assert!(out.contains("padded"), "{out}");
+    assert_contains_all(&out, &["packed", "padded"]);
     let line = out.lines().find(|l| l.starts_with("slowdown")).unwrap();
     assert!(ratios(line)[0] > 0.0, "{out}");
     assert_usage_errors(

@@ -3,8 +3,8 @@
 #![cfg(not(loom))]
 
 use lesson::testing::{
-    assert_lesson_last, assert_usage_error, assert_usage_errors, number_after, output, serial,
-    under_head,
+    assert_contains_all, assert_lesson_last, assert_usage_error, assert_usage_errors, number_after,
+    output, serial, under_head,
 };
 use std::time::Duration;
 
@@ -68,17 +68,13 @@ fn thread_pool_survives_a_panicking_task() {
 fn producer_consumer_shows_backpressure_join_and_shutdown() {
     let bin = env!("CARGO_BIN_EXE_producer-consumer");
     let (out, _) = run(bin, &[]);
-    assert!(
-        out.contains("channel filled to 8 of 8 before any consumer ran"),
-        "{out}"
-    );
-    assert!(
-        out.contains("returned with 6000 of 6000 items finished"),
-        "{out}"
-    );
-    assert!(
-        out.contains("6000 items, sum 17997000 (want 17997000)"),
-        "{out}"
+    assert_contains_all(
+        &out,
+        &[
+            "channel filled to 8 of 8 before any consumer ran",
+            "returned with 6000 of 6000 items finished",
+            "6000 items, sum 17997000 (want 17997000)",
+        ],
     );
     let (out, _) = run(
         bin,
@@ -115,10 +111,12 @@ fn semaphore_caps_concurrency_and_refuses_an_extra_release() {
         .expect("semaphore line");
     let most = number_after::<usize>(capped, "at most");
     assert!((1..=2).contains(&most), "{out}");
-    assert!(out.contains("release #1         Ok(())"), "{out}");
-    assert!(
-        out.contains("Err: semaphore released too many times (limit 2)"),
-        "{out}"
+    assert_contains_all(
+        &out,
+        &[
+            "release #1         Ok(())",
+            "Err: semaphore released too many times (limit 2)",
+        ],
     );
     assert_usage_errors(bin, &[&["--limit", "0"], &["--workers", "1000"]]);
 }
@@ -127,14 +125,13 @@ fn semaphore_caps_concurrency_and_refuses_an_extra_release() {
 fn event_wakes_all_waiters_and_times_out_when_cleared() {
     let bin = env!("CARGO_BIN_EXE_event");
     let (out, _) = run(bin, &["--waiters", "6", "--timeout-ms", "30"]);
-    assert!(
-        out.contains("woke 6 of 6 waiters, 0 woke before the set"),
-        "{out}"
-    );
-    assert!(out.contains("wait after set returns true"), "{out}");
-    assert!(
-        out.contains("is_set() = false, wait_timeout(30 ms) = false"),
-        "{out}"
+    assert_contains_all(
+        &out,
+        &[
+            "woke 6 of 6 waiters, 0 woke before the set",
+            "wait after set returns true",
+            "is_set() = false, wait_timeout(30 ms) = false",
+        ],
     );
     assert_usage_errors(bin, &[&["--waiters", "0"], &["--timeout-ms", "999999"]]);
 }
@@ -143,8 +140,13 @@ fn event_wakes_all_waiters_and_times_out_when_cleared() {
 fn barrier_keeps_phases_in_step() {
     let bin = env!("CARGO_BIN_EXE_barrier");
     let (out, _) = run(bin, &["--threads", "3", "--phases", "50"]);
-    assert!(out.contains("leaders       50 (one per phase)"), "{out}");
-    assert!(out.contains("equals the one-thread result"), "{out}");
+    assert_contains_all(
+        &out,
+        &[
+            "leaders       50 (one per phase)",
+            "equals the one-thread result",
+        ],
+    );
     assert_usage_errors(bin, &[&["--threads", "0"], &["--phases", "-1"]]);
 }
 
@@ -206,13 +208,12 @@ fn scoped_threads_borrow_and_static_threads_share_an_arc() {
     let bin = env!("CARGO_BIN_EXE_scoped-threads");
     let (out, _) = run(bin, &["--threads", "3", "--len", "1000"]);
     // sum of x*x for x in 0..1000
-    assert!(
-        out.contains("&mut out chunks   sum 332833500   (no Arc, no lock)"),
-        "{out}"
-    );
-    assert!(
-        out.contains("sum 332833500   Arc count while running: 4, after join: 1"),
-        "{out}"
+    assert_contains_all(
+        &out,
+        &[
+            "&mut out chunks   sum 332833500   (no Arc, no lock)",
+            "sum 332833500   Arc count while running: 4, after join: 1",
+        ],
     );
     assert_usage_errors(bin, &[&["--len", "0"], &["--len", "99999999999"]]);
 }
@@ -237,19 +238,15 @@ fn daemon_thread_dies_without_drop_and_joined_one_cleans_up() {
 fn thread_panic_reaches_hook_join_and_poisons_the_lock() {
     let bin = env!("CARGO_BIN_EXE_thread-panics");
     let (out, err) = run(bin, &[]);
-    assert!(
-        out.contains("excepthook   thread 'transfer' panicked: network error"),
-        "{out}"
+    assert_contains_all(
+        &out,
+        &[
+            "excepthook   thread 'transfer' panicked: network error",
+            "join         Err(\"network error before crediting the other account\")",
+            "Err(PoisonError) ; data inside: [60, 0], total 60 of 100",
+            "lock() is Ok again",
+        ],
     );
-    assert!(
-        out.contains("join         Err(\"network error before crediting the other account\")"),
-        "{out}"
-    );
-    assert!(
-        out.contains("Err(PoisonError) ; data inside: [60, 0], total 60 of 100"),
-        "{out}"
-    );
-    assert!(out.contains("lock() is Ok again"), "{out}");
     assert!(
         err.is_empty(),
         "the hook replaced the default report: {err}"

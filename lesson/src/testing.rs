@@ -158,6 +158,18 @@ pub fn assert_quiet_under_head(command: &str, secs: u64) -> String {
     stdout
 }
 
+/// Asserts that `text` contains every one of `parts`; the message names
+/// the missing part and shows the whole text.
+///
+/// ```
+/// lesson::testing::assert_contains_all("woke 6 of 6\nlesson: x", &["woke 6", "lesson: "]);
+/// ```
+pub fn assert_contains_all(text: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(text.contains(part), "no {part:?} in:\n{text}");
+    }
+}
+
 /// The first line of `out` that contains `key`; panics with `out` if none.
 pub fn line_with<'a>(out: &'a str, key: &str) -> &'a str {
     out.lines()
