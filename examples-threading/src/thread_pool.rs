@@ -70,26 +70,26 @@ impl<T> TaskHandle<T> {
 }
 
 /// Joins every handle in order, like `concurrent.futures.wait`: the values
-/// of the tasks that succeeded, and each failure with its task's index.
+/// of the tasks that succeeded, and each failure with its handle's key.
 ///
 /// ```
 /// use examples_threading::thread_pool::{ThreadPool, join_all};
 ///
 /// let pool = ThreadPool::new(2).unwrap();
 /// let handles = pool.submit_each(0..4, |i| if i == 2 { panic!("no") } else { i });
-/// let (values, errors) = join_all(handles);
+/// let (values, errors) = join_all((0..4).zip(handles));
 /// assert_eq!(values, [0, 1, 3]);
 /// assert_eq!(errors.len(), 1);
 /// assert_eq!(errors[0].0, 2);
 /// ```
-pub fn join_all<T>(
-    handles: impl IntoIterator<Item = TaskHandle<T>>,
-) -> (Vec<T>, Vec<(usize, TaskError)>) {
+pub fn join_all<K, T>(
+    handles: impl IntoIterator<Item = (K, TaskHandle<T>)>,
+) -> (Vec<T>, Vec<(K, TaskError)>) {
     let (mut values, mut errors) = (Vec::new(), Vec::new());
-    for (i, handle) in handles.into_iter().enumerate() {
+    for (key, handle) in handles {
         match handle.join() {
             Ok(value) => values.push(value),
-            Err(e) => errors.push((i, e)),
+            Err(e) => errors.push((key, e)),
         }
     }
     (values, errors)

@@ -44,8 +44,7 @@ fn main() -> Result<()> {
         assert!(i != bad, "task {i} fails on purpose");
         collatz(i)
     });
-    let (values, errors) = join_all(handles);
-    let errors: Vec<_> = errors.into_iter().map(|(i, e)| (i as u64 + 1, e)).collect();
+    let (values, errors) = join_all((1..=n).zip(handles));
     let first = errors
         .first()
         .map_or("-".into(), |(i, e)| format!("task {i}: {e}"));
@@ -56,10 +55,8 @@ fn main() -> Result<()> {
         errors == [(bad, expected_error)],
         "expected exactly task {bad} to fail, got {errors:?}"
     );
-    ensure!(
-        values.iter().sum::<u64>() + collatz(bad) == want,
-        "submit+join: wrong sum"
-    );
+    let sum: u64 = values.iter().sum();
+    ensure!(sum + collatz(bad) == want, "submit+join: wrong sum");
 
     let mut first = None;
     for chunksize in [1, 64] {
