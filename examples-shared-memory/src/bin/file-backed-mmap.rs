@@ -73,11 +73,8 @@ fn main() -> Result<()> {
         row(&label, format!("pid {pid}   {status}"));
     }
     let persisted = file_map::first_two_words(&path)?; // no mapping left
-    let (w, r) = persisted;
-    row(
-        "file after both exited",
-        format!("writer {w:#x}, reader {r:#x}"),
-    );
+    let both = format!("writer {:#x}, reader {:#x}", persisted.0, persisted.1);
+    row("file after both exited", both);
 
     // SAFETY: this process never starts a thread (spawn made none).
     let status = unsafe { file_map::touch_after_truncate(&path, WAIT) }?;
