@@ -3,19 +3,21 @@
 //!
 //! Notice: small messages gain most (a pipe pays a `write` and a `read` per
 //! message, the ring a few atomic operations); large ones approach `memcpy`
-//! speed (a pipe copies twice through the kernel, the ring copies in and
-//! out of memory both processes map, which may even stay in cache). With
+//! speed (a pipe copies twice through the kernel, the ring copies in and out
+//! of memory both processes map, which may even stay in cache). With
 //! `--same-core` both processes share one CPU: the ring still works because
 //! a side that finds it empty or full sleeps on a futex instead of spinning.
 //! Exit 0 needs every message intact and in order (sequence number +
 //! checksum; else exit 1) and, loosely, less CPU time per 64 B message for
 //! the ring than for the pipe (CPU time, unlike wall time, does not grow on
 //! a busy machine; else exit 3, `SPEED_CLAIM_MISSED`: a small ring that
-//! fills and empties often spends its savings spinning). The wall-clock targets (64 KiB ring >= 0.5x memcpy and >= 4x
-//! pipe, 64 B >= 10x pipe) are printed, not enforced: each stream runs 3
-//! times and the fastest counts, but a loaded machine can still miss them.
-//! Reach for it for high-rate IPC between processes you control. Python:
-//! `multiprocessing.Queue` pickles through a pipe, like the baseline here.
+//! fills and empties often spends its savings spinning). The wall-clock
+//! targets (64 KiB ring >= 0.5x memcpy and >= 4x pipe, 64 B >= 10x pipe) are
+//! printed, not enforced: each stream runs 3 times and the fastest counts,
+//! but a loaded machine can still miss them. Reach for it for high-rate IPC
+//! between processes you control. Python: `multiprocessing.Queue` pickles
+//! through a pipe, like the baseline here.
+
 use clap::Parser;
 use examples_shared_memory::ring::stream::{self, MIN_MESSAGE, best_of};
 
