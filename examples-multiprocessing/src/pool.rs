@@ -267,6 +267,17 @@ pub struct Replacement {
     pub retired: bool,
 }
 
+impl fmt::Display for Replacement {
+    /// `worker 41 (was killed by SIGKILL (signal 9)) replaced by 57`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "worker {} ({}) ", self.old_pid, self.cause)?;
+        match self.new_pid {
+            Some(new) => write!(f, "replaced by {new}"),
+            None => write!(f, "not replaced (the pool gave up)"),
+        }
+    }
+}
+
 /// What [`Pool::shutdown`] found.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ShutdownReport {
@@ -462,6 +473,26 @@ impl<T: Serialize + DeserializeOwned, R: Serialize + DeserializeOwned> Pool<T, R
             .iter()
             .filter_map(|w| crate::cpu_work::process_cpu_time(w.pid.as_raw()))
             .sum()
+    }
+
+    /// How many descriptors each current worker holds that are not in
+    /// `before` (this process's [`open_fds`] from before the pool existed,
+    /// which the workers inherited): 2 each, its own task and result pipe
+    /// ends, and nothing of a sibling's. A worker closes the rest first
+    /// thing after `fork`, so a just-forked one gets up to `patience`.
+    pub fn new_fds_per_worker(&self, before: &[i32], patience: Duration) -> io::Result<Vec<usize>> {
+        let deadline = Instant::now() + patience;
+        loop {
+            let mut counts = Vec::new();
+            for pid in self.pids() {
+                let fds = open_fds(Some(pid))?;
+                counts.push(fds.iter().filter(|fd| !before.contains(fd)).count());
+            }
+            if counts.iter().all(|&n| n == 2) || Instant::now() > deadline {
+                return Ok(counts);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Every worker that ended while the pool ran, and its replacement.
@@ -768,6 +799,10 @@ impl<T: Serialize + DeserializeOwned, R: Serialize + DeserializeOwned> Pool<T, R
             let slot = self.slots.get(wi);
             let state = slot.state.load(Ordering::Acquire);
             let SlotState::Running(seq) = SlotState::from(state) else {
+                // Between two tasks of its queue: the next one may start
+                // right after this check, so look again within `limit`
+                // (else `poll` could sleep forever beside a hung task).
+                next = Some(next.map_or(limit, |n| n.min(limit)));
                 continue;
             };
             let ran = now.saturating_sub(slot.started.load(Ordering::Relaxed));
