@@ -8,7 +8,9 @@
 
 // The process pool and what it is built from.
 pub mod cpu_work;
+pub mod faults;
 pub mod frame;
+pub mod measure;
 pub mod pool;
 pub mod stop_signal;
 

@@ -198,7 +198,7 @@ fn a_killed_worker_costs_one_task_and_is_replaced() {
         .filter(|l| l.starts_with("replacement"))
         .collect();
     assert_eq!(replacements.len(), 2, "{out}");
-    let killed = format!("worker {pid} was killed by SIGKILL");
+    let killed = format!("worker {pid} (was killed by SIGKILL (signal 9)) replaced by");
     assert!(replacements.iter().any(|r| r.contains(&killed)), "{out}");
     assert!(
         out.contains("task 14 timed out after 500ms: worker"),

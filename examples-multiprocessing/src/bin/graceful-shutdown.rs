@@ -17,7 +17,7 @@
 //! was reported lost with its pid and signal), 1 if a worker was left
 //! behind or a result was wrong.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Result, bail, ensure};
 use clap::Parser;
@@ -37,7 +37,7 @@ struct Args {
     #[arg(long, default_value_t = 50, value_parser = lesson::at_least_one)]
     task_ms: usize,
     /// Send ourselves SIGINT after this many milliseconds (at most 600000).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(..=600_000))]
     interrupt_after_ms: Option<u64>,
 }
 
@@ -47,17 +47,11 @@ fn main() -> std::process::ExitCode {
 
 fn run() -> Result<()> {
     let a: Args = lesson::args();
-    if a.workers > 64
-        || a.tasks > 10_000
-        || a.task_ms > 1000
-        || a.interrupt_after_ms.is_some_and(|ms| ms > 600_000)
-    {
-        lesson::usage_error(
-            "at most 64 workers, 10000 tasks, 1000 ms per task, 600000 ms before the interrupt",
-        );
+    if a.workers > 64 || a.tasks > 10_000 || a.task_ms > 1000 {
+        lesson::usage_error("at most 64 workers, 10000 tasks, 1000 ms per task");
     }
     stop_signal::install()?;
-    let fds_before = open_fds(None)?;
+    let (n, fds_before) = (a.tasks, open_fds(None)?);
     let rounds = rounds_per_ms() * a.task_ms as u64;
     let mut pool = Pool::builder(a.workers, move |i: u64| spin(i, rounds))
         .cancel_when(&stop_signal::STOP)
@@ -70,13 +64,11 @@ fn run() -> Result<()> {
         stop_signal::interrupt_after(Duration::from_millis(ms))?;
     }
     let (mut done, mut lost) = (0, 0);
-    for r in pool.imap_unordered(0..a.tasks as u64)? {
+    for r in pool.imap_unordered(0..n as u64)? {
         match r {
-            Ok((i, v)) => {
-                ensure!(v == spin(i as u64, rounds), "task {i}: wrong result");
-                done += 1;
-            }
-            Err(Error::Cancelled) => break,
+            Ok((i, v)) if v == spin(i as u64, rounds) => done += 1,
+            Ok((i, _)) => bail!("task {i}: wrong result"),
+            Err(Error::Cancelled) => break, // Ctrl-C: the pool stopped handing out work
             Err(e @ Error::WorkerDied { .. }) => {
                 println!("lost           {e}"); // someone killed a worker
                 lost += 1;
@@ -85,57 +77,32 @@ fn run() -> Result<()> {
         }
     }
     for r in pool.replacements() {
-        println!(
-            "replaced       worker {} ({}) by {}",
-            r.old_pid,
-            r.cause,
-            r.new_pid.unwrap_or(0)
-        );
+        println!("replaced       {r}");
     }
     let signal = stop_signal::received();
     match signal {
-        Some(sig) => println!(
-            "interrupted    by {sig} after {done} of {} tasks: no more work handed out",
-            a.tasks
-        ),
-        None => println!("finished       {done} of {} tasks", a.tasks),
+        Some(sig) => {
+            println!("interrupted    by {sig} after {done} of {n} tasks: no more work handed out")
+        }
+        None => println!("finished       {done} of {n} tasks"),
     }
-    // Beyond what it inherited from before the pool existed, each worker
-    // holds its own two pipe ends: nothing of a sibling's. (A worker closes
-    // the rest first thing after fork; give a newly forked one a moment.)
-    let deadline = Instant::now() + Duration::from_secs(2);
-    let worker_fds = loop {
-        let mut counts = Vec::new();
-        for pid in pool.pids() {
-            let fds = open_fds(Some(pid))?;
-            counts.push(fds.iter().filter(|fd| !fds_before.contains(fd)).count());
-        }
-        if counts.iter().all(|&n| n == 2) || Instant::now() > deadline {
-            break counts;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    // Each worker holds its own two pipe ends beyond what it inherited.
+    let worker_fds = pool.new_fds_per_worker(&fds_before, Duration::from_secs(2))?;
     println!("worker fds     {worker_fds:?} new in each worker (its own task and result pipes)");
     let report = pool.shutdown();
+    let (exited, killed) = (report.exited, report.killed);
+    println!("shutdown       {exited} workers exited, {killed} killed after the deadline");
+    let (left, fds_after) = (live_children()?, open_fds(None)?);
+    let (before, after) = (fds_before.len(), fds_after.len());
     println!(
-        "shutdown       {} workers exited, {} killed after the deadline",
-        report.exited, report.killed
-    );
-    let left = live_children()?;
-    let fds_after = open_fds(None)?;
-    println!(
-        "children left  {}, fds {} before the pool and {} after",
-        left.len(),
-        fds_before.len(),
-        fds_after.len()
+        "children left  {}, fds {before} before the pool and {after} after",
+        left.len()
     );
     println!(
         "lesson: on Ctrl-C, stop handing out work, close the workers' pipes, wait with a deadline, kill, reap"
     );
-    ensure!(
-        worker_fds.iter().all(|&n| n == 2),
-        "a worker holds extra fds: {worker_fds:?}"
-    );
+    let extra = worker_fds.iter().any(|&n| n != 2);
+    ensure!(!extra, "a worker holds extra fds: {worker_fds:?}");
     ensure!(
         fds_after == fds_before,
         "fds {fds_before:?} before, {fds_after:?} after"
@@ -147,10 +114,6 @@ fn run() -> Result<()> {
     if let Some(sig) = signal {
         std::process::exit(stop_signal::exit_code(sig));
     }
-    ensure!(
-        done + lost == a.tasks,
-        "only {done} of {} tasks finished",
-        a.tasks
-    );
+    ensure!(done + lost == n, "only {done} of {n} tasks finished");
     Ok(())
 }

@@ -12,16 +12,10 @@
 //! is the overhead every `Pool` task and result pays. Exits 0 when every
 //! message arrived intact and the corrupt frame was refused; 1 otherwise.
 
-use std::fs::File;
-use std::io::{Read, Write};
-use std::time::Instant;
-
 use anyhow::{Result, ensure};
 use clap::Parser;
-use examples_multiprocessing::fork::fork_single_threaded;
-use examples_multiprocessing::frame::{self, FrameReader};
-use nix::fcntl::OFlag;
-use serde::{Deserialize, Serialize};
+use examples_multiprocessing::frame;
+use examples_multiprocessing::measure::{self, frame_costs};
 
 #[derive(Parser)]
 struct Args {
@@ -31,21 +25,6 @@ struct Args {
     /// f64 values per message (at most 4096).
     #[arg(long, default_value_t = 8, value_parser = lesson::at_least_one)]
     values: usize,
-}
-
-#[derive(Serialize, Deserialize, PartialEq, Debug)]
-struct Reading {
-    id: u64,
-    sensor: String,
-    values: Vec<f64>,
-}
-
-fn reading(id: u64, values: usize) -> Reading {
-    Reading {
-        id,
-        sensor: format!("sensor-{}", id % 16),
-        values: (0..values).map(|k| (id + k as u64) as f64).collect(),
-    }
 }
 
 fn main() -> std::process::ExitCode {
@@ -58,117 +37,30 @@ fn run() -> Result<()> {
         lesson::usage_error("at most 10000000 messages of at most 4096 values");
     }
     let (n, v) = (a.messages as u64, a.values);
-
     // Encoding alone, in this process.
-    let sample: Vec<Reading> = (0..n.min(100_000)).map(|i| reading(i, v)).collect();
-    let t = Instant::now();
-    let mut wire = Vec::new();
-    for r in &sample {
-        frame::encode(r, &mut wire)?;
-    }
-    let encode_ns = t.elapsed().as_nanos() as f64 / sample.len() as f64;
-    let t = Instant::now();
-    let mut reader = FrameReader::new(&wire[..]);
-    while let Some(r) = reader.read::<Reading>()? {
-        std::hint::black_box(r);
-    }
-    let decode_ns = t.elapsed().as_nanos() as f64 / sample.len() as f64;
-    let frame_bytes = wire.len() as f64 / sample.len() as f64;
-    println!("encode         {encode_ns:>8.0} ns/message ({frame_bytes:.0} bytes framed)");
-    println!("decode         {decode_ns:>8.0} ns/message");
-
-    // Frames through a pipe to a forked child: build + encode + write, read + decode.
-    let t = Instant::now();
-    let (pipe, mut child) = pipe_to_child(n, v, true)?;
-    let (mut got, mut id_sum, mut reader) = (0u64, 0u64, FrameReader::new(pipe));
-    while let Some(r) = reader.read::<Reading>()? {
-        let intact = r.values.len() == v && r.values[v - 1] == (r.id + v as u64 - 1) as f64;
-        ensure!(
-            intact && r.sensor.starts_with("sensor-"),
-            "message {} arrived damaged",
-            r.id
-        );
-        (got, id_sum) = (got + 1, id_sum + r.id);
-    }
-    let framed = t.elapsed();
-    child.wait()?;
-    ensure!(
-        got == n && id_sum == n * (n - 1) / 2,
-        "received {got} of {n} messages"
-    );
-    let total = (frame_bytes * n as f64) as u64;
-
-    // The same number of bytes, raw.
-    let t = Instant::now();
-    let (mut pipe, mut child) = pipe_to_child(total, v, false)?;
-    let (mut buf, mut raw_bytes) = (vec![0u8; 64 << 10], 0u64);
-    while let Ok(k @ 1..) = pipe.read(&mut buf) {
-        raw_bytes += k as u64;
-    }
-    let raw = t.elapsed();
-    child.wait()?;
-    ensure!(
-        raw_bytes == total,
-        "raw transfer moved {raw_bytes} of {total} bytes"
-    );
+    let c = frame_costs(a.messages.min(100_000), v)?;
+    let (enc, dec, bytes) = (c.encode_ns, c.decode_ns, c.frame_bytes);
+    println!("encode         {enc:>8.0} ns/message ({bytes:.0} bytes framed)");
+    println!("decode         {dec:>8.0} ns/message");
+    // Frames through a pipe to a forked child (build + encode + write, read
+    // + decode), then the same number of bytes, raw.
+    let framed = measure::framed_through_pipe(n, v)?;
+    let total = (bytes * n as f64) as u64;
+    let raw = measure::raw_through_pipe(total)?;
     let mb = total as f64 / 1e6;
-    println!(
-        "pipe, framed   {:>8.0} ns/message  {mb:>7.1} MB  {:>7.0} MB/s",
-        framed.as_nanos() as f64 / n as f64,
-        mb / framed.as_secs_f64()
-    );
-    println!(
-        "pipe, raw      {:>8.0} ns/message  {mb:>7.1} MB  {:>7.0} MB/s",
-        raw.as_nanos() as f64 / n as f64,
-        mb / raw.as_secs_f64()
-    );
-
+    for (label, took) in [("pipe, framed", framed), ("pipe, raw   ", raw)] {
+        let ns = took.as_nanos() as f64 / n as f64;
+        let rate = mb / took.as_secs_f64();
+        println!("{label}   {ns:>8.0} ns/message  {mb:>7.1} MB  {rate:>7.0} MB/s");
+    }
     let refused = frame::split(&[0xff, 0xff, 0xff, 0xff, 0]);
-    println!(
-        "corrupt length {}",
-        refused
-            .as_ref()
-            .err()
-            .map_or("accepted (bug)".into(), |e| format!("refused: {e}"))
-    );
+    match &refused {
+        Err(e) => println!("corrupt length refused: {e}"),
+        Ok(_) => println!("corrupt length accepted (bug)"),
+    }
     println!(
         "lesson: a frame is length + encoding; the encoding, not the pipe, is most of the cost per small message (Python pays it in pickle)"
     );
     ensure!(refused.is_err(), "a 4 GiB length prefix was not refused");
     Ok(())
-}
-
-/// Forks a child that writes `n` framed readings (or `n` raw bytes) into a
-/// pipe and exits; returns the read end and the child.
-fn pipe_to_child(
-    n: u64,
-    values: usize,
-    framed: bool,
-) -> Result<(File, examples_multiprocessing::fork::Child)> {
-    let (read_end, write_end) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
-    // The closure owns the write end: the child writes through it, and the
-    // parent's copy closes when the closure is dropped after the fork.
-    let child = fork_single_threaded(move || {
-        let mut out = File::from(write_end);
-        let mut buf = Vec::with_capacity(128 << 10);
-        let mut left = n;
-        while left > 0 {
-            if framed {
-                let _ = frame::encode(&reading(n - left, values), &mut buf);
-                left -= 1;
-            } else {
-                let k = left.min(64 << 10);
-                buf.resize(k as usize, 7);
-                left -= k;
-            }
-            if buf.len() >= 64 << 10 || left == 0 {
-                if out.write_all(&buf).is_err() {
-                    return 1;
-                }
-                buf.clear();
-            }
-        }
-        0
-    })?;
-    Ok((File::from(read_end), child))
 }

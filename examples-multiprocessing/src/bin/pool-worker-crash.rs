@@ -17,15 +17,12 @@
 //! results equal the sequential answer; 1 otherwise.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::AtomicU32;
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use anyhow::{Result, ensure};
 use clap::Parser;
-use examples_multiprocessing::cpu_work::{rounds_per_ms, spin};
-use examples_multiprocessing::pool::{Death, Error, Pool};
-use nix::sys::signal::{Signal, raise};
+use examples_multiprocessing::faults::{self, Faults};
+use examples_multiprocessing::pool::Error;
 
 #[derive(Parser)]
 struct Args {
@@ -55,9 +52,6 @@ struct Args {
     task_ms: usize,
 }
 
-/// Set by the initializer in each worker: its own pid (0 if it never ran).
-static INITIALIZED_IN: AtomicU32 = AtomicU32::new(0);
-
 fn main() -> std::process::ExitCode {
     examples_multiprocessing::fork::exit_code(run())
 }
@@ -73,79 +67,17 @@ fn run() -> Result<()> {
             "--crash-task, --panic-task, --hang-task: three different tasks below --tasks; --timeout-ms at most 60000",
         );
     }
-    let (crash, boom, hang) = (a.crash_task as u64, a.panic_task as u64, a.hang_task as u64);
-    let rounds = rounds_per_ms() * a.task_ms as u64;
-    let job = move |i: u64| {
-        if i == crash {
-            let _ = raise(Signal::SIGKILL); // as a segfault or the OOM killer would
-        }
-        assert!(i != boom, "task {i} panics on purpose");
-        if i == hang {
-            loop {
-                std::thread::sleep(Duration::from_secs(1)); // a deadlock, an endless loop
-            }
-        }
-        (spin(i, rounds), INITIALIZED_IN.load(Relaxed))
-    };
-    // The initializer runs once in every worker, replacements included.
-    let mut pool = Pool::builder(a.workers, job)
-        .initializer(|| INITIALIZED_IN.store(std::process::id(), Relaxed))
-        .chunksize(a.chunksize)
-        .task_timeout(Duration::from_millis(a.timeout_ms as u64))
-        .build()?;
-    let mut pids = pool.pids();
-    println!("workers        {:?}", pool.pids());
-    let results = pool.map(0..a.tasks as u64)?;
-    let (mut good, mut inits) = (0, BTreeSet::new());
-    for (i, r) in results.iter().enumerate() {
-        match r {
-            Ok((v, init)) => {
-                ensure!(*v == spin(i as u64, rounds), "task {i}: wrong result");
-                inits.insert(*init);
-                good += 1;
-            }
-            Err(e) => println!("failed         {e}"),
-        }
-    }
-    let crashed = matches!(
-        &results[a.crash_task],
-        Err(Error::WorkerDied {
-            cause: Death::Signaled(Signal::SIGKILL),
-            ..
-        })
-    );
-    let panicked = matches!(&results[a.panic_task], Err(Error::Panicked { .. }));
-    let timed_out = matches!(&results[a.hang_task], Err(Error::TimedOut { .. }));
-    for r in pool.replacements() {
-        println!(
-            "replacement    worker {} {} -> new worker {:?}",
-            r.old_pid,
-            r.cause,
-            r.new_pid.unwrap_or(0)
-        );
-    }
-    let replaced = pool.replacements().len();
-    pids.extend(pool.replacements().iter().filter_map(|r| r.new_pid));
-    let init_ok = inits.iter().all(|p| pids.contains(&(*p as i32)));
-    println!("initializer    ran in {inits:?}, each a worker of this pool");
-    println!(
-        "other results  {good} of {} equal the sequential answer",
-        a.tasks - 3
-    );
-    drop(pool);
-
+    let (crash, panic, hang) = (a.crash_task as u64, a.panic_task as u64, a.hang_task as u64);
+    let f = Faults { crash, panic, hang };
+    let timeout = Duration::from_millis(a.timeout_ms as u64);
+    let run = faults::run(a.workers, a.tasks, f, a.chunksize, timeout, a.task_ms)?;
+    println!("{run}");
+    let others = a.tasks - 3;
     // A task list where every task kills its worker: the cap stops the loop.
-    let mut doomed = Pool::builder(a.workers, |_: u64| -> u64 {
-        let _ = raise(Signal::SIGKILL);
-        0
-    })
-    .max_restarts(4)
-    .build()?;
-    let capped = doomed.map(0..1000);
-    let capped_ok = matches!(capped, Err(Error::Broken { restarts: 5, .. }));
-    match capped {
-        Err(e) => println!("every task kills its worker, max_restarts 4: {e}"),
-        Ok(_) => println!("every task kills its worker, max_restarts 4: no error (unexpected)"),
+    let capped = faults::every_task_kills_its_worker(a.workers, 4)?;
+    match &capped {
+        Some(e) => println!("every task kills its worker, max_restarts 4: {e}"),
+        None => println!("every task kills its worker, max_restarts 4: no error (unexpected)"),
     }
     println!(
         "python         Pool.map hangs forever here; ProcessPoolExecutor fails every pending task (BrokenProcessPool)"
@@ -153,21 +85,22 @@ fn run() -> Result<()> {
     println!(
         "lesson: track which task each worker holds, so a dead worker costs one task, not the pool"
     );
+    let replaced = run.replacements.len();
     ensure!(
-        crashed && panicked && timed_out,
+        run.each_failed_its_own_way(),
         "the chosen tasks did not fail as expected"
     );
     ensure!(
-        good == a.tasks - 3 && replaced == 2,
-        "{good} good results and {replaced} replacements, expected {} and 2",
-        a.tasks - 3
+        run.good == others && replaced == 2,
+        "{} good results and {replaced} replacements, expected {others} and 2",
+        run.good
     );
     ensure!(
-        init_ok,
+        run.initializer_ran(),
         "a result came from a worker whose initializer did not run"
     );
     ensure!(
-        capped_ok,
+        matches!(capped, Some(Error::Broken { restarts: 5, .. })),
         "the restart cap did not stop the pool after 5 deaths"
     );
     Ok(())
