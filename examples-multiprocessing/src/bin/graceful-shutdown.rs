@@ -2,20 +2,16 @@
 //! stop, reap every one of them, then exit 130.
 //!
 //! Notice: the workers ignore SIGINT (Ctrl-C reaches the whole process
-//! group), so only the parent decides; its handler just sets a flag, the
-//! pool's `poll` returns `EINTR`, and the pool stops. Shutdown closes the
-//! workers' pipes, waits up to a deadline, SIGKILLs stragglers and reaps
-//! all: the program prints how many workers it still has (zero). Left
-//! alone the work lasts a few seconds and the program exits 0;
-//! `--interrupt-after-ms N` sends it a real SIGINT from a kernel timer.
-//! Reach for this in every long-running program with workers. Python:
-//! `KeyboardInterrupt` in the parent of a `multiprocessing.Pool` whose
-//! workers did not ignore SIGINT leaves them half-dead; the fix there is
-//! the same (`signal.signal(SIGINT, SIG_IGN)` in the initializer, then
-//! `pool.terminate(); pool.join()`). Exits 130 after SIGINT, 143 after
-//! SIGTERM, 0 when every task finished (or, if someone killed a worker,
-//! was reported lost with its pid and signal), 1 if a worker was left
-//! behind or a result was wrong.
+//! group), so only the parent decides: its handler sets a flag, `poll`
+//! returns `EINTR`, the pool stops. Shutdown closes the workers' pipes,
+//! waits up to a deadline, SIGKILLs stragglers and reaps all (no children
+//! left). `--interrupt-after-ms N` sends a real SIGINT from a kernel timer.
+//! Reach for this in every long-running program with workers. Python: the
+//! same fix (`signal.signal(SIGINT, SIG_IGN)` in the initializer, then
+//! `pool.terminate(); pool.join()`), or the workers are left half-dead.
+//! Exits 130 after SIGINT, 143 after SIGTERM, 0 when every task finished
+//! (or was reported lost with its worker's pid and signal), 1 if a worker
+//! or a descriptor was left behind or a result was wrong.
 
 use std::time::Duration;
 
@@ -56,10 +52,8 @@ fn run() -> Result<()> {
     let mut pool = Pool::builder(a.workers, move |i: u64| spin(i, rounds))
         .cancel_when(&stop_signal::STOP)
         .build()?;
-    println!(
-        "workers        {:?} (press Ctrl-C to stop early)",
-        pool.pids()
-    );
+    let pids = pool.pids();
+    println!("workers        {pids:?} (press Ctrl-C to stop early)");
     if let Some(ms) = a.interrupt_after_ms {
         stop_signal::interrupt_after(Duration::from_millis(ms))?;
     }
@@ -93,11 +87,8 @@ fn run() -> Result<()> {
     let (exited, killed) = (report.exited, report.killed);
     println!("shutdown       {exited} workers exited, {killed} killed after the deadline");
     let (left, fds_after) = (live_children()?, open_fds(None)?);
-    let (before, after) = (fds_before.len(), fds_after.len());
-    println!(
-        "children left  {}, fds {before} before the pool and {after} after",
-        left.len()
-    );
+    let (kids, before, after) = (left.len(), fds_before.len(), fds_after.len());
+    println!("children left  {kids}, fds {before} before the pool and {after} after");
     println!(
         "lesson: on Ctrl-C, stop handing out work, close the workers' pipes, wait with a deadline, kill, reap"
     );
@@ -105,12 +96,9 @@ fn run() -> Result<()> {
     ensure!(!extra, "a worker holds extra fds: {worker_fds:?}");
     ensure!(
         fds_after == fds_before,
-        "fds {fds_before:?} before, {fds_after:?} after"
+        "fds {fds_before:?}, then {fds_after:?}"
     );
-    ensure!(
-        left.is_empty(),
-        "children still present after shutdown: {left:?}"
-    );
+    ensure!(left.is_empty(), "children left after shutdown: {left:?}");
     if let Some(sig) = signal {
         std::process::exit(stop_signal::exit_code(sig));
     }

@@ -2,19 +2,15 @@
 //! replaced, and every other result arrives.
 //!
 //! Notice: the error names the task, the worker's pid and the signal; a
-//! task that panics fails alone and its worker lives on; a task that hangs
-//! is stopped by the per-task timeout (its worker killed and replaced,
-//! where Python's `Pool` would wait forever); and when every
-//! task kills its worker the pool gives up after `max_restarts` deaths in a
-//! row instead of forking forever. Reach for a crash-tolerant pool when
-//! tasks run code that can segfault, abort, or be OOM-killed (native
-//! libraries, untrusted input). Python: CPython's `multiprocessing.Pool`
-//! hangs forever in `map` when a worker is killed (it replaces the worker
-//! but the lost task never completes), and
-//! `concurrent.futures.ProcessPoolExecutor` marks itself broken and fails
-//! every pending task with `BrokenProcessPool`. Exits 0 when exactly the
-//! three chosen tasks failed, each for its own reason, and all other
-//! results equal the sequential answer; 1 otherwise.
+//! panicking task fails alone and its worker lives on; a hanging task is
+//! stopped by the per-task timeout (its worker killed and replaced); and
+//! when every task kills its worker the pool gives up after `max_restarts`
+//! deaths in a row instead of forking forever. Reach for it when tasks run
+//! code that can segfault, abort or be OOM-killed. Python:
+//! `multiprocessing.Pool.map` hangs forever when a worker is killed, and
+//! `ProcessPoolExecutor` fails every pending task (`BrokenProcessPool`).
+//! Exits 0 when exactly the three chosen tasks failed, each its own way,
+//! and all other results equal the sequential answer; 1 otherwise.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -75,10 +71,10 @@ fn run() -> Result<()> {
     let others = a.tasks - 3;
     // A task list where every task kills its worker: the cap stops the loop.
     let capped = faults::every_task_kills_its_worker(a.workers, 4)?;
-    match &capped {
-        Some(e) => println!("every task kills its worker, max_restarts 4: {e}"),
-        None => println!("every task kills its worker, max_restarts 4: no error (unexpected)"),
-    }
+    let said = capped
+        .as_ref()
+        .map_or("no error (a bug)".into(), |e| e.to_string());
+    println!("every task kills its worker, max_restarts 4: {said}");
     println!(
         "python         Pool.map hangs forever here; ProcessPoolExecutor fails every pending task (BrokenProcessPool)"
     );
