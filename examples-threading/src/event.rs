@@ -28,8 +28,8 @@
 //! assert!(!ready.wait_timeout(Duration::from_millis(10)), "timed out");
 //! ```
 
-use crate::sync::{Condvar, Mutex, lock};
-use std::time::{Duration, Instant};
+use crate::sync::{Condvar, Mutex, lock, wait_timeout_while};
+use std::time::Duration;
 
 /// A flag that threads can wait to see raised.
 #[derive(Debug, Default)]
@@ -77,20 +77,7 @@ impl Event {
     /// Under loom a condvar wait never times out, so models only call this
     /// when a `set` will come.
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut flag = lock(&self.flag);
-        while !*flag {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            flag = self
-                .changed
-                .wait_timeout(flag, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-        true
+        wait_timeout_while(&self.changed, lock(&self.flag), timeout, |flag| !*flag).1
     }
 }
 

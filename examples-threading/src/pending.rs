@@ -31,8 +31,8 @@
 //! });
 //! ```
 
-use crate::sync::{Condvar, Mutex, lock};
-use std::time::{Duration, Instant};
+use crate::sync::{Condvar, Mutex, lock, wait_timeout_while};
+use std::time::Duration;
 
 /// The number of items added and not yet done.
 #[derive(Debug, Default)]
@@ -86,19 +86,6 @@ impl Pending {
     /// Like [`join`](Self::join), giving up after `timeout`; `true` when the
     /// count reached zero.
     pub fn join_timeout(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut count = lock(&self.count);
-        while *count > 0 {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            count = self
-                .zero
-                .wait_timeout(count, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-        true
+        wait_timeout_while(&self.zero, lock(&self.count), timeout, |count| *count > 0).1
     }
 }

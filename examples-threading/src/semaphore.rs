@@ -25,8 +25,8 @@
 //! assert_eq!(sem.release(), Err(OverRelease { limit: 2 }));
 //! ```
 
-use crate::sync::{Condvar, Mutex, lock};
-use std::time::{Duration, Instant};
+use crate::sync::{Condvar, Mutex, lock, wait_timeout_while};
+use std::time::Duration;
 
 /// A semaphore with at most `limit` permits outstanding.
 #[derive(Debug)]
@@ -102,18 +102,10 @@ impl Semaphore {
     /// Under loom a condvar wait never times out, so models only call this
     /// when a permit will be released.
     pub fn acquire_timeout(&self, timeout: Duration) -> Option<Permit<'_>> {
-        let deadline = Instant::now() + timeout;
-        let mut available = lock(&self.available);
-        while *available == 0 {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return None;
-            }
-            available = self
-                .freed
-                .wait_timeout(available, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+        let (mut available, freed) =
+            wait_timeout_while(&self.freed, lock(&self.available), timeout, |a| *a == 0);
+        if !freed {
+            return None;
         }
         *available -= 1;
         Some(Permit { semaphore: self })

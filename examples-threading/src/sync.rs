@@ -28,6 +28,32 @@ pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Waits on `condvar` while `blocked(&guard)` holds, giving up once
+/// `timeout` has passed; returns the guard and `true` when the condition
+/// cleared, `false` on timeout. The deadline loop of std's
+/// `Condvar::wait_timeout_while`, written out so loom's `Condvar` (which
+/// lacks it) runs the same code. Under loom a wait never times out, so
+/// models only call it when a wake-up will come.
+pub fn wait_timeout_while<'a, T>(
+    condvar: &Condvar,
+    mut guard: MutexGuard<'a, T>,
+    timeout: std::time::Duration,
+    mut blocked: impl FnMut(&T) -> bool,
+) -> (MutexGuard<'a, T>, bool) {
+    let deadline = std::time::Instant::now() + timeout;
+    while blocked(&guard) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return (guard, false);
+        }
+        guard = condvar
+            .wait_timeout(guard, left)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+    }
+    (guard, true)
+}
+
 /// Multi-producer multi-consumer channels: `crossbeam_channel` normally, a
 /// loom-visible stand-in under `cfg(loom)`.
 pub mod channel {
