@@ -182,6 +182,14 @@ impl Table {
             } else {
                 (p, t, "processes")
             };
+            if lose.time / win.time < TIE_BELOW {
+                return Some(format!(
+                    "{case}: a tie, {} and {} within {:.0}% of each other",
+                    t.approach,
+                    p.approach,
+                    (TIE_BELOW - 1.0) * 100.0
+                ));
+            }
             return Some(format!(
                 "{case}: {who} win, {} is {} faster than {}",
                 win.approach,
@@ -290,6 +298,10 @@ impl Table {
         out
     }
 }
+
+/// Threads and processes closer than this ratio are called a tie: one
+/// run on a shared machine cannot tell them apart.
+pub const TIE_BELOW: f64 = 1.05;
 
 /// A speedup as `1.93x`: three significant figures, so a tiny ratio never
 /// prints as zero.
@@ -451,6 +463,18 @@ mod tests {
             t.verdict(),
             "c: processes win, pool is 2.00x faster than threads; \
              py: c: processes win, Pool is 2.00x faster than threading"
+        );
+    }
+
+    #[test]
+    fn threads_and_processes_within_five_percent_are_a_tie() {
+        let mut t = Table::new("x", "q");
+        t.row("c", "sequential", 1.0);
+        t.row_of("c", "threads", Model::Threads, 0.101);
+        t.row_of("c", "pool", Model::Processes, 0.100);
+        assert_eq!(
+            t.verdict(),
+            "c: a tie, threads and pool within 5% of each other"
         );
     }
 
