@@ -2,7 +2,7 @@
 //! fetch_add, per-thread CachePadded shards), and false sharing: per-thread
 //! counters packed into one cache line against padded ones.
 
-use std::time::Duration;
+mod support;
 
 use benches::contention::{Counter, Layout, count, false_sharing};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -38,10 +38,7 @@ fn contention(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    // Short warm-up and measurement: the whole suite stays within minutes.
-    config = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(2));
+    config = support::short_runs();
     targets = contention
 }
 criterion_main!(benches);

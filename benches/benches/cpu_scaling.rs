@@ -8,7 +8,7 @@
 //! The process pools are forked first, before the rayon pools exist; the
 //! harness itself may run threads, hence `allow_threads`.
 
-use std::time::Duration;
+mod support;
 
 use benches::compare::bench_prime_job;
 use benches::pools;
@@ -59,10 +59,7 @@ fn cpu_scaling(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    // Short warm-up and measurement: the whole suite stays within minutes.
-    config = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(2));
+    config = support::short_runs();
     targets = cpu_scaling
 }
 criterion_main!(benches);

@@ -4,7 +4,7 @@
 //! threads under the model GIL, which releases the lock around each wait as
 //! CPython does.
 
-use std::time::Duration;
+mod support;
 
 use benches::compare::bench_wait_job;
 use benches::pools;
@@ -38,10 +38,7 @@ fn io_overlap(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    // Short warm-up and measurement: the whole suite stays within minutes.
-    config = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(2));
+    config = support::short_runs();
     targets = io_overlap
 }
 criterion_main!(benches);

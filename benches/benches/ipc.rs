@@ -5,7 +5,9 @@
 //! Each peer is started (thread spawned or child forked) outside the timed
 //! loop and checked with one batch before it is timed.
 
-use std::time::{Duration, Instant};
+mod support;
+
+use std::time::Instant;
 
 use benches::ipc::{Pattern, Peer, SIZES, Transport};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -50,10 +52,7 @@ fn ipc(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    // Short warm-up and measurement: the whole suite stays within minutes.
-    config = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(2));
+    config = support::short_runs();
     targets = ipc
 }
 criterion_main!(benches);

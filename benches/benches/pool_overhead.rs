@@ -3,7 +3,7 @@
 //! (`examples_threading::thread_pool`) at chunksize 1, 8, 64 and 512,
 //! against rayon with the same minimum chunk.
 
-use std::time::Duration;
+mod support;
 
 use benches::compare::{check_tiny, rayon_tiny, threads_tiny};
 use benches::pools;
@@ -55,10 +55,7 @@ fn pool_overhead(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    // Short warm-up and measurement: the whole suite stays within minutes.
-    config = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(2));
+    config = support::short_runs();
     targets = pool_overhead
 }
 criterion_main!(benches);

@@ -4,8 +4,9 @@
 //! new program (exec) milliseconds. Each way is checked once outside the
 //! timed loop.
 
+mod support;
+
 use std::hint::black_box;
-use std::time::Duration;
 
 use benches::spawn::{Spawn, exit_if_child, expected, start};
 use criterion::{BenchmarkId, Criterion, criterion_group};
@@ -27,10 +28,7 @@ fn spawn(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    // Short warm-up and measurement: the whole suite stays within minutes.
-    config = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(2));
+    config = support::short_runs();
     targets = spawn
 }
 
