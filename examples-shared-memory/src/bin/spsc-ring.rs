@@ -11,7 +11,8 @@
 //! checksum; else exit 1) and, loosely, less CPU time per 64 B message for
 //! the ring than for the pipe (CPU time, unlike wall time, does not grow on
 //! a busy machine; else exit 3, `SPEED_CLAIM_MISSED`: a small ring that
-//! fills and empties often spends its savings spinning). The wall-clock
+//! fills and empties often spends its savings spinning; a debug build
+//! skips this check and says so). The wall-clock
 //! targets (64 KiB ring >= 0.5x memcpy and >= 4x pipe, 64 B >= 10x pipe) are
 //! printed, not enforced: each stream runs 3 times and the fastest counts,
 //! but a loaded machine can still miss them. Reach for it for high-rate IPC
@@ -87,8 +88,14 @@ fn main() -> anyhow::Result<()> {
     let per_run = ring_s.messages + ring_l.messages + 2; // the first of each is untimed
     let (total, streams) = (runs as u64 * 2 * per_run, 4 * runs);
     println!("intact and in order: {total} messages in {streams} streams");
+    // Unoptimised, the ring's few atomic operations become many calls: its
+    // speed says nothing about the ring.
+    let speed_checked = !cfg!(debug_assertions);
+    if !speed_checked {
+        println!("note: debug build, speed not checked (for real figures: cargo run --release)");
+    }
     println!("lesson: a shared-memory ring skips the kernel per message; idle sides sleep");
-    if cpu_x <= 1.0 {
+    if speed_checked && cpu_x <= 1.0 {
         eprintln!("error: the ring did not cost less CPU per small message than the pipe");
         std::process::exit(stream::SPEED_CLAIM_MISSED);
     }
