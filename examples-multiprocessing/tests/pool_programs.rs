@@ -6,75 +6,43 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command as StdCommand, Stdio};
-use std::sync::{Mutex, MutexGuard};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
+use lesson::testing::{
+    assert_contains_all, assert_lesson_last, assert_quiet_under_head, assert_usage_errors,
+    line_starting, line_with, number_after, run, run_ok, serial, stat, wait_until,
+};
 
-/// Programs that time things or keep both cores busy run one at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
+// Programs that time things or keep both cores busy run one at a time
+// (`serial`).
 
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn run(bin: &str, args: &[&str], limit: u64) -> (i32, String, String) {
-    let out = Command::new(bin)
-        .args(args)
-        .timeout(Duration::from_secs(limit))
-        .output()
-        .unwrap();
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    (
-        out.status.code().unwrap_or(-1),
-        text(&out.stdout),
-        text(&out.stderr),
-    )
-}
-
-/// The pids in the first `[a, b]` list on the line starting with `label`.
-fn pids_on(stdout: &str, label: &str) -> Vec<i32> {
-    let line = stdout
-        .lines()
-        .find(|l| l.starts_with(label))
-        .unwrap_or_else(|| panic!("no {label} line in {stdout}"));
-    let inside = &line[line.find('[').unwrap() + 1..line.find(']').unwrap()];
+/// The numbers in the first `[a, b]` list on the line starting with
+/// `label` (worker pids, or tasks per worker).
+fn pids_on(stdout: &str, label: &str) -> Vec<u32> {
+    let line = line_starting(stdout, label);
+    let inside = line
+        .split_once('[')
+        .and_then(|(_, rest)| rest.split_once(']'))
+        .unwrap_or_else(|| panic!("no [..] list in {line:?}"))
+        .0;
     inside
         .split(", ")
-        .map(|p| p.trim().parse().unwrap())
+        .map(|p| {
+            p.trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("{p:?} in {line:?}"))
+        })
         .collect()
 }
 
 /// True once `pid` is gone, or is at most a zombie that is no child of
-/// `parent` (an orphan waiting for PID 1, which reaps lazily here).
-fn gone(pid: i32, parent: Option<i32>) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            return true;
-        };
-        let rest = &stat[stat.rfind(')').unwrap() + 2..];
-        let mut fields = rest.split(' ');
-        let (state, ppid) = (
-            fields.next().unwrap(),
-            fields.next().unwrap().parse::<i32>().unwrap(),
-        );
-        if state == "Z" && Some(ppid) != parent {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        sleep(Duration::from_millis(20));
-    }
-}
-
-fn bad_flag(bin: &str, args: &[&str]) {
-    let (code, stdout, stderr) = run(bin, args, 30);
-    assert_eq!(code, 2, "{args:?}: {stderr}");
-    assert!(stdout.is_empty(), "{args:?} printed {stdout}");
-    assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+/// `parent` (an orphan waiting for PID 1, which reaps lazily here), within
+/// 10 s.
+fn gone(pid: u32, parent: Option<u32>) -> bool {
+    wait_until(Duration::from_secs(10), || {
+        stat(pid).is_none_or(|s| s.state == 'Z' && Some(s.ppid) != parent)
+    })
 }
 
 #[test]
@@ -91,8 +59,7 @@ fn process_pool_measures_speedup_and_per_task_overhead() {
         "--rounds",
         "1",
     ];
-    let (code, out, err) = run(bin, &args, 120);
-    assert_eq!(code, 0, "{out}{err}");
+    let (out, _) = run_ok(bin, &args, 120);
     for label in [
         "sequential",
         "pool map",
@@ -100,10 +67,7 @@ fn process_pool_measures_speedup_and_per_task_overhead() {
         "workers were busy",
         "pool CPU efficiency",
     ] {
-        assert!(
-            out.lines().any(|l| l.starts_with(label)),
-            "no {label} line: {out}"
-        );
+        line_starting(&out, label);
     }
     assert!(
         out.contains("imap_unordered      first result after"),
@@ -112,13 +76,9 @@ fn process_pool_measures_speedup_and_per_task_overhead() {
     // Per-task cost at chunksizes 1, 10, 100, 1000, in us: with one chunk in
     // flight it falls with chunksize; a window beats it at chunksize 1.
     let row = |label: &str| -> Vec<f64> {
-        let line = out
-            .lines()
-            .find(|l| l.starts_with(label))
-            .unwrap_or_else(|| panic!("{out}"));
-        line[label.len()..]
+        line_starting(&out, label)[label.len()..]
             .split_whitespace()
-            .map(|c| c.parse().unwrap())
+            .map(|c| c.parse().unwrap_or_else(|_| panic!("{c:?} in {out}")))
             .collect()
     };
     let (naive, piped) = (row("one chunk in flight"), row("pipelined (window)"));
@@ -130,34 +90,36 @@ fn process_pool_measures_speedup_and_per_task_overhead() {
     // put all 8 on it).
     let spread = pids_on(&out, "small job spread");
     assert!(
-        spread.len() == 2 && spread.iter().all(|&n| n > 0) && spread.iter().sum::<i32>() == 8,
+        spread.len() == 2 && spread.iter().all(|&n| n > 0) && spread.iter().sum::<u32>() == 8,
         "{out}"
     );
     // 20000 tasks, a fresh worker after every 1000: about 20 retirements
     // (the last ones may end after the run).
-    let recycled = out
-        .lines()
-        .find(|l| l.starts_with("max_tasks_per_child 1000:"))
-        .unwrap();
+    let recycled = line_starting(&out, "max_tasks_per_child 1000:");
     let retired: usize = recycled.split_whitespace().nth(2).unwrap().parse().unwrap();
     assert!((18..=20).contains(&retired), "{recycled}");
-    assert!(out.lines().last().unwrap().starts_with("lesson: "), "{out}");
+    assert_lesson_last(&out);
 }
 
 #[test]
 fn process_pool_refuses_bad_flags() {
     let bin = env!("CARGO_BIN_EXE_process-pool");
-    bad_flag(bin, &["--workers", "0"]);
-    bad_flag(bin, &["--workers", "abc"]);
-    bad_flag(bin, &["--tiny", "99999999999"]);
-    bad_flag(bin, &["--task-ms", "5000"]);
+    assert_usage_errors(
+        bin,
+        &[
+            &["--workers", "0"],
+            &["--workers", "abc"],
+            &["--tiny", "99999999999"],
+            &["--task-ms", "5000"],
+        ],
+    );
 }
 
 #[test]
 fn a_killed_worker_costs_one_task_and_is_replaced() {
     let _serial = serial();
     let bin = env!("CARGO_BIN_EXE_pool-worker-crash");
-    let (code, out, err) = run(
+    let (out, _) = run_ok(
         bin,
         &[
             "--tasks",
@@ -173,25 +135,13 @@ fn a_killed_worker_costs_one_task_and_is_replaced() {
         ],
         60,
     );
-    assert_eq!(code, 0, "{out}{err}");
     let workers = pids_on(&out, "workers");
-    let lost = out
-        .lines()
-        .find(|l| l.contains("task 4 lost: worker"))
-        .unwrap_or_else(|| panic!("{out}"));
+    let lost = line_with(&out, "task 4 lost: worker");
     assert!(
         lost.contains("was killed by SIGKILL (signal 9) while running it"),
         "{lost}"
     );
-    let pid: i32 = lost
-        .split("worker ")
-        .nth(1)
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let pid: u32 = number_after(lost, "task 4 lost: worker");
     assert!(workers.contains(&pid), "{pid} is not one of {workers:?}");
     let replacements: Vec<&str> = out
         .lines()
@@ -200,23 +150,17 @@ fn a_killed_worker_costs_one_task_and_is_replaced() {
     assert_eq!(replacements.len(), 2, "{out}");
     let killed = format!("worker {pid} (was killed by SIGKILL (signal 9)) replaced by");
     assert!(replacements.iter().any(|r| r.contains(&killed)), "{out}");
-    assert!(
-        out.contains("task 14 timed out after 500ms: worker"),
-        "{out}"
+    assert_contains_all(
+        &out,
+        &[
+            "task 14 timed out after 500ms: worker",
+            "task 9 panicked in worker",
+            "panics on purpose",
+            "other results  27 of 27 equal the sequential answer",
+            "pool broken: 5 workers died in a row",
+            "BrokenProcessPool",
+        ],
     );
-    assert!(
-        out.contains("task 9 panicked in worker") && out.contains("panics on purpose"),
-        "{out}"
-    );
-    assert!(
-        out.contains("other results  27 of 27 equal the sequential answer"),
-        "{out}"
-    );
-    assert!(
-        out.contains("pool broken: 5 workers died in a row"),
-        "{out}"
-    );
-    assert!(out.contains("BrokenProcessPool"), "{out}");
     assert_eq!(
         out.lines().filter(|l| l.starts_with("failed")).count(),
         3,
@@ -242,14 +186,15 @@ fn a_task_lost_mid_chunk_costs_only_itself() {
         "--timeout-ms",
         "500",
     ];
-    let (code, out, err) = run(bin, &args, 60);
-    assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("task 6 lost: worker"), "{out}");
-    assert!(
-        out.contains("other results  17 of 17 equal the sequential answer"),
-        "{out}"
+    let (out, _) = run_ok(bin, &args, 60);
+    assert_contains_all(
+        &out,
+        &[
+            "task 6 lost: worker",
+            "other results  17 of 17 equal the sequential answer",
+        ],
     );
-    let init = out.lines().find(|l| l.starts_with("initializer")).unwrap();
+    let init = line_starting(&out, "initializer");
     assert!(
         init.contains("each a worker of this pool") && !init.contains("{0"),
         "{init}"
@@ -259,26 +204,32 @@ fn a_task_lost_mid_chunk_costs_only_itself() {
 #[test]
 fn pool_worker_crash_refuses_bad_flags() {
     let bin = env!("CARGO_BIN_EXE_pool-worker-crash");
-    bad_flag(bin, &["--crash-task", "40"]);
-    bad_flag(bin, &["--crash-task", "3", "--panic-task", "3"]);
-    bad_flag(bin, &["--crash-task", "3", "--hang-task", "3"]);
-    bad_flag(bin, &["--timeout-ms", "0"]);
-    bad_flag(bin, &["--timeout-ms", "70000"]);
-    bad_flag(bin, &["--tasks", "0"]);
-    bad_flag(bin, &["--chunksize", "0"]);
+    assert_usage_errors(
+        bin,
+        &[
+            &["--crash-task", "40"],
+            &["--crash-task", "3", "--panic-task", "3"],
+            &["--crash-task", "3", "--hang-task", "3"],
+            &["--timeout-ms", "0"],
+            &["--timeout-ms", "70000"],
+            &["--tasks", "0"],
+            &["--chunksize", "0"],
+        ],
+    );
 }
 
 #[test]
 fn graceful_shutdown_finishes_and_exits_0_when_left_alone() {
     let _serial = serial();
     let bin = env!("CARGO_BIN_EXE_graceful-shutdown");
-    let (code, out, err) = run(bin, &["--tasks", "6", "--task-ms", "10"], 60);
-    assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("finished       6 of 6 tasks"), "{out}");
-    assert!(out.contains("children left  0"), "{out}");
-    assert!(
-        out.contains("worker fds     [2, 2] new in each worker"),
-        "{out}"
+    let (out, _) = run_ok(bin, &["--tasks", "6", "--task-ms", "10"], 60);
+    assert_contains_all(
+        &out,
+        &[
+            "finished       6 of 6 tasks",
+            "children left  0",
+            "worker fds     [2, 2] new in each worker",
+        ],
     );
     assert!(fds_unchanged(&out), "{out}");
     for pid in pids_on(&out, "workers") {
@@ -288,10 +239,7 @@ fn graceful_shutdown_finishes_and_exits_0_when_left_alone() {
 
 /// The "fds N before the pool and M after" figures agree.
 fn fds_unchanged(out: &str) -> bool {
-    let line = out
-        .lines()
-        .find(|l| l.starts_with("children left"))
-        .unwrap();
+    let line = line_starting(out, "children left");
     let nums: Vec<&str> = line
         .split_whitespace()
         .filter(|w| w.parse::<u32>().is_ok())
@@ -327,7 +275,7 @@ fn graceful_shutdown_interrupts_itself_and_exits_130() {
 }
 
 /// Starts graceful-shutdown with long work and returns it with its worker pids.
-fn start_long_run() -> (Child, BufReader<std::process::ChildStdout>, Vec<i32>) {
+fn start_long_run() -> (Child, BufReader<std::process::ChildStdout>, Vec<u32>) {
     let mut child = StdCommand::new(env!("CARGO_BIN_EXE_graceful-shutdown"))
         .args(["--tasks", "400", "--task-ms", "50"])
         .stdout(Stdio::piped())
@@ -378,15 +326,9 @@ fn a_real_sigint_stops_the_pool_reaps_workers_and_exits_130() {
     signal(parent, libc::SIGINT);
     let (code, out) = finish(child, stdout, 30);
     assert_eq!(code, Some(130), "{out}");
-    assert!(
-        out.contains("interrupted    by SIGINT") && out.contains("children left  0"),
-        "{out}"
-    );
+    assert_contains_all(&out, &["interrupted    by SIGINT", "children left  0"]);
     for pid in pids {
-        assert!(
-            gone(pid, Some(parent as i32)),
-            "worker {pid} outlived the program"
-        );
+        assert!(gone(pid, Some(parent)), "worker {pid} outlived the program");
     }
 }
 
@@ -400,10 +342,7 @@ fn sigterm_exits_143_after_the_same_cleanup() {
     assert_eq!(code, Some(143), "{out}");
     assert!(out.contains("children left  0"), "{out}");
     for pid in pids {
-        assert!(
-            gone(pid, Some(parent as i32)),
-            "worker {pid} outlived the program"
-        );
+        assert!(gone(pid, Some(parent)), "worker {pid} outlived the program");
     }
 }
 
@@ -412,19 +351,16 @@ fn killing_a_worker_mid_task_loses_only_its_task() {
     let _serial = serial();
     let (child, stdout, pids) = start_long_run();
     let parent = child.id();
-    signal(pids[0] as u32, libc::SIGKILL);
+    signal(pids[0], libc::SIGKILL);
     // Once the program has reaped the dead worker it has also replaced it.
     assert!(
-        gone(pids[0], Some(parent as i32)),
+        gone(pids[0], Some(parent)),
         "the killed worker was never reaped"
     );
     signal(parent, libc::SIGINT); // no need to wait for all 400 tasks
     let (code, out) = finish(child, stdout, 30);
     assert_eq!(code, Some(130), "{out}");
-    let replaced = out
-        .lines()
-        .find(|l| l.starts_with("replaced"))
-        .unwrap_or_else(|| panic!("{out}"));
+    let replaced = line_starting(&out, "replaced");
     assert!(
         replaced.contains(&format!("worker {} (was killed by SIGKILL", pids[0])),
         "{replaced}"
@@ -457,51 +393,36 @@ fn killing_the_parent_takes_its_workers_down_too() {
 #[test]
 fn graceful_shutdown_refuses_bad_flags() {
     let bin = env!("CARGO_BIN_EXE_graceful-shutdown");
-    bad_flag(bin, &["--workers", "0"]);
-    bad_flag(bin, &["--interrupt-after-ms", "-3"]);
-    bad_flag(bin, &["--interrupt-after-ms", "99999999"]);
+    assert_usage_errors(
+        bin,
+        &[
+            &["--workers", "0"],
+            &["--interrupt-after-ms", "-3"],
+            &["--interrupt-after-ms", "99999999"],
+        ],
+    );
 }
 
 #[test]
 fn pipe_messages_moves_frames_intact_and_refuses_a_corrupt_length() {
     let _serial = serial();
     let bin = env!("CARGO_BIN_EXE_pipe-messages");
-    let (code, out, err) = run(bin, &["--messages", "20000"], 60);
-    assert_eq!(code, 0, "{out}{err}");
+    let (out, _) = run_ok(bin, &["--messages", "20000"], 60);
     for label in ["encode", "decode", "pipe, framed", "pipe, raw"] {
-        let line = out
-            .lines()
-            .find(|l| l.starts_with(label))
-            .unwrap_or_else(|| panic!("no {label}: {out}"));
-        let ns: f64 = line[label.len()..]
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let line = line_starting(&out, label);
+        let ns: f64 = number_after(line, label);
         assert!(ns > 0.0, "{line}");
     }
     assert!(
         out.contains("corrupt length refused: frame of 4294967295 bytes"),
         "{out}"
     );
-    bad_flag(bin, &["--messages", "0"]);
-    bad_flag(bin, &["--values", "100000"]);
+    assert_usage_errors(bin, &[&["--messages", "0"], &["--values", "100000"]]);
 }
 
 #[test]
 fn pipe_messages_is_quiet_when_piped_into_head() {
     let bin = env!("CARGO_BIN_EXE_pipe-messages");
-    let out = Command::new("sh")
-        .args(["-c", &format!("{bin} --messages 5000 | head -1")])
-        .timeout(Duration::from_secs(60))
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("encode"));
-    assert!(
-        out.stderr.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let line = assert_quiet_under_head(&format!("'{bin}' --messages 5000"), 60);
+    assert!(line.starts_with("encode"), "{line}");
 }
