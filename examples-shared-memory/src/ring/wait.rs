@@ -10,7 +10,10 @@
 //! guarantee that at least one side sees the other's store: either the
 //! sleeper sees the progress and does not sleep, or the waker sees the flag
 //! and wakes. A wake that lands between the sleeper's check and its
-//! `FUTEX_WAIT` changed `seq`, so `FUTEX_WAIT` returns at once.
+//! `FUTEX_WAIT` changed `seq`, so `FUTEX_WAIT` returns at once. A wake that
+//! lands between raising the flag and the check is spent on a check that
+//! may still fail (not enough progress yet), so before sleeping the sleeper
+//! makes sure its flag is still up, and starts over if it is not.
 //!
 //! [`Waiter`] is generic over the [`FutexWord`] it sleeps on so that a loom
 //! model (`tests/loom.rs`) checks this very code, with loom atomics and a
@@ -155,6 +158,17 @@ impl<'a, W: FutexWord> Waiter<'a, W> {
             if ready() {
                 self.sleeping.store(0, Ordering::Relaxed);
                 return true;
+            }
+            // A waker that saw our flag has lowered it and spent its one
+            // wake, perhaps before we read `seq`. If its progress was not
+            // enough for us (a producer may need more space than one record
+            // freed), sleeping now would wait for a wake nobody sends: the
+            // flag is down, so the next progress stays silent. Raise the
+            // flag and look again instead. (If we still see our flag here,
+            // any waker that lowers it later bumps `seq` after our read of
+            // it, so `FUTEX_WAIT` returns at once or is woken.)
+            if self.sleeping.load(Ordering::Acquire) == 0 {
+                continue;
             }
             let timeout = match deadline {
                 None => None,
