@@ -33,7 +33,8 @@ pub const PANICKED: i32 = 101;
 #[derive(Debug)]
 pub struct Forked {
     pid: Pid,
-    reaped: bool,
+    /// How it ended, once reaped.
+    status: Option<WaitStatus>,
 }
 
 /// Forks; the child runs `task`, then `_exit`s with the code it returned
@@ -52,7 +53,7 @@ pub unsafe fn fork(task: impl FnOnce() -> i32) -> io::Result<Forked> {
     match unsafe { nix::unistd::fork() }? {
         ForkResult::Parent { child } => Ok(Forked {
             pid: child,
-            reaped: false,
+            status: None,
         }),
         ForkResult::Child => {
             die_with(parent);
@@ -80,28 +81,59 @@ impl Forked {
         self.pid
     }
 
+    /// How the child ended, reaping it if it just did; `None` while it
+    /// runs. Never blocks; asking again after it ended gives the same answer.
+    pub fn try_wait(&mut self) -> io::Result<Option<WaitStatus>> {
+        if self.status.is_none() {
+            self.reap(Some(WaitPidFlag::WNOHANG))?;
+        }
+        Ok(self.status)
+    }
+
+    /// Waits for the child to end, however long that takes.
+    pub fn wait(&mut self) -> io::Result<WaitStatus> {
+        loop {
+            if let Some(status) = self.status {
+                return Ok(status);
+            }
+            self.reap(None)?;
+        }
+    }
+
+    /// One `waitpid`; remembers the status if the child has ended.
+    fn reap(&mut self, flags: Option<WaitPidFlag>) -> io::Result<()> {
+        if let status @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..)) =
+            waitpid(self.pid, flags)?
+        {
+            self.status = Some(status);
+        }
+        Ok(())
+    }
+
+    /// Kills the child (if it still runs) and reaps it.
+    pub fn kill_and_wait(&mut self) -> io::Result<WaitStatus> {
+        if self.status.is_none() {
+            let _ = kill(self.pid, Signal::SIGKILL);
+        }
+        self.wait()
+    }
+
     /// Waits for the child to end, at most `limit`; after that the child is
     /// killed, reaped, and the result is a `TimedOut` error.
     pub fn wait_timeout(&mut self, limit: Duration) -> io::Result<WaitStatus> {
         let deadline = Instant::now() + limit;
         loop {
-            match waitpid(self.pid, Some(WaitPidFlag::WNOHANG))? {
-                WaitStatus::StillAlive if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                WaitStatus::StillAlive => {
-                    self.kill_and_reap();
-                    return Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        format!("child {} still running after {limit:?}, killed", self.pid),
-                    ));
-                }
-                status @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..)) => {
-                    self.reaped = true;
-                    return Ok(status);
-                }
-                _ => {}
+            if let Some(status) = self.try_wait()? {
+                return Ok(status);
             }
+            if Instant::now() >= deadline {
+                self.kill_and_wait()?;
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("child {} still running after {limit:?}, killed", self.pid),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 
@@ -112,19 +144,11 @@ impl Forked {
             status => Err(io::Error::other(format!("child ended with {status:?}"))),
         }
     }
-
-    fn kill_and_reap(&mut self) {
-        if !self.reaped {
-            let _ = kill(self.pid, Signal::SIGKILL);
-            let _ = waitpid(self.pid, None);
-            self.reaped = true;
-        }
-    }
 }
 
 impl Drop for Forked {
     fn drop(&mut self) {
-        self.kill_and_reap();
+        let _ = self.kill_and_wait();
     }
 }
 

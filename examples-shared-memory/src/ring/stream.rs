@@ -18,11 +18,10 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
-use nix::sys::signal::{Signal, kill};
-use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-use nix::unistd::{ForkResult, Pid, fork};
+use nix::sys::wait::WaitStatus;
 
 use super::{Ring, RingError};
+use crate::child::{self, Forked};
 
 /// Exit code of `spsc-ring` when every message arrived intact but the ring
 /// did not cost less CPU per small message than the pipe (1 is kept for
@@ -211,81 +210,21 @@ pub fn checksum(bytes: &[u8]) -> u64 {
     h
 }
 
-/// A forked child that is killed and reaped if the parent gives up on it.
-struct Child {
-    pid: Pid,
-    /// Set once the child is reaped.
-    status: Option<WaitStatus>,
-}
-
-impl Child {
-    /// The child's status if it has ended (reaping it), without waiting.
-    fn ended(&mut self) -> Option<WaitStatus> {
-        if self.status.is_none() {
-            match waitpid(self.pid, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::StillAlive) => {}
-                Ok(status) => self.status = Some(status),
-                Err(e) => self.status = Some(WaitStatus::Exited(self.pid, -(e as i32))),
-            }
-        }
-        self.status
-    }
-
-    /// Waits for the child and turns anything but exit 0 into an error.
-    fn join(mut self) -> Result<(), StreamError> {
-        let status = match self.status {
-            Some(status) => status,
-            None => waitpid(self.pid, None)?,
-        };
-        self.status = Some(status);
-        match status {
-            WaitStatus::Exited(_, 0) => Ok(()),
-            status => Err(StreamError::Producer(format!("{status:?}"))),
-        }
-    }
-}
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        if self.status.is_none() {
-            let _ = kill(self.pid, Signal::SIGKILL);
-            let _ = waitpid(self.pid, None);
-        }
-    }
-}
-
 /// Forks a child that runs `produce` and exits 0 if it returned `Ok`, 1 on
-/// an error and 101 on a panic; it dies with its parent.
+/// an error and [`child::PANICKED`] on a panic; it dies with its parent.
 ///
 /// # Safety
-/// The calling process must be single-threaded (see `fork`).
-unsafe fn spawn_producer(produce: impl FnOnce() -> io::Result<()>) -> Result<Child, StreamError> {
-    // SAFETY: the caller guarantees we are single-threaded, so the child
-    // inherits no lock held by another thread and may allocate.
-    match unsafe { fork() }? {
-        ForkResult::Parent { child } => Ok(Child {
-            pid: child,
-            status: None,
-        }),
-        ForkResult::Child => {
-            // SAFETY: prctl with PR_SET_PDEATHSIG only sets a flag on this
-            // process. If the parent died before this call, getppid changed
-            // and we leave at once.
-            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
-            let code = if nix::unistd::getppid().as_raw() == 1 {
-                1
-            } else {
-                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(produce)) {
-                    Ok(Ok(())) => 0,
-                    Ok(Err(_)) => 1,
-                    Err(_) => 101,
-                }
-            };
-            // SAFETY: `_exit` ends the child without running the parent's
-            // destructors or atexit handlers a second time; it never returns
-            // into the caller's stack.
-            unsafe { libc::_exit(code) }
-        }
+/// The calling process must be single-threaded (see [`child::fork`]).
+unsafe fn spawn_producer(produce: impl FnOnce() -> io::Result<()>) -> io::Result<Forked> {
+    // SAFETY: forwarded from our caller: single-threaded.
+    unsafe { child::fork(|| i32::from(produce().is_err())) }
+}
+
+/// Waits for the producer and turns anything but exit 0 into an error.
+fn join(mut producer: Forked) -> Result<(), StreamError> {
+    match producer.wait()? {
+        WaitStatus::Exited(_, 0) => Ok(()),
+        status => Err(StreamError::Producer(format!("{status:?}"))),
     }
 }
 
@@ -347,7 +286,7 @@ pub unsafe fn over_ring(count: u64, len: usize, capacity: usize) -> Result<Trans
                 Err(RingError::Timeout) => {}
                 Err(e) => return Err(e.to_string()),
             }
-            if let Some(status) = child.ended() {
+            if let Ok(Some(status)) = child.try_wait() {
                 // It may have published a last message just before it died.
                 return match rx.recv_timeout(buf, Duration::ZERO) {
                     Ok(_) => Ok(()),
@@ -363,7 +302,7 @@ pub unsafe fn over_ring(count: u64, len: usize, capacity: usize) -> Result<Trans
             what: format!("unexpected extra message of {n} bytes"),
         });
     }
-    child.join()?;
+    join(child)?;
     Ok(Transfer {
         cpu: cpu_time().saturating_sub(cpu),
         ..transfer
@@ -408,7 +347,7 @@ pub unsafe fn over_pipe(count: u64, len: usize) -> Result<Transfer, StreamError>
         buf.resize(n, 0);
         reader.read_exact(buf).map_err(|e| e.to_string())
     })?;
-    child.join()?;
+    join(child)?;
     Ok(Transfer {
         cpu: cpu_time().saturating_sub(cpu),
         ..transfer

@@ -20,11 +20,11 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, kill};
-use nix::sys::wait::{WaitStatus, waitpid};
-use nix::unistd::{ForkResult, Pid, fork};
+use nix::sys::wait::WaitStatus;
+use nix::unistd::Pid;
 
 use super::{LockError, Plain, RobustMutex};
+use crate::child;
 use crate::mapping::SharedMapping;
 
 /// How long a child may take to wake after the lock was released before
@@ -100,52 +100,6 @@ impl fmt::Display for Recovery {
     }
 }
 
-/// A forked child that is killed and reaped if still around on drop.
-struct Child(Option<Pid>);
-
-impl Child {
-    fn wait(&mut self) -> io::Result<WaitStatus> {
-        let pid = self.0.take().expect("waited once");
-        Ok(waitpid(pid, None)?)
-    }
-
-    fn kill_and_wait(&mut self) -> io::Result<WaitStatus> {
-        if let Some(pid) = self.0 {
-            let _ = kill(pid, Signal::SIGKILL);
-        }
-        self.wait()
-    }
-}
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        if self.0.is_some() {
-            let _ = self.kill_and_wait();
-        }
-    }
-}
-
-/// Forks a child that runs `body` and `_exit`s with its return value (101
-/// if it panics); the child dies with its parent.
-///
-/// # Safety
-/// The calling process must be single-threaded.
-unsafe fn spawn(body: impl FnOnce() -> i32) -> io::Result<Child> {
-    // SAFETY: single-threaded per our caller, so the child inherits no lock
-    // held by another thread.
-    match unsafe { fork() }? {
-        ForkResult::Parent { child } => Ok(Child(Some(child))),
-        ForkResult::Child => {
-            // SAFETY: sets a flag on this process only.
-            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
-            let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).unwrap_or(101);
-            // SAFETY: leave without running the parent's destructors twice
-            // and without returning into the caller's stack.
-            unsafe { libc::_exit(code) }
-        }
-    }
-}
-
 /// A child dies holding the lock halfway through moving 10 from `a` to
 /// `b`; the parent recovers.
 ///
@@ -167,7 +121,7 @@ pub unsafe fn owner_dies() -> io::Result<Recovery> {
         4
     };
     // SAFETY: forwarded from our caller.
-    let mut child = unsafe { spawn(body) }?;
+    let mut child = unsafe { child::fork(body) }?;
     let status = child.wait()?;
     let (owner_died, found, repaired) = match m.lock() {
         Ok(g) => (false, *g, *g),
@@ -295,8 +249,8 @@ pub unsafe fn handoff<L: SharedLock>(lock: &L) -> io::Result<Handoff> {
         0
     };
     // SAFETY: forwarded from our caller.
-    let mut child = unsafe { spawn(body) }?;
-    let pid = child.0.expect("just spawned");
+    let mut child = unsafe { child::fork(body) }?;
+    let pid = child.pid();
     wait_until_asleep(pid, locking)?;
     drop(held);
     let released = Instant::now();
