@@ -396,16 +396,10 @@ fn fork_peer(
     // it blocked on a lock.
     match unsafe { fork() }? {
         ForkResult::Child => {
-            // SAFETY: plain system calls on integers; the fds are open in
-            // this process (inherited) and closing the parent's ends makes
-            // EOF reach us when the parent goes away.
+            become_peer(parent);
+            // SAFETY: the fds are open in this process (inherited); closing
+            // the parent's ends makes EOF reach us when the parent goes away.
             unsafe {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                if libc::getppid() as u32 != parent {
-                    libc::_exit(0);
-                }
-                // Ctrl-C is the parent's to handle; we die with it.
-                libc::signal(libc::SIGINT, libc::SIG_IGN);
                 libc::close(close_w);
                 libc::close(close_r);
             }
@@ -423,6 +417,21 @@ fn fork_peer(
                 buf: vec![0u8; size],
             })
         }
+    }
+}
+
+/// The first thing a forked peer does: die with `parent` (or end now if it
+/// is already gone) and leave Ctrl-C to the parent. Only async-signal-safe
+/// system calls, so it is safe in a child of a threaded parent.
+fn become_peer(parent: u32) {
+    // SAFETY: plain system calls on integers; `_exit` never returns and
+    // runs none of the parent's destructors or atexit handlers.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        if libc::getppid() as u32 != parent {
+            libc::_exit(0);
+        }
+        libc::signal(libc::SIGINT, libc::SIG_IGN);
     }
 }
 
@@ -447,15 +456,7 @@ fn fork_ring_peer(pattern: Pattern, size: usize) -> io::Result<Kind> {
     // at the moment of fork.
     match unsafe { fork() }? {
         ForkResult::Child => {
-            // SAFETY: plain system calls on integers.
-            unsafe {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                if libc::getppid() as u32 != parent {
-                    libc::_exit(0);
-                }
-                // Ctrl-C is the parent's to handle; we die with it.
-                libc::signal(libc::SIGINT, libc::SIG_IGN);
-            }
+            become_peer(parent);
             if let (Ok(rx), Ok(tx)) = (down.consumer(), up.producer()) {
                 ring_child_loop(pattern, rx, tx, &mut child_buf);
             }
