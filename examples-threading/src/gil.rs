@@ -298,11 +298,22 @@ impl<'g> Running<'g> {
     }
 }
 
-fn join_all<T>(handles: Vec<thread::ScopedJoinHandle<'_, T>>) -> Vec<T> {
-    handles
-        .into_iter()
-        .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-        .collect()
+/// Runs `body` on `threads` threads (at least 1), each "running bytecode"
+/// in `mode` from its start, and returns what each returned.
+fn on_threads<T: Send>(
+    mode: Mode<'_>,
+    threads: usize,
+    body: impl Fn(&mut Running<'_>) -> T + Sync,
+) -> Vec<T> {
+    thread::scope(|s| {
+        let handles: Vec<_> = (0..threads.max(1))
+            .map(|_| s.spawn(|| body(&mut Running::start(mode))))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
 }
 
 /// Runs the fixed CPU-bound `job` on `threads` threads (at least 1) and
@@ -321,22 +332,16 @@ fn join_all<T>(handles: Vec<thread::ScopedJoinHandle<'_, T>>) -> Vec<T> {
 pub fn run_cpu(mode: Mode<'_>, threads: usize, job: &PrimeJob) -> u64 {
     let slices = job.slices();
     let next = AtomicUsize::new(0);
-    thread::scope(|s| {
-        let handles = (0..threads.max(1))
-            .map(|_| {
-                s.spawn(|| {
-                    let mut running = Running::start(mode);
-                    let mut count = 0;
-                    while let Some(slice) = slices.get(next.fetch_add(1, Ordering::Relaxed)) {
-                        count += work::count_primes(slice.clone());
-                        running.check();
-                    }
-                    count
-                })
-            })
-            .collect();
-        join_all(handles).into_iter().sum()
+    on_threads(mode, threads, |running| {
+        let mut count = 0;
+        while let Some(slice) = slices.get(next.fetch_add(1, Ordering::Relaxed)) {
+            count += work::count_primes(slice.clone());
+            running.check();
+        }
+        count
     })
+    .into_iter()
+    .sum()
 }
 
 /// Runs the fixed I/O-bound `job` on `threads` threads (at least 1) and
@@ -353,23 +358,17 @@ pub fn run_cpu(mode: Mode<'_>, threads: usize, job: &PrimeJob) -> u64 {
 /// ```
 pub fn run_io(mode: Mode<'_>, threads: usize, job: &WaitJob) -> usize {
     let next = AtomicUsize::new(0);
-    thread::scope(|s| {
-        let handles = (0..threads.max(1))
-            .map(|_| {
-                s.spawn(|| {
-                    let mut running = Running::start(mode);
-                    let mut done = 0;
-                    while next.fetch_add(1, Ordering::Relaxed) < job.waits {
-                        running.blocking(|| work::blocking_wait(job.wait));
-                        running.check();
-                        done += 1;
-                    }
-                    done
-                })
-            })
-            .collect();
-        join_all(handles).into_iter().sum()
+    on_threads(mode, threads, |running| {
+        let mut done = 0;
+        while next.fetch_add(1, Ordering::Relaxed) < job.waits {
+            running.blocking(|| work::blocking_wait(job.wait));
+            running.check();
+            done += 1;
+        }
+        done
     })
+    .into_iter()
+    .sum()
 }
 
 /// How late each periodic wake-up ran, from [`convoy`].
