@@ -1,30 +1,61 @@
 //! The start and the end of every program in this workspace.
 //!
-//! Each lesson program begins with [`args`] and, when it has to refuse a
-//! value that clap cannot check on its own, calls [`usage_error`]. That gives
-//! every program the same contract:
+//! A lesson program is `fn main() -> ExitCode { lesson::main(run) }`: its
+//! `run` begins with [`args`] and returns `Ok(())` when the claim held, or a
+//! [`Failure`] that says in one line what went wrong and which exit code
+//! that is. That gives every program the same contract:
 //!
-//! - bad flags print one line on stderr and exit with code 2, never a panic;
+//! - bad flags print one line on stderr and exit [`USAGE`] (2), never a
+//!   panic; each limit is stated once, in clap (`value_parser!(u64)
+//!   .range(1..=64)` or [`at_least_one`]), so `--help` and the error agree;
 //! - `--help` and `--version` print as usual and exit 0;
+//! - a claim that did not hold exits [`CLAIM_FAILED`] (1), with one line;
+//! - the system refusing a thread, a process, memory or a descriptor exits
+//!   [`SYSTEM`] (71), with one line naming the cause (never a Debug dump,
+//!   never the same text twice, never a backtrace);
+//! - output that cannot be written (stdout on a full disk or `/dev/full`)
+//!   exits [`OUTPUT`] (74), with one line, after the program's own cleanup
+//!   (its `Drop`s) ran;
 //! - piped into `head -1`, the program ends quietly instead of panicking
-//!   with "failed printing to stdout: Broken pipe".
+//!   with "failed printing to stdout: Broken pipe";
+//! - other codes (3 for a detected deadlock, 130 for Ctrl-C, ...) are
+//!   documented in the program's `//!` headline and made with
+//!   [`Failure::with_code`].
 //!
 //! ```no_run
 //! use clap::Parser;
+//! use lesson::Failure;
+//! use std::process::ExitCode;
 //!
 //! #[derive(Parser)]
 //! struct Args {
 //!     /// Worker threads.
-//!     #[arg(long, default_value_t = 2, value_parser = lesson::at_least_one)]
-//!     threads: usize,
+//!     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+//!     threads: u32,
 //! }
 //!
-//! let args: Args = lesson::args();
-//! println!("threads: {}", args.threads);
+//! fn main() -> ExitCode {
+//!     lesson::main(run)
+//! }
+//!
+//! fn run() -> Result<(), Failure> {
+//!     let args: Args = lesson::args();
+//!     let handle = std::thread::Builder::new().spawn(|| 6 * 7)?; // exit 71 if refused
+//!     let answer = handle.join().map_err(|_| Failure::claim("the thread panicked"))?;
+//!     println!("threads: {}, answer: {answer}", args.threads);
+//!     if answer != 42 {
+//!         return Err(Failure::claim(format!("expected 42, got {answer}")));
+//!     }
+//!     println!("lesson: ...");
+//!     Ok(())
+//! }
 //! ```
 
+mod end;
 #[cfg(feature = "testing")]
 pub mod testing;
+
+pub use end::{CLAIM_FAILED, Failure, OUTPUT, SYSTEM, main, one_line};
 
 use std::fmt::Display;
 use std::process::exit;
@@ -40,6 +71,7 @@ pub const USAGE: i32 = 2;
 /// restored, the program ends silently as `cat` or `grep` would.
 pub fn args<T: clap::Parser>() -> T {
     quiet_on_closed_pipe();
+    end::report_output_errors_in_one_line();
     match T::try_parse() {
         Ok(args) => args,
         Err(err) => match err.kind() {

@@ -137,6 +137,34 @@ pub fn assert_usage_errors(bin: &str, cases: &[&[&str]]) {
     }
 }
 
+/// Runs `bin args` with stdout on `/dev/full` (every write fails with
+/// `ENOSPC`) and asserts the output-error contract of [`crate::main`]: exit
+/// [`crate::OUTPUT`] (74), exactly one line on stderr naming the failed
+/// write, no panic message. Returns that line.
+pub fn assert_output_error(bin: &str, args: &[&str], secs: u64) -> String {
+    // assert_cmd captures stdout; a shell hands the program /dev/full.
+    let (code, _, stderr) = output(
+        Command::new("sh")
+            .arg("-c")
+            .arg(r#"exec "$0" "$@" > /dev/full"#)
+            .arg(bin)
+            .args(args)
+            .env_remove("RUST_BACKTRACE")
+            .timeout(Duration::from_secs(secs)),
+    );
+    assert_eq!(code, crate::OUTPUT, "{bin} {args:?} > /dev/full: {stderr}");
+    assert_eq!(
+        stderr.lines().count(),
+        1,
+        "{bin} {args:?} > /dev/full: {stderr}"
+    );
+    assert!(
+        stderr.starts_with("error: cannot write the output"),
+        "{bin} {args:?} > /dev/full: {stderr}"
+    );
+    stderr
+}
+
 /// `sh -c '<command> | head -1'`, for tests that add an environment or
 /// check stderr their own way. `command` is a shell command line: quote
 /// the program's path (`format!("'{bin}' --quick")`).
