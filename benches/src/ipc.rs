@@ -480,7 +480,7 @@ fn fork_ring_peer(pattern: Pattern, size: usize) -> io::Result<Kind> {
 
 fn ring_child_loop(pattern: Pattern, mut rx: Consumer, mut tx: Producer, buf: &mut Vec<u8>) {
     loop {
-        if rx.recv(buf).is_none() || buf.len() != 8 {
+        if !matches!(rx.recv(buf), Ok(Some(8))) {
             return;
         }
         let mut header = [0u8; 8];
@@ -494,8 +494,8 @@ fn ring_child_loop(pattern: Pattern, mut rx: Consumer, mut tx: Producer, buf: &m
                 let mut total = 0u64;
                 for _ in 0..n {
                     match rx.recv(buf) {
-                        Some(len) => total += len as u64,
-                        None => return,
+                        Ok(Some(len)) => total += len as u64,
+                        Ok(None) | Err(_) => return,
                     }
                 }
                 if tx.send(&total.to_le_bytes()).is_err() {
@@ -504,7 +504,7 @@ fn ring_child_loop(pattern: Pattern, mut rx: Consumer, mut tx: Producer, buf: &m
             }
             Pattern::RoundTrip => {
                 for _ in 0..n {
-                    if rx.recv(buf).is_none() || tx.send(buf).is_err() {
+                    if !matches!(rx.recv(buf), Ok(Some(_))) || tx.send(buf).is_err() {
                         return;
                     }
                 }
