@@ -95,26 +95,29 @@ pub fn thread_count() -> io::Result<usize> {
 /// worker never calls). Uses `close_range(2)` and nothing else, so it is
 /// async-signal-safe: fine in the child of a threaded process too.
 pub fn close_other_fds(keep: &[RawFd]) -> io::Result<()> {
-    let mut keep: Vec<u32> = keep
-        .iter()
-        .filter_map(|&fd| u32::try_from(fd).ok())
-        .collect();
-    keep.retain(|&fd| fd > 2);
-    keep.sort_unstable();
-    let mut from = 3u32;
-    for fd in keep.iter().copied().chain([u32::MAX]) {
-        if fd > from {
-            let last = if fd == u32::MAX { u32::MAX } else { fd - 1 };
+    // No allocation (the allocator's lock may be held in a child of a
+    // threaded process): walk up from 3, closing the gaps between the
+    // descriptors to keep.
+    let mut from: u32 = 3;
+    loop {
+        let next = keep
+            .iter()
+            .filter_map(|&fd| u32::try_from(fd).ok())
+            .filter(|&fd| fd >= from)
+            .min();
+        let last = next.map_or(u32::MAX, |fd| fd.wrapping_sub(1));
+        if next != Some(from) {
             // SAFETY: close_range only closes descriptors of this process;
-            // none in the range is in use by a Rust object that will be
-            // used again (the caller keeps what it needs in `keep`).
+            // the caller keeps in `keep` every one it will use again.
             if unsafe { libc::syscall(libc::SYS_close_range, from, last, 0u32) } != 0 {
                 return Err(io::Error::last_os_error());
             }
         }
-        from = fd.saturating_add(1);
+        match next {
+            Some(fd) if fd < u32::MAX => from = fd + 1,
+            _ => return Ok(()),
+        }
     }
-    Ok(())
 }
 
 /// The descriptors this process (`None`) or process `pid` holds, from
