@@ -213,7 +213,7 @@ fn robust_mutex_refuses_flags_and_is_quiet_into_head() {
 fn long_run_with_child() -> (std::process::Child, u32) {
     let args = [
         "--small-count",
-        "2000000",
+        "1000000",
         "--large-count",
         "1",
         "--runs",
@@ -274,7 +274,7 @@ fn a_killed_producer_is_reported_not_waited_for() {
     let mut err = String::new();
     std::io::Read::read_to_string(&mut program.stderr.take().unwrap(), &mut err).unwrap();
     assert_eq!(status.code(), Some(1), "{err}");
-    assert!(err.contains("of 2000000 messages"), "{err}");
+    assert!(err.contains("of 1000000 messages"), "{err}");
     nothing_left_of(RING);
 }
 
