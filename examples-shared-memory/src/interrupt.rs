@@ -47,6 +47,16 @@ fn install(handler: SigHandler) -> nix::Result<()> {
     Ok(())
 }
 
+/// A clap value parser for the programs' `--interrupt-self[=INT|TERM]`
+/// test hook (which signal to send themselves).
+pub fn parse_signal(name: &str) -> Result<Signal, String> {
+    match name {
+        "INT" => Ok(Signal::SIGINT),
+        "TERM" => Ok(Signal::SIGTERM),
+        other => Err(format!("{other:?}: INT or TERM")),
+    }
+}
+
 /// The deferred signal, if one arrived.
 pub fn requested() -> Option<Signal> {
     Signal::try_from(SIGNAL.load(Ordering::SeqCst)).ok()

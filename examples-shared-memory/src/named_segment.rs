@@ -25,6 +25,18 @@ pub const GREETING: u64 = 0x5EED_0000_0001;
 /// How long any child step may take.
 pub const WAIT: Duration = Duration::from_secs(10);
 
+/// What `exe --role <role> [--name NAME]` does: `open` runs
+/// [`open_and_reply`], `create` and `create-keep` run [`create_and_wait`];
+/// `None` for a role and name that do not go together.
+pub fn play(role: &str, name: Option<&str>, bytes: usize) -> Option<io::Result<()>> {
+    match (role, name) {
+        ("open", Some(name)) => Some(open_and_reply(name)),
+        ("create", None) => Some(create_and_wait(bytes, true)),
+        ("create-keep", None) => Some(create_and_wait(bytes, false)),
+        _ => None,
+    }
+}
+
 /// The opener role: map the segment `name`, read the greeting, reply. Only
 /// a segment that this process's parent created is opened (its pid is in
 /// the name, and [`Segment::open`] checks the owner marker): the role is

@@ -38,8 +38,8 @@ struct Args {
     #[arg(long, hide = true, requires = "role")]
     path: Option<PathBuf>,
     /// Test hook: act as if Ctrl-C (or SIGTERM) came while the temp file exists.
-    #[arg(long, hide = true, num_args = 0..=1, default_missing_value = "INT", value_parser = ["INT", "TERM"])]
-    interrupt_self: Option<String>,
+    #[arg(long, hide = true, num_args = 0..=1, default_missing_value = "INT", value_parser = interrupt::parse_signal)]
+    interrupt_self: Option<Signal>,
 }
 
 fn main() -> ExitCode {
@@ -66,12 +66,7 @@ fn run() -> Result<(), Failure> {
         procs.push(file_map::spawn_role(&exe, role, &path)?);
     }
     row("shared file", format!("{} ({bytes} bytes)", path.display()));
-    if let Some(sig) = &args.interrupt_self {
-        let sig = if sig == "TERM" {
-            Signal::SIGTERM
-        } else {
-            Signal::SIGINT
-        };
+    if let Some(sig) = args.interrupt_self {
         kill(getpid(), sig)?; // the writer and reader ignore it
     }
     for (p, role) in procs.iter_mut().zip(roles) {

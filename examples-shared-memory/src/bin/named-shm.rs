@@ -34,8 +34,8 @@ struct Args {
     #[arg(long, hide = true, requires = "role")]
     name: Option<String>,
     /// Test hook: act as if Ctrl-C (or SIGTERM) came while a creator holds its name.
-    #[arg(long, hide = true, num_args = 0..=1, default_missing_value = "INT", value_parser = ["INT", "TERM"])]
-    interrupt_self: Option<String>,
+    #[arg(long, hide = true, num_args = 0..=1, default_missing_value = "INT", value_parser = interrupt::parse_signal)]
+    interrupt_self: Option<Signal>,
 }
 
 fn main() -> ExitCode {
@@ -45,17 +45,11 @@ fn main() -> ExitCode {
 fn run() -> Result<(), Failure> {
     let args: Args = lesson::args();
     let bytes = args.bytes as usize;
-    match (args.role.as_deref(), args.name) {
-        (Some("open"), Some(name)) => return named_segment::open_and_reply(&name).map_err(refused),
-        (Some(role), None) if role != "open" => {
-            return Ok(named_segment::create_and_wait(bytes, role == "create")?);
-        }
-        (None, None) => {}
-        _ => {
-            return Err(Failure::usage(
-                "--role open takes --name, the other roles none",
-            ));
-        }
+    if let Some(role) = &args.role {
+        let played = named_segment::play(role, args.name.as_deref(), bytes);
+        let played = played
+            .ok_or_else(|| Failure::usage("--role open takes --name, the other roles none"))?;
+        return played.map_err(refused);
     }
     interrupt::defer()?; // Ctrl-C: finish, clean up, then exit 130
     segment::sweep_stale()?; // what SIGKILLed runs left
@@ -68,21 +62,15 @@ fn run() -> Result<(), Failure> {
         "  opener read {GREETING:#x}, wrote {reply:#x}; name gone while both mapped it: {gone}"
     ));
     let mut rows = Vec::new();
-    for (role, label) in [
-        ("create", "unlinked once opened"),
-        ("create-keep", "kept its name (Python-style)"),
-    ] {
-        let signal = args
-            .interrupt_self
-            .as_deref()
-            .filter(|_| role == "create-keep");
-        let signal = signal.map(|s| {
-            if s == "TERM" {
-                Signal::SIGTERM
-            } else {
-                Signal::SIGINT
-            }
-        });
+    let killed = [
+        ("create", "unlinked once opened", None),
+        (
+            "create-keep",
+            "kept its name (Python-style)",
+            args.interrupt_self,
+        ),
+    ];
+    for (role, label, signal) in killed {
         let k = named_segment::kill_creator(&exe, role, signal)?;
         let (pid, sig, name, leaked, greeting) =
             (k.pid, k.signal.unwrap_or(0), &k.name, k.leaked, k.greeting);
@@ -95,14 +83,10 @@ fn run() -> Result<(), Failure> {
     );
     interrupt::stop_if_requested()?;
     println!("{}", report.join("\n"));
-    if !gone
-        || !status.success()
-        || reply != GREETING + 1
-        || rows != [(false, GREETING), (true, GREETING)]
-    {
-        return Err(Failure::claim(
-            "expected the name gone while in use, a reply, and a leak only for the keep-name creator",
-        ));
+    let claim = gone && status.success() && reply == GREETING + 1;
+    if !claim || rows != [(false, GREETING), (true, GREETING)] {
+        let line = "expected the name gone while in use, a reply, and a leak only for the keep-name creator";
+        return Err(Failure::claim(line));
     }
     Ok(())
 }
@@ -110,9 +94,10 @@ fn run() -> Result<(), Failure> {
 /// A segment the opener will not touch is bad input (exit 2); any other
 /// error is the system's.
 fn refused(err: std::io::Error) -> Failure {
-    use std::io::ErrorKind::{InvalidData, PermissionDenied};
     match err.kind() {
-        InvalidData | PermissionDenied => Failure::usage(err),
+        std::io::ErrorKind::InvalidData | std::io::ErrorKind::PermissionDenied => {
+            Failure::usage(err)
+        }
         _ => err.into(),
     }
 }
