@@ -1,12 +1,13 @@
 //! Ctrl-C and `kill` for `compare`: stop the Python run cleanly, then exit
-//! 130.
+//! 128 + the signal, as a shell reports it: 130 for `SIGINT`, 143 for
+//! `SIGTERM`.
 //!
 //! The Python script runs in its own process group (so a timeout can stop
 //! it and every pool worker it forked at once), which also means a Ctrl-C
 //! in the terminal does not reach it. [`install`] catches `SIGINT` and
 //! `SIGTERM`; the handler stops the Python run so that CPython cleans up
 //! (see [`stop_group`]: its shared memory and named semaphores are
-//! unlinked), then `_exit(130)`s. The Rust pool workers and ipc peers die
+//! unlinked), then `_exit(128 + signal)`s. The Rust pool workers and ipc peers die
 //! with us: they set `PR_SET_PDEATHSIG`.
 
 use std::io;
@@ -44,7 +45,7 @@ pub(crate) fn forget() {
     GROUP.store(0, Ordering::SeqCst);
 }
 
-extern "C" fn on_signal(_sig: libc::c_int) {
+extern "C" fn on_signal(sig: libc::c_int) {
     let msg = b"compare: interrupted, stopping\n";
     // SAFETY: write(2) and _exit are async-signal-safe; `msg` is valid.
     unsafe {
@@ -55,7 +56,7 @@ extern "C" fn on_signal(_sig: libc::c_int) {
         stop_group(group);
     }
     // SAFETY: ends the process at once, as a handler must; no destructors.
-    unsafe { libc::_exit(130) }
+    unsafe { libc::_exit(128 + sig) }
 }
 
 /// Stops the Python group led by `group`, in three steps, so that

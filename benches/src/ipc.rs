@@ -36,6 +36,7 @@ use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork, pipe2};
 
+use examples_shared_memory::child::close_other_fds;
 use examples_shared_memory::ring::{Consumer, Producer, Ring, RingError};
 
 /// The message sizes the benches use: 64 B, 4 KiB, 64 KiB, 1 MiB.
@@ -185,6 +186,14 @@ impl Peer {
             pattern,
             kind,
         })
+    }
+
+    /// The peer process's pid; `None` for a thread peer.
+    pub fn pid(&self) -> Option<u32> {
+        match &self.kind {
+            Kind::Process { child, .. } | Kind::Ring { child, .. } => Some(child.as_raw() as u32),
+            Kind::Crossbeam { .. } | Kind::Mpsc { .. } => None,
+        }
     }
 
     /// Runs one batch of `n` messages (stream) or `n` round trips, and
@@ -388,20 +397,21 @@ fn fork_peer(
     // thread of the parent may have held locked at the moment of fork.
     let mut child_buf = vec![0u8; size];
     let parent = std::process::id();
-    let (close_w, close_r) = (mine_w.as_raw_fd(), mine_r.as_raw_fd());
     let (rfd, wfd) = (theirs_r.as_raw_fd(), theirs_w.as_raw_fd());
     // SAFETY: the child only makes raw system calls (prctl, getppid,
-    // signal, close, read, write) on memory allocated before the fork, then `_exit`s; all
+    // signal, close_range, read, write) on memory allocated before the fork, then `_exit`s; all
     // are async-signal-safe, so threads running in the parent cannot leave
     // it blocked on a lock.
     match unsafe { fork() }? {
         ForkResult::Child => {
             become_peer(parent);
-            // SAFETY: the fds are open in this process (inherited); closing
-            // the parent's ends makes EOF reach us when the parent goes away.
-            unsafe {
-                libc::close(close_w);
-                libc::close(close_r);
+            // Keep only our own two ends: the parent's ends (so EOF reaches
+            // us when the parent goes away) and every other peer's or
+            // pool's descriptors the parent held at fork go. O_CLOEXEC
+            // alone would not close them: a peer never calls exec.
+            if close_other_fds(&[rfd, wfd]).is_err() {
+                // SAFETY: as below.
+                unsafe { libc::_exit(1) }
             }
             child_loop(pattern, rfd, wfd, &mut child_buf);
             // SAFETY: `_exit` never returns and runs no destructors or
@@ -457,6 +467,8 @@ fn fork_ring_peer(pattern: Pattern, size: usize) -> io::Result<Kind> {
     match unsafe { fork() }? {
         ForkResult::Child => {
             become_peer(parent);
+            // The rings are memory: no descriptor of the parent is needed.
+            let _ = close_other_fds(&[]);
             if let (Ok(rx), Ok(tx)) = (down.consumer(), up.producer()) {
                 ring_child_loop(pattern, rx, tx, &mut child_buf);
             }
@@ -480,7 +492,7 @@ fn fork_ring_peer(pattern: Pattern, size: usize) -> io::Result<Kind> {
 
 fn ring_child_loop(pattern: Pattern, mut rx: Consumer, mut tx: Producer, buf: &mut Vec<u8>) {
     loop {
-        if rx.recv(buf).is_none() || buf.len() != 8 {
+        if !matches!(rx.recv(buf), Ok(Some(8))) {
             return;
         }
         let mut header = [0u8; 8];
@@ -494,8 +506,8 @@ fn ring_child_loop(pattern: Pattern, mut rx: Consumer, mut tx: Producer, buf: &m
                 let mut total = 0u64;
                 for _ in 0..n {
                     match rx.recv(buf) {
-                        Some(len) => total += len as u64,
-                        None => return,
+                        Ok(Some(len)) => total += len as u64,
+                        Ok(None) | Err(_) => return,
                     }
                 }
                 if tx.send(&total.to_le_bytes()).is_err() {
@@ -504,7 +516,7 @@ fn ring_child_loop(pattern: Pattern, mut rx: Consumer, mut tx: Producer, buf: &m
             }
             Pattern::RoundTrip => {
                 for _ in 0..n {
-                    if rx.recv(buf).is_none() || tx.send(buf).is_err() {
+                    if !matches!(rx.recv(buf), Ok(Some(_))) || tx.send(buf).is_err() {
                         return;
                     }
                 }

@@ -222,3 +222,31 @@ fn ctrl_c_during_the_python_run_exits_130_and_leaves_nothing() {
         .collect();
     assert!(leaked.is_empty(), "shared memory left behind: {leaked:?}");
 }
+
+#[test]
+fn sigterm_exits_143() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let _serial = serial();
+    let mut child = StdCommand::new(env!("CARGO_BIN_EXE_compare"))
+        .arg("--quick")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start compare");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    // The first progress line: it is measuring.
+    let first = lines.next().and_then(Result::ok).unwrap_or_default();
+    // SAFETY: sends SIGTERM to our own child, which has not been reaped.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().expect("wait for compare");
+    assert_eq!(status.code(), Some(143), "{first} {rest:?}");
+    assert!(
+        rest.iter().any(|l| l.contains("interrupted")),
+        "{first} {rest:?}"
+    );
+}

@@ -24,15 +24,19 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::ops::Range;
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::{fcntl::OFlag, unistd::pipe2};
 
 use crate::child;
+use crate::mapping::SharedMapping;
+use crate::measure::cpu_time;
 
-/// Largest `--elements` accepted (512 MiB of u64).
-pub const MAX_ELEMENTS: usize = 1 << 26;
+/// Largest `--elements` accepted (256 MiB of u64: with 64 workers, about
+/// 20 s on 2 busy cores in a debug build).
+pub const MAX_ELEMENTS: usize = 1 << 25;
 
 /// The per-element work: cheap (shifts and xors, no calls even in a debug
 /// build), so the cost of moving the data shows.
@@ -169,30 +173,13 @@ impl Cost {
     }
 }
 
-/// CPU time (user + system) used so far by this process plus all its
-/// reaped children.
-pub fn cpu_used() -> Duration {
-    let mut total = Duration::ZERO;
-    for who in [libc::RUSAGE_SELF, libc::RUSAGE_CHILDREN] {
-        // SAFETY: an all-zero rusage is a valid value for getrusage to fill.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: `usage` is a valid, writable rusage.
-        if unsafe { libc::getrusage(who, &mut usage) } == 0 {
-            for t in [usage.ru_utime, usage.ru_stime] {
-                total += Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-            }
-        }
-    }
-    total
-}
-
 /// Runs `job` and measures it.
 fn measure(job: impl FnOnce() -> io::Result<()>) -> io::Result<Cost> {
-    let (start, cpu) = (Instant::now(), cpu_used());
+    let (start, cpu) = (Instant::now(), cpu_time());
     job()?;
     Ok(Cost {
         wall: start.elapsed(),
-        cpu: cpu_used().saturating_sub(cpu),
+        cpu: cpu_time().saturating_sub(cpu),
     })
 }
 
@@ -201,10 +188,9 @@ fn measure(job: impl FnOnce() -> io::Result<()>) -> io::Result<Cost> {
 /// checks every element. Returns what it cost from the first fork to the
 /// last reap.
 ///
-/// # Safety
-///
-/// The calling process must be single-threaded (see [`child::fork`]).
-pub unsafe fn run_in_shared_memory(
+/// Forks, so the calling process must be single-threaded (else an error;
+/// see [`child::fork`]).
+pub fn run_in_shared_memory(
     words: &[AtomicU64],
     slices: &[Range<usize>],
     limit: Duration,
@@ -215,8 +201,7 @@ pub unsafe fn run_in_shared_memory(
         for range in slices {
             // SAFETY: only this worker touches its slice until it is reaped.
             let job = || (unsafe { transform_owned(&words[range.clone()]) }, 0).1;
-            // SAFETY: the caller guarantees a single-threaded process.
-            workers.push(unsafe { child::fork(job) }?);
+            workers.push(child::fork(job)?);
         }
         workers.into_iter().try_for_each(|w| w.join(limit))
     })?;
@@ -227,26 +212,39 @@ pub unsafe fn run_in_shared_memory(
 /// The same job through pipes: forks one worker per slice with a pipe each
 /// way, sends each slice down, reads the transformed slice back, reaps the
 /// workers and checks every element. Returns what it cost from the first
-/// fork to the last reap.
+/// fork to the last reap, and the most descriptors a worker held.
 ///
-/// # Safety
+/// Each worker first closes every descriptor but stdin, stdout, stderr and
+/// its own two pipe ends ([`child::close_other_fds`]): the parent's ends of
+/// its own pipes and of the pipes of the workers forked before it would
+/// otherwise stay open in it for its whole life (`O_CLOEXEC` only acts on
+/// `exec`). Then it counts what it holds in `/proc/self/fd`.
 ///
-/// The calling process must be single-threaded (see [`child::fork`]).
-pub unsafe fn run_through_pipes(
+/// Forks, so the calling process must be single-threaded (else an error;
+/// see [`child::fork`]).
+pub fn run_through_pipes(
     len: usize,
     slices: &[Range<usize>],
     limit: Duration,
-) -> io::Result<Cost> {
+) -> io::Result<(Cost, usize)> {
     let mut data: Vec<u64> = (0..len as u64).collect();
+    let held = SharedMapping::new(8 * slices.len().max(1))?;
+    let held = held.atomic_u64s();
     let cost = measure(|| {
         let mut workers = Vec::new();
-        for range in slices {
+        for (i, range) in slices.iter().enumerate() {
             let ((down_r, down_w), (up_r, up_w)) =
                 (pipe2(OFlag::O_CLOEXEC)?, pipe2(OFlag::O_CLOEXEC)?);
             let (mut down_r, mut up_w) = (File::from(down_r), File::from(up_w));
-            let job = || i32::from(pipe_worker(&mut down_r, &mut up_w, range.len()).is_err());
-            // SAFETY: the caller guarantees a single-threaded process.
-            let worker = unsafe { child::fork(job) }?;
+            let job = || {
+                if child::close_other_fds(&[down_r.as_raw_fd(), up_w.as_raw_fd()]).is_err() {
+                    return 2;
+                }
+                let fds = child::open_fds(None).map_or(0, |f| f.len());
+                held[i].store(fds as u64, Ordering::Relaxed);
+                i32::from(pipe_worker(&mut down_r, &mut up_w, range.len()).is_err())
+            };
+            let worker = child::fork(job)?;
             workers.push((worker, File::from(down_w), File::from(up_r), range.clone()));
         }
         // Each worker reads its whole slice before it writes, so sending all
@@ -261,7 +259,8 @@ pub unsafe fn run_through_pipes(
         Ok(())
     })?;
     verify_vec(&data).map_err(io::Error::other)?;
-    Ok(cost)
+    let most = held.iter().map(|h| h.load(Ordering::Relaxed)).max();
+    Ok((cost, most.unwrap_or(0) as usize))
 }
 
 /// Bytes of memory the system says are available (`MemAvailable`), if known.

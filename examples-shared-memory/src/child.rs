@@ -16,8 +16,10 @@
 //! [`SharedMapping`]: crate::mapping::SharedMapping
 
 use std::io;
+use std::os::fd::RawFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -40,22 +42,34 @@ pub struct Forked {
 /// Forks; the child runs `task`, then `_exit`s with the code it returned
 /// ([`PANICKED`] if it panicked). The parent gets a [`Forked`] guard.
 ///
-/// # Safety
-///
-/// The calling process must be single-threaded (no thread started, no rayon
-/// pool): the child gets only the forking thread, and a lock another thread
-/// held at fork time stays locked forever in the child.
-pub unsafe fn fork(task: impl FnOnce() -> i32) -> io::Result<Forked> {
+/// Safe because it refuses to fork a process that runs more than one
+/// thread (an error naming the thread count): the child of a threaded
+/// process gets only the forking thread, and a lock another thread held at
+/// that moment (the allocator's, stdout's) stays locked forever in the
+/// child, which then may not even allocate. The check cannot race: with
+/// one thread, only the caller itself could start another one. A failed
+/// `fork` (out of processes or memory) is an error too.
+pub fn fork(task: impl FnOnce() -> i32) -> io::Result<Forked> {
+    let threads = thread_count()?;
+    if threads != 1 {
+        return Err(io::Error::other(format!(
+            "refusing to fork: this process runs {threads} threads, and the child would inherit their locks held"
+        )));
+    }
     let parent = getpid();
-    // SAFETY: the caller guarantees a single-threaded process, so the child
+    // SAFETY: the process is single-threaded (checked above), so the child
     // inherits no lock held by another thread and may allocate and run Rust
     // code; it never returns from this function (it `_exit`s below).
-    match unsafe { nix::unistd::fork() }? {
-        ForkResult::Parent { child } => Ok(Forked {
+    match unsafe { nix::unistd::fork() } {
+        Err(e) => Err(io::Error::new(
+            io::Error::from(e).kind(),
+            format!("cannot fork: {}", e.desc()),
+        )),
+        Ok(ForkResult::Parent { child }) => Ok(Forked {
             pid: child,
             status: None,
         }),
-        ForkResult::Child => {
+        Ok(ForkResult::Child) => {
             die_with(parent);
             let code = catch_unwind(AssertUnwindSafe(task)).unwrap_or(PANICKED);
             // SAFETY: `_exit` ends the child at once without running the
@@ -63,6 +77,71 @@ pub unsafe fn fork(task: impl FnOnce() -> i32) -> io::Result<Forked> {
             unsafe { libc::_exit(code) }
         }
     }
+}
+
+/// Threads in this process, from `/proc/self/status`.
+pub fn thread_count() -> io::Result<usize> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .ok_or_else(|| io::Error::other("no thread count in /proc/self/status"))
+}
+
+/// Closes every descriptor of this process except stdin, stdout, stderr
+/// and `keep`: what a forked child does first, so it holds none of its
+/// siblings' pipe ends (`O_CLOEXEC` only acts on `exec`, which a forked
+/// worker never calls). Uses `close_range(2)` and nothing else, so it is
+/// async-signal-safe: fine in the child of a threaded process too.
+pub fn close_other_fds(keep: &[RawFd]) -> io::Result<()> {
+    // No allocation (the allocator's lock may be held in a child of a
+    // threaded process): walk up from 3, closing the gaps between the
+    // descriptors to keep.
+    let mut from: u32 = 3;
+    loop {
+        let next = keep
+            .iter()
+            .filter_map(|&fd| u32::try_from(fd).ok())
+            .filter(|&fd| fd >= from)
+            .min();
+        let last = next.map_or(u32::MAX, |fd| fd.wrapping_sub(1));
+        if next != Some(from) {
+            // SAFETY: close_range only closes descriptors of this process;
+            // the caller keeps in `keep` every one it will use again.
+            if unsafe { libc::syscall(libc::SYS_close_range, from, last, 0u32) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        match next {
+            Some(fd) if fd < u32::MAX => from = fd + 1,
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// The descriptors this process (`None`) or process `pid` holds, from
+/// `/proc/<pid>/fd`.
+pub fn open_fds(pid: Option<Pid>) -> io::Result<Vec<RawFd>> {
+    let dir = match pid {
+        Some(pid) => format!("/proc/{pid}/fd"),
+        None => "/proc/self/fd".to_string(),
+    };
+    let mut fds: Vec<RawFd> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    fds.sort_unstable();
+    // For this process, leave out the descriptor `read_dir` itself used
+    // (closed by now).
+    if pid.is_none() {
+        fds.retain(|&fd| fcntl_ok(fd));
+    }
+    Ok(fds)
+}
+
+fn fcntl_ok(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD only asks whether `fd` is open.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
 }
 
 /// Ends this process when `parent` dies (or is already gone).
@@ -178,8 +257,12 @@ pub fn spawn(cmd: &mut Command) -> io::Result<Spawned> {
             Ok(())
         });
     }
+    let child = cmd.spawn().map_err(|e| {
+        let program = Path::new(cmd.get_program()).display().to_string();
+        io::Error::new(e.kind(), format!("cannot start {program}: {e}"))
+    })?;
     Ok(Spawned {
-        child: cmd.spawn()?,
+        child,
         reaped: false,
     })
 }

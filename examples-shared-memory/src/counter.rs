@@ -139,15 +139,9 @@ pub struct Race {
 /// says; waits for every child (each at most `limit`, exit 0 required) and
 /// reads the counter.
 ///
-/// # Safety
-///
-/// The calling process must be single-threaded (see [`child::fork`]).
-pub unsafe fn race(
-    way: Way,
-    processes: usize,
-    iterations: u64,
-    limit: Duration,
-) -> io::Result<Race> {
+/// Forks, so the calling process must be single-threaded (else an error;
+/// see [`child::fork`]).
+pub fn race(way: Way, processes: usize, iterations: u64, limit: Duration) -> io::Result<Race> {
     let map = SharedMapping::new(4096)?;
     // Bytes 0..8 the counter, 8..16 the start line, 16..20 the lock.
     let (counter, ready) = (&map.atomic_u64s()[0], &map.atomic_u64s()[1]);
@@ -164,8 +158,7 @@ pub unsafe fn race(
             }
             0
         };
-        // SAFETY: the caller guarantees a single-threaded process.
-        children.push(unsafe { child::fork(task) }?);
+        children.push(child::fork(task)?);
     }
     let pids = children.iter().map(|c| c.pid()).collect();
     for c in children {

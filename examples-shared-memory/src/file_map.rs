@@ -37,11 +37,19 @@ use nix::sys::wait::WaitStatus;
 use nix::{fcntl::OFlag, unistd::pipe2};
 
 use crate::child::{self, Spawned};
+use crate::owned_name;
 
 /// The word the writer role stores in word 0 of the file.
 pub const WRITER: u64 = 0xF11E_0000_000A;
 /// The word the reader role stores in word 1 of the file.
 pub const READER: u64 = 0xF11E_0000_000B;
+/// Word 2 of every file [`temp_file`] makes ("lessonmm"): the owner marker
+/// without which the roles refuse a file.
+pub const MARKER: u64 = u64::from_le_bytes(*b"lessonmm");
+/// How temp files are named: `lesson-mmap-<pid of the creator>-...`.
+pub const PREFIX: &str = "lesson-mmap-";
+/// Smallest file the roles accept: one page.
+pub const MIN_LEN: u64 = 4096;
 
 /// A read-write shared mapping of a whole file.
 #[derive(Debug)]
@@ -115,10 +123,9 @@ impl SharedFile {
 /// mapped byte. Returns how the child ended: `Signaled(.., SIGBUS, false)`
 /// (core dumps are off in the child). The file must be non-empty.
 ///
-/// # Safety
-///
-/// The calling process must be single-threaded (see [`child::fork`]).
-pub unsafe fn touch_after_truncate(path: &Path, limit: Duration) -> io::Result<WaitStatus> {
+/// Forks, so the calling process must be single-threaded (else an error;
+/// see [`child::fork`]).
+pub fn touch_after_truncate(path: &Path, limit: Duration) -> io::Result<WaitStatus> {
     let map = SharedFile::open(path)?;
     let (go_r, go_w) = pipe2(OFlag::O_CLOEXEC)?;
     let (mut go_r, mut go_w) = (File::from(go_r), File::from(go_w));
@@ -128,8 +135,7 @@ pub unsafe fn touch_after_truncate(path: &Path, limit: Duration) -> io::Result<W
         let _ = go_r.read_exact(&mut [0u8]);
         i32::from(map.read_byte(last)) + 3 // not reached: SIGBUS
     };
-    // SAFETY: the caller guarantees a single-threaded process.
-    let mut toucher = unsafe { child::fork(job) }?;
+    let mut toucher = child::fork(job)?;
     OpenOptions::new().write(true).open(path)?.set_len(0)?;
     go_w.write_all(&[1])?;
     toucher.wait_timeout(limit)
@@ -138,7 +144,8 @@ pub unsafe fn touch_after_truncate(path: &Path, limit: Duration) -> io::Result<W
 /// What a process started as `--role <role> --path <path>` does: the
 /// `writer` stores [`WRITER`] in word 0 and the `reader` [`READER`] in word
 /// 1, and each waits (at most `limit`) to see the other's word. `None` for
-/// an unknown role.
+/// an unknown role. Call [`check_ours`] first: the roles are reachable
+/// from the command line.
 pub fn play(role: &str, path: &Path, limit: Duration) -> Option<io::Result<()>> {
     let (slot, mine, theirs) = match role {
         "writer" => (0, WRITER, READER),
@@ -146,6 +153,39 @@ pub fn play(role: &str, path: &Path, limit: Duration) -> Option<io::Result<()>> 
         _ => return None,
     };
     Some(SharedFile::open(path).and_then(|f| f.exchange(slot, mine, theirs, limit)))
+}
+
+/// Whether `path` is a file that `owner` made with [`temp_file`]: a
+/// regular file named `lesson-mmap-<owner>-...`, at least [`MIN_LEN`]
+/// bytes, whole pages, with [`MARKER`] in word 2. Anything else is an
+/// error saying what is missing, and the file is not written.
+pub fn check_ours(path: &Path, owner: i32) -> Result<(), String> {
+    let shown = path.display();
+    let refuse = |why: String| {
+        Err(format!(
+            "refusing {shown}: {why}; the roles take only a file this program made"
+        ))
+    };
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if owned_name::owner(name, PREFIX) != Some(owner) {
+        return refuse(format!("its name is not {PREFIX}{owner}-..."));
+    }
+    let meta = std::fs::symlink_metadata(path).map_err(|e| format!("{shown}: {e}"))?;
+    if !meta.is_file() || meta.len() < MIN_LEN || meta.len() % MIN_LEN != 0 {
+        return refuse(format!(
+            "not a regular file of whole pages ({} bytes)",
+            meta.len()
+        ));
+    }
+    let mut word = [0u8; 8];
+    let mut file = File::open(path).map_err(|e| format!("{shown}: {e}"))?;
+    file.read_exact(&mut [0u8; 16])
+        .and_then(|()| file.read_exact(&mut word))
+        .map_err(|e| format!("{shown}: {e}"))?;
+    if u64::from_ne_bytes(word) != MARKER {
+        return refuse("no owner marker".to_string());
+    }
+    Ok(())
 }
 
 /// Starts `exe --role <role> --path <path>` (see [`play`]) as a child that
@@ -159,12 +199,19 @@ pub fn spawn_role(exe: &Path, role: &str, path: &Path) -> io::Result<Spawned> {
     )
 }
 
-/// A temp file of `len` zero bytes, named `lesson-mmap-<pid>-...` so a
-/// leftover says whose it is; removed when the handle drops.
+/// A temp file of `len` bytes (whole pages, at least one), zero but for
+/// [`MARKER`] in word 2, named `lesson-mmap-<pid>-...` so a leftover says
+/// whose it is; removed when the handle drops. First removes the temp
+/// files of owners that died (SIGKILL runs no cleanup; see
+/// [`owned_name::sweep`]).
 pub fn temp_file(len: usize) -> io::Result<tempfile::NamedTempFile> {
-    let prefix = format!("lesson-mmap-{}-", std::process::id());
-    let temp = tempfile::Builder::new().prefix(&prefix).tempfile()?;
-    temp.as_file().set_len(len as u64)?;
+    owned_name::sweep(&std::env::temp_dir(), PREFIX)?;
+    let prefix = format!("{PREFIX}{}-", std::process::id());
+    let mut temp = tempfile::Builder::new().prefix(&prefix).tempfile()?;
+    temp.as_file()
+        .set_len((len as u64).max(MIN_LEN).next_multiple_of(MIN_LEN))?;
+    temp.write_all(&[[0u8; 16].as_slice(), &MARKER.to_ne_bytes()].concat())?;
+    temp.flush()?;
     Ok(temp)
 }
 
@@ -178,4 +225,39 @@ pub fn first_two_words(path: &Path) -> io::Result<(u64, u64)> {
             .map_or(0, |b| u64::from_ne_bytes(b.try_into().unwrap_or_default()))
     };
     Ok((word(0), word(1)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_file_this_program_made_is_accepted() {
+        let me = std::process::id() as i32;
+        let ours = temp_file(4096).unwrap();
+        assert_eq!(check_ours(ours.path(), me), Ok(()));
+        assert!(check_ours(ours.path(), me + 1).is_err(), "another owner");
+        let dir = tempfile::tempdir().unwrap();
+        let named = |n: &str, bytes: &[u8]| {
+            let p = dir.path().join(n);
+            std::fs::write(&p, bytes).unwrap();
+            p
+        };
+        let foreign = named("notes.txt", &[1u8; 8192]);
+        let short = named(&format!("{PREFIX}{me}-short"), &[0u8; 10]);
+        let unmarked = named(&format!("{PREFIX}{me}-unmarked"), &[0u8; 4096]);
+        for (path, why) in [
+            (&foreign, "its name is not"),
+            (&short, "whole pages (10 bytes)"),
+            (&unmarked, "no owner marker"),
+        ] {
+            let err = check_ours(path, me).unwrap_err();
+            assert!(err.contains(why), "{err}");
+        }
+        assert_eq!(
+            std::fs::read(&foreign).unwrap(),
+            vec![1u8; 8192],
+            "untouched"
+        );
+    }
 }

@@ -1,12 +1,14 @@
-//! Ctrl-C while a program holds a named resource (a /dev/shm name, a temp
-//! file): let it finish the short step it is in, clean up, then exit 130.
+//! Ctrl-C (or `kill`) while a program holds a named resource (a /dev/shm
+//! name, a temp file): let it finish the short step it is in, clean up,
+//! then exit 130 for `SIGINT`, 143 for `SIGTERM`.
 //!
 //! [`defer`] installs a handler for `SIGINT` and `SIGTERM` that only
 //! records the signal (an atomic store, async-signal-safe), with
 //! `SA_RESTART`, so blocking calls carry on. Every wait in these programs
 //! has a deadline, so the program reaches its cleanup soon; then
-//! [`exit_if_requested`] exits with 128 + the signal number, as a shell
-//! reports a death by that signal. Helper processes ignore both signals
+//! [`stop_if_requested`] ends it with 128 + the signal number, as a shell
+//! reports a death by that signal. (SIGKILL cannot be caught: what it
+//! leaves, the next run sweeps; see [`crate::owned_name`].) Helper processes ignore both signals
 //! ([`ignore`]; [`crate::child::spawn`] does it before exec): Ctrl-C
 //! reaches the whole process group, and a helper killed by it halfway (a
 //! creator that has not yet unlinked its name) would leak; their parent ends
@@ -45,16 +47,26 @@ fn install(handler: SigHandler) -> nix::Result<()> {
     Ok(())
 }
 
+/// A clap value parser for the programs' `--interrupt-self[=INT|TERM]`
+/// test hook (which signal to send themselves).
+pub fn parse_signal(name: &str) -> Result<Signal, String> {
+    match name {
+        "INT" => Ok(Signal::SIGINT),
+        "TERM" => Ok(Signal::SIGTERM),
+        other => Err(format!("{other:?}: INT or TERM")),
+    }
+}
+
 /// The deferred signal, if one arrived.
 pub fn requested() -> Option<Signal> {
     Signal::try_from(SIGNAL.load(Ordering::SeqCst)).ok()
 }
 
-/// If a signal arrived: one line on stderr, exit 128 + its number. Call it
-/// after the cleanup.
-pub fn exit_if_requested() {
-    if let Some(sig) = requested() {
-        eprintln!("interrupted by {sig}: cleaned up, nothing left behind");
-        std::process::exit(128 + sig as i32);
+/// After the cleanup: the deferred signal as the program's end (one line,
+/// exit 128 + its number), or `Ok` if none arrived.
+pub fn stop_if_requested() -> Result<(), lesson::Failure> {
+    match requested() {
+        Some(sig) => Err(lesson::Failure::interrupted(sig as i32)),
+        None => Ok(()),
     }
 }

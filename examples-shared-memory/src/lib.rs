@@ -21,4 +21,6 @@ pub mod child;
 pub mod counter;
 pub mod interrupt;
 pub mod manager;
+pub mod measure;
 pub mod named_segment;
+pub mod owned_name;

@@ -55,7 +55,12 @@ pub enum Response {
     Value(Option<u64>),
     /// The put or stop was done.
     Done,
+    /// The request was refused, and why (a slot outside the shared table).
+    Refused(String),
 }
+
+/// Longest frame either side accepts: a request or response is a few bytes.
+pub const MAX_FRAME: usize = 1024;
 
 /// Answers requests from `stream` until `Stop` or end of stream. `shared`
 /// is a table in memory shared with the client (may be empty).
@@ -70,12 +75,16 @@ pub fn serve(mut stream: UnixStream, shared: &[AtomicU64]) -> io::Result<()> {
                 Response::Done
             }
             Request::SharedGet(k) => Response::Value(slot(k).map(|w| w.load(Ordering::Acquire))),
-            Request::SharedPut(k, v) => {
-                if let Some(w) = slot(k) {
+            Request::SharedPut(k, v) => match slot(k) {
+                Some(w) => {
                     w.store(v, Ordering::Release);
+                    Response::Done
                 }
-                Response::Done
-            }
+                None => Response::Refused(format!(
+                    "slot {k} is outside the shared table of {} slots",
+                    shared.len()
+                )),
+            },
             Request::Stop => {
                 send(&mut stream, &Response::Done)?;
                 return Ok(());
@@ -123,7 +132,10 @@ impl Client {
 
     /// Asks the server to write slot `key` of the shared table.
     pub fn shared_put(&mut self, key: u64, value: u64) -> io::Result<()> {
-        self.call(&Request::SharedPut(key, value)).map(drop)
+        match self.call(&Request::SharedPut(key, value))? {
+            Response::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
     }
 
     /// Ends the server and waits for its goodbye.
@@ -134,12 +146,17 @@ impl Client {
     fn value(&mut self, request: &Request) -> io::Result<Option<u64>> {
         match self.call(request)? {
             Response::Value(v) => Ok(v),
-            other => Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("expected a value, got {other:?}"),
-            )),
+            other => Err(unexpected(other)),
         }
     }
+}
+
+fn unexpected(response: Response) -> io::Error {
+    let what = match response {
+        Response::Refused(why) => format!("the manager refused: {why}"),
+        other => format!("the manager answered {other:?}, not what was asked"),
+    };
+    io::Error::new(io::ErrorKind::InvalidData, what)
 }
 
 /// Times `ops` put-then-get pairs through the manager, on keys `0..keys`;
@@ -189,19 +206,45 @@ pub fn receive<T: DeserializeOwned>(from: &mut impl Read) -> io::Result<Option<T
         Err(e) => return Err(e),
     }
     let len = u32::from_le_bytes(len) as usize;
-    if len > 1024 {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "frame too long"));
+    let bad = |what: String| io::Error::new(io::ErrorKind::InvalidData, what);
+    if len > MAX_FRAME {
+        return Err(bad(format!("frame length {len}, at most {MAX_FRAME}")));
     }
     let mut body = vec![0u8; len];
-    from.read_exact(&mut body)?;
+    from.read_exact(&mut body)
+        .map_err(|e| bad(format!("frame of {len} bytes cut short: {e}")))?;
     postcard::from_bytes(&body)
         .map(Some)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+        .map_err(|e| bad(format!("frame of {len} bytes does not decode: {e}")))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn garbage_frames_are_errors_naming_what_was_wrong() {
+        let too_long = u32::MAX.to_le_bytes();
+        let err = receive::<Request>(&mut too_long.as_slice()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("frame length {}, at most 1024", u32::MAX)
+        );
+        let mut garbage = 3u32.to_le_bytes().to_vec();
+        garbage.extend_from_slice(&[0xFF, 0xFF, 0xFF]);
+        let err = receive::<Request>(&mut garbage.as_slice()).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("frame of 3 bytes does not decode"),
+            "{err}"
+        );
+        let cut = [8u8, 0, 0, 0, 1];
+        let err = receive::<Request>(&mut cut.as_slice()).unwrap_err();
+        assert!(
+            err.to_string().starts_with("frame of 8 bytes cut short"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn frames_round_trip() {
@@ -220,6 +263,11 @@ mod tests {
         let mut client = Client::new(a);
         assert_eq!(client.shared_get(0).unwrap(), Some(5));
         assert_eq!(client.shared_get(1).unwrap(), None);
+        let refused = client.shared_put(9, 1).unwrap_err().to_string();
+        assert!(
+            refused.contains("slot 9 is outside the shared table of 1 slots"),
+            "{refused}"
+        );
         client.stop().unwrap();
         server.join().unwrap().unwrap();
     }

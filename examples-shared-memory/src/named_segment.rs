@@ -11,9 +11,8 @@
 
 use crate::child;
 use crate::segment::Segment;
-use anyhow::{Context, Result};
 use nix::sys::signal::{Signal, kill};
-use nix::unistd::{Pid, getpid};
+use nix::unistd::{Pid, getpid, getppid};
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Command, ExitStatus};
@@ -26,8 +25,30 @@ pub const GREETING: u64 = 0x5EED_0000_0001;
 /// How long any child step may take.
 pub const WAIT: Duration = Duration::from_secs(10);
 
-/// The opener role: map the segment `name`, read the greeting, reply.
+/// What `exe --role <role> [--name NAME]` does: `open` runs
+/// [`open_and_reply`], `create` and `create-keep` run [`create_and_wait`];
+/// `None` for a role and name that do not go together.
+pub fn play(role: &str, name: Option<&str>, bytes: usize) -> Option<io::Result<()>> {
+    match (role, name) {
+        ("open", Some(name)) => Some(open_and_reply(name)),
+        ("create", None) => Some(create_and_wait(bytes, true)),
+        ("create-keep", None) => Some(create_and_wait(bytes, false)),
+        _ => None,
+    }
+}
+
+/// The opener role: map the segment `name`, read the greeting, reply. Only
+/// a segment that this process's parent created is opened (its pid is in
+/// the name, and [`Segment::open`] checks the owner marker): the role is
+/// reachable from the command line, and must not write into anyone else's
+/// memory.
 pub fn open_and_reply(name: &str) -> io::Result<()> {
+    if Segment::creator(name) != Some(getppid().as_raw()) {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("{name} was not created by this program's parent; refusing to open it"),
+        ));
+    }
     let seg = Segment::open(name)?;
     let greeting = seg.words()[0].load(Ordering::Acquire);
     seg.words()[1].store(greeting + 1, Ordering::Release);
@@ -37,7 +58,7 @@ pub fn open_and_reply(name: &str) -> io::Result<()> {
 /// The creator role: create a segment of `bytes`, greet, print its name;
 /// with `unlink_once_opened`, unlink the name once one opener has it. Then
 /// print `ready` and wait to be killed (or for stdin to close).
-pub fn create_and_wait(bytes: usize, unlink_once_opened: bool) -> Result<()> {
+pub fn create_and_wait(bytes: usize, unlink_once_opened: bool) -> io::Result<()> {
     let mut seg = Segment::create(bytes)?;
     seg.words()[0].store(GREETING, Ordering::Release);
     println!("{}", seg.name());
@@ -45,7 +66,7 @@ pub fn create_and_wait(bytes: usize, unlink_once_opened: bool) -> Result<()> {
         seg.unlink_after_attached(1, WAIT)?;
     }
     println!("ready");
-    Ok(std::io::stdin().read_to_end(&mut Vec::new()).map(drop)?)
+    std::io::stdin().read_to_end(&mut Vec::new()).map(drop)
 }
 
 /// What [`hand_off`] saw.
@@ -65,7 +86,7 @@ pub struct Handoff {
 
 /// Creates a segment here, lets a child (`exe --role open`) open it by
 /// name, and unlinks the name as soon as the child has it mapped.
-pub fn hand_off(exe: &Path, bytes: usize) -> Result<Handoff> {
+pub fn hand_off(exe: &Path, bytes: usize) -> io::Result<Handoff> {
     let mut seg = Segment::create(bytes)?;
     seg.words()[0].store(GREETING, Ordering::Release);
     let mut opener =
@@ -100,18 +121,25 @@ pub struct Killed {
 }
 
 /// Starts a creator (`exe --role <role>`), opens its segment by name, then
-/// SIGKILLs it and looks for its name. With `interrupt_self`, sends SIGINT
-/// to this process and the creator first, as Ctrl-C would.
-pub fn kill_creator(exe: &Path, role: &str, interrupt_self: bool) -> Result<Killed> {
+/// SIGKILLs it and looks for its name. With `interrupt_self`, sends that
+/// signal to this process and the creator first, as Ctrl-C would.
+pub fn kill_creator(exe: &Path, role: &str, interrupt_self: Option<Signal>) -> io::Result<Killed> {
     let mut creator = child::spawn(Command::new(exe).args(["--role", role]))?;
-    let mut out = BufReader::new(creator.inner().stdout.take().context("no stdout")?);
+    let stdout = creator.inner().stdout.take();
+    let mut out = BufReader::new(stdout.ok_or_else(|| io::Error::other("creator has no stdout"))?);
     let (mut name, mut ready) = (String::new(), String::new());
     out.read_line(&mut name)?;
     let name = name.trim().to_string();
-    let opened = Segment::open(&name).with_context(|| format!("open {name}"))?;
-    if interrupt_self {
+    // The creator is our child: its pid is in the name, which must be one
+    // of this crate's before we open it.
+    if Segment::creator(&name) != Some(creator.pid().as_raw()) {
+        let what = format!("the creator announced {name:?}, not a segment of its own");
+        return Err(io::Error::new(io::ErrorKind::InvalidData, what));
+    }
+    let opened = Segment::open(&name)?;
+    if let Some(signal) = interrupt_self {
         for pid in [getpid(), creator.pid()] {
-            kill(pid, Signal::SIGINT)?; // what Ctrl-C sends the process group
+            kill(pid, signal)?; // what Ctrl-C (or kill) sends the process group
         }
     }
     out.read_line(&mut ready)?;

@@ -29,8 +29,14 @@
 //!   what makes the ring work when both processes share one core: a
 //!   spinning side would burn the time slice the other side needs.
 //! - Dropping a handle closes its side: a consumer drains what is left and
-//!   then [`Consumer::recv`] returns `None`; a producer's sends fail with
-//!   [`RingError::Closed`]. A process killed by a signal never closes its
+//!   then [`Consumer::recv`] returns `Ok(None)`; a producer's sends fail with
+//!   [`RingError::Closed`].
+//! - Every value read from the shared memory is checked before it is used:
+//!   a position that moved backwards, past the other side or off the 8-byte
+//!   grid, or a record length longer than what was published, is
+//!   [`RingError::Corrupt`], naming the value; nothing is copied then. A
+//!   buggy or hostile peer can make the stream fail, never this process
+//!   crash or read outside the ring. A process killed by a signal never closes its
 //!   side, so use [`Consumer::recv_timeout`] / [`Producer::send_timeout`]
 //!   when the peer may die.
 //!
@@ -83,7 +89,7 @@
 //!     }); // tx dropped here: the ring is closed
 //!     let mut buf = Vec::new();
 //!     let mut expected = 0u32;
-//!     while let Some(len) = rx.recv(&mut buf) {
+//!     while let Some(len) = rx.recv(&mut buf).unwrap() {
 //!         assert_eq!(len, 4);
 //!         assert_eq!(u32::from_le_bytes(buf[..4].try_into().unwrap()), expected);
 //!         expected += 1;
@@ -147,6 +153,38 @@ pub enum RingError {
     /// process or another one.
     #[error("the ring already has a {0}")]
     RoleTaken(&'static str),
+    /// A value the other process wrote into the shared memory is impossible
+    /// (a buggy or hostile peer, or a stray write): nothing was copied.
+    #[error("corrupt ring: {what} {value} ({why})")]
+    Corrupt {
+        /// Which value: `head position`, `tail position`, `record length`.
+        what: &'static str,
+        /// What the shared memory held.
+        value: u64,
+        /// Why it cannot be right.
+        why: &'static str,
+    },
+}
+
+/// Checks a position the other side published against ours: counters only
+/// grow, in steps of whole 8-byte records, and never more than `cap` apart
+/// (`ahead` is the one that should lead: head for the producer's counter).
+fn check_positions(
+    what: &'static str,
+    value: u64,
+    ahead: u64,
+    behind: u64,
+    cap: usize,
+) -> Result<(), RingError> {
+    let corrupt = |why| Err(RingError::Corrupt { what, value, why });
+    if value % 8 != 0 {
+        return corrupt("not a multiple of 8");
+    }
+    match ahead.checked_sub(behind) {
+        None => corrupt("the tail is past the head"),
+        Some(used) if used > cap as u64 => corrupt("more in use than the ring holds"),
+        Some(_) => Ok(()),
+    }
 }
 
 /// A ring buffer in an anonymous shared mapping; create it before `fork`,
@@ -343,10 +381,21 @@ impl Producer {
                 // Acquire: the consumer's copies out of this space happen
                 // before we overwrite it.
                 *tail = shared.tail().load(Ordering::Acquire);
-                (cap as u64) - (head - *tail) >= need as u64
+                // A corrupt tail ends the wait too; it is reported below.
+                head.checked_sub(*tail)
+                    .is_none_or(|used| used > cap as u64 || cap as u64 - used >= need as u64)
                     || shared.consumer_closed().load(Ordering::Acquire) != 0
             };
             let ok = shared.space_wait().wait(|| fits(&mut tail), timeout);
+            check_positions("tail position", tail, head, tail, cap)?;
+            if tail < self.cached_tail {
+                let why = "it moved backwards";
+                return Err(RingError::Corrupt {
+                    what: "tail position",
+                    value: tail,
+                    why,
+                });
+            }
             self.cached_tail = tail;
             if self.shared.consumer_closed().load(Ordering::Acquire) != 0 {
                 return Err(RingError::Closed);
@@ -403,18 +452,24 @@ pub struct Consumer {
 
 impl Consumer {
     /// Receives the next message into `buf` (replacing its contents) and
-    /// returns its length; sleeps while the ring is empty. `None` once the
-    /// producer has closed and every message was received.
+    /// returns its length; sleeps while the ring is empty. `Ok(None)` once
+    /// the producer has closed and every message was received;
+    /// [`RingError::Corrupt`] if the shared memory holds an impossible
+    /// position or length.
     ///
     /// A producer killed by a signal never closes: if that can happen, use
     /// [`Consumer::recv_timeout`].
-    pub fn recv(&mut self, buf: &mut Vec<u8>) -> Option<usize> {
-        self.recv_until(buf, None).ok()
+    pub fn recv(&mut self, buf: &mut Vec<u8>) -> Result<Option<usize>, RingError> {
+        match self.recv_until(buf, None) {
+            Ok(len) => Ok(Some(len)),
+            Err(RingError::Closed) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// [`Consumer::recv`] that gives up with [`RingError::Timeout`] when no
     /// message came within `timeout` (`Duration::ZERO`: try once); returns
-    /// [`RingError::Closed`] where `recv` returns `None`.
+    /// [`RingError::Closed`] where `recv` returns `Ok(None)`.
     pub fn recv_timeout(
         &mut self,
         buf: &mut Vec<u8>,
@@ -443,6 +498,7 @@ impl Consumer {
             let ok = shared
                 .data_wait()
                 .wait(|| ready(&mut head, &mut closed), timeout);
+            check_positions("head position", head, head, tail, self.shared.capacity)?;
             self.cached_head = head;
             if head == tail {
                 return Err(if closed {
@@ -453,7 +509,7 @@ impl Consumer {
                 });
             }
         }
-        let len = self.read_record(buf);
+        let len = self.read_record(buf)?;
         self.tail += record_len(len) as u64;
         // Release: our copies out of the record happen before the producer
         // may reuse the space.
@@ -462,18 +518,26 @@ impl Consumer {
         Ok(len)
     }
 
-    fn read_record(&self, buf: &mut Vec<u8>) -> usize {
+    fn read_record(&self, buf: &mut Vec<u8>) -> Result<usize, RingError> {
         let cap = self.shared.capacity;
-        // SAFETY: `tail < head` (Acquire-loaded), so a complete record the
-        // producer published starts here, and the producer does not touch
-        // it until we advance `tail`. The header is 8-aligned in the region.
-        let len = unsafe { self.shared.data(self.tail).cast::<u64>().read() } as usize;
+        // SAFETY: `tail < head` (Acquire-loaded and checked), so a complete
+        // record the producer published starts here, and the producer does
+        // not touch it until we advance `tail`. The header is 8-aligned in
+        // the region (`tail` only grows by whole records).
+        let raw = unsafe { self.shared.data(self.tail).cast::<u64>().read() };
         // A record never reaches past what the producer published; anything
         // else is a corrupted header, and copying would read unpublished bytes.
-        assert!(
-            len <= cap - HEADER && record_len(len) as u64 <= self.cached_head - self.tail,
-            "corrupt ring record length {len}"
-        );
+        let published = self.cached_head - self.tail;
+        let fits = raw <= (cap - HEADER) as u64 && record_len(raw as usize) as u64 <= published;
+        if !fits {
+            let why = "longer than what the producer published";
+            return Err(RingError::Corrupt {
+                what: "record length",
+                value: raw,
+                why,
+            });
+        }
+        let len = raw as usize;
         let start = (self.tail as usize + HEADER) & (cap - 1);
         let first = len.min(cap - start);
         buf.clear();
@@ -491,7 +555,7 @@ impl Consumer {
             );
             buf.set_len(len);
         }
-        len
+        Ok(len)
     }
 }
 
@@ -544,12 +608,12 @@ mod tests {
             tx.send_timeout(b"x", Duration::ZERO),
             Err(RingError::Timeout)
         );
-        assert_eq!(rx.recv(&mut buf), Some(ring.max_message()));
+        assert_eq!(rx.recv(&mut buf), Ok(Some(ring.max_message())));
         tx.send(b"last").unwrap();
         drop(tx);
-        assert_eq!(rx.recv(&mut buf), Some(4));
+        assert_eq!(rx.recv(&mut buf), Ok(Some(4)));
         assert_eq!(buf, b"last");
-        assert_eq!(rx.recv(&mut buf), None);
+        assert_eq!(rx.recv(&mut buf), Ok(None));
     }
 
     #[test]
@@ -573,10 +637,69 @@ mod tests {
             });
             let mut buf = Vec::new();
             for i in 0..5000 {
-                assert_eq!(rx.recv(&mut buf), Some(msg(i).len()));
+                assert_eq!(rx.recv(&mut buf), Ok(Some(msg(i).len())));
                 assert_eq!(buf, msg(i), "message {i}");
             }
-            assert_eq!(rx.recv(&mut buf), None);
+            assert_eq!(rx.recv(&mut buf), Ok(None));
         });
+    }
+
+    /// Writes `value` at byte `offset` of the ring's mapping, as a buggy or
+    /// hostile peer could.
+    fn scribble(ring: &Ring, offset: usize, value: u64) {
+        ring.map.atomic_u64s()[offset / 8].store(value, Ordering::SeqCst);
+    }
+
+    fn corrupt_what(result: Result<usize, RingError>) -> (&'static str, u64) {
+        match result {
+            Err(RingError::Corrupt { what, value, .. }) => (what, value),
+            other => panic!("expected a corrupt-ring error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_garbage_record_length_is_an_error_not_a_crash() {
+        let ring = Ring::new(4096).unwrap();
+        let (mut tx, mut rx) = (ring.producer().unwrap(), ring.consumer().unwrap());
+        let mut buf = Vec::new();
+        for garbage in [u64::MAX, 4096, 9] {
+            tx.send(b"12345678").unwrap(); // one 16-byte record
+            let at = DATA + (rx.tail as usize & (ring.capacity() - 1));
+            scribble(&ring, at, garbage);
+            let err = rx.recv_timeout(&mut buf, Duration::from_secs(1));
+            assert_eq!(corrupt_what(err), ("record length", garbage));
+            assert!(
+                err.unwrap_err()
+                    .to_string()
+                    .contains("corrupt ring: record length")
+            );
+            scribble(&ring, at, 8); // repaired: the stream goes on
+            assert_eq!(rx.recv(&mut buf), Ok(Some(8)));
+        }
+    }
+
+    #[test]
+    fn a_garbage_head_is_an_error_not_a_crash() {
+        let ring = Ring::new(4096).unwrap();
+        let (_tx, mut rx) = (ring.producer().unwrap(), ring.consumer().unwrap());
+        let mut buf = Vec::new();
+        for garbage in [1 << 40, 12, u64::MAX - 7] {
+            scribble(&ring, HEAD, garbage);
+            let err = rx.recv_timeout(&mut buf, Duration::from_secs(1));
+            assert_eq!(corrupt_what(err), ("head position", garbage));
+        }
+        assert!(matches!(rx.recv(&mut buf), Err(RingError::Corrupt { .. })));
+    }
+
+    #[test]
+    fn a_garbage_tail_is_an_error_not_a_crash() {
+        let ring = Ring::new(4096).unwrap();
+        let (mut tx, _rx) = (ring.producer().unwrap(), ring.consumer().unwrap());
+        tx.send(&vec![0u8; ring.max_message()]).unwrap(); // full
+        for garbage in [u64::MAX, 5000 * 8, 3] {
+            scribble(&ring, TAIL, garbage);
+            let err = tx.send_timeout(b"x", Duration::from_secs(1)).map(|()| 0);
+            assert_eq!(corrupt_what(err), ("tail position", garbage));
+        }
     }
 }

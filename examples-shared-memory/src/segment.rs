@@ -7,18 +7,24 @@
 //! waits for the openers, then removes the name. The memory lives on for as
 //! long as anyone has it mapped, but from then on a SIGKILL of anyone leaks
 //! nothing. The owner's `Drop` unlinks too, so the name disappears even if
-//! no opener ever came. (The one window left: a SIGKILL of the creator
-//! between create and the last attach.)
+//! no opener ever came. The one window left, a SIGKILL of the creator
+//! between create and the last attach, is closed by the next run: names
+//! carry the creator's pid, and [`sweep_stale`] (called before creating)
+//! removes those whose creator is dead.
 //!
 //! The first 64 bytes are a header: a counter that [`Segment::open`]
-//! increments, so the creator knows when everyone has attached. The
-//! caller's words follow it ([`Segment::words`]).
+//! increments, so the creator knows when everyone has attached, and an
+//! owner marker ([`MARKER`]) without which `open` refuses a segment, so an
+//! opener never writes into someone else's memory. The caller's words
+//! follow it ([`Segment::words`]).
 //!
 //! Python: `shared_memory.SharedMemory(create=True)` keeps its name until
 //! someone calls `unlink()`; a process killed before that leaks it in
 //! `/dev/shm`, and the resource tracker either warns about "leaked
 //! shared_memory objects" or, registered in the opener too, unlinks a
-//! segment the creator still uses (bpo-39959).
+//! segment the creator still uses (bpo-39959). Python 3.13 added
+//! `SharedMemory(track=False)` for that tracker problem (gh-82300): the
+//! segment is then not registered, and unlinking it is entirely up to you.
 //!
 //! ```
 //! use std::sync::atomic::Ordering;
@@ -36,7 +42,7 @@
 
 use std::fs::File;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -45,11 +51,17 @@ use nix::fcntl::OFlag;
 use nix::sys::mman::{shm_open, shm_unlink};
 use nix::sys::stat::Mode;
 
+use crate::owned_name;
+
 /// Every name this crate creates starts with this (after the `/`).
 pub const PREFIX: &str = "lesson-shm-";
 
-/// Bytes reserved at the start of each segment for the attach counter.
+/// Bytes reserved at the start of each segment: the attach counter, then
+/// the owner marker.
 pub const HEADER: usize = 64;
+
+/// The word at byte 8 of every segment this crate creates ("lessonsh").
+pub const MARKER: u64 = u64::from_le_bytes(*b"lessonsh");
 
 /// A mapped named segment; the creator's instance unlinks the name on drop.
 #[derive(Debug)]
@@ -95,6 +107,7 @@ impl Segment {
                 map,
                 linked: true,
             };
+            seg.marker().store(MARKER, Ordering::Release);
             return Ok(seg);
         }
         Err(io::Error::new(
@@ -104,23 +117,39 @@ impl Segment {
     }
 
     /// Opens and maps an existing segment by name, and counts itself as
-    /// attached. The opener never unlinks.
+    /// attached. The opener never unlinks. A segment shorter than the
+    /// header or without the owner marker is refused (`InvalidData`)
+    /// before anything is written to it.
     pub fn open(name: &str) -> io::Result<Self> {
-        let fd = shm_open(name, OFlag::O_RDWR, Mode::empty())?;
+        let fd = shm_open(name, OFlag::O_RDWR, Mode::empty()).map_err(|e| {
+            io::Error::new(io::Error::from(e).kind(), format!("{name}: {}", e.desc()))
+        })?;
         let file = File::from(fd);
-        if (file.metadata()?.len() as usize) < HEADER {
-            return Err(io::Error::new(
+        let not_ours = |why: &str| {
+            io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("{name} is not a segment of this crate"),
-            ));
+                format!("{name} is not a segment of this crate ({why})"),
+            )
+        };
+        if (file.metadata()?.len() as usize) < HEADER {
+            return Err(not_ours("shorter than its header"));
         }
         let seg = Segment {
             name: name.to_string(),
             map: MmapRaw::map_raw(&file)?,
             linked: false,
         };
+        if seg.marker().load(Ordering::Acquire) != MARKER {
+            return Err(not_ours("no owner marker"));
+        }
         seg.attached().fetch_add(1, Ordering::AcqRel);
         Ok(seg)
+    }
+
+    /// The pid of the process that created segment `name` (it is in the
+    /// name), if `name` is one of this crate's.
+    pub fn creator(name: &str) -> Option<i32> {
+        owned_name::owner(name.trim_start_matches('/'), PREFIX)
     }
 
     /// The name, with its leading `/`, as `shm_open` takes it.
@@ -156,6 +185,12 @@ impl Segment {
         // SAFETY: the first 8 bytes of the page-aligned mapping, valid for
         // as long as `self`, changed by every process only atomically.
         unsafe { AtomicU64::from_ptr(self.map.as_mut_ptr().cast()) }
+    }
+
+    fn marker(&self) -> &AtomicU64 {
+        // SAFETY: bytes 8..16 of the mapping (at least HEADER long, checked
+        // by both constructors), 8-aligned, accessed only atomically.
+        unsafe { AtomicU64::from_ptr(self.map.as_mut_ptr().add(8).cast()) }
     }
 
     /// How many openers have attached so far.
@@ -206,6 +241,12 @@ impl Drop for Segment {
     fn drop(&mut self) {
         let _ = self.unlink();
     }
+}
+
+/// Removes the `/dev/shm` names of this crate whose creator is dead (see
+/// [`owned_name::sweep`]); returns how many. Call it before creating.
+pub fn sweep_stale() -> io::Result<usize> {
+    Ok(owned_name::sweep(Path::new("/dev/shm"), PREFIX)?.len())
 }
 
 /// `/lesson-shm-<pid>-<counter>-<nanoseconds>`: the pid tells whose it is.
@@ -269,5 +310,25 @@ mod tests {
     #[test]
     fn opening_an_unknown_name_fails() {
         assert!(Segment::open("/lesson-shm-does-not-exist").is_err());
+    }
+
+    #[test]
+    fn a_segment_without_the_marker_is_refused_untouched() {
+        let name = format!("/{PREFIX}{}-foreign", std::process::id());
+        let fd = shm_open(
+            name.as_str(),
+            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_RDWR,
+            Mode::S_IRUSR | Mode::S_IWUSR,
+        )
+        .unwrap();
+        let file = File::from(fd);
+        file.set_len(4096).unwrap();
+        let err = Segment::open(&name).unwrap_err();
+        let bytes = std::fs::read(Segment::path(&name)).unwrap();
+        shm_unlink(name.as_str()).unwrap();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(err.to_string().contains("no owner marker"), "{err}");
+        assert!(bytes.iter().all(|&b| b == 0), "the opener wrote into it");
+        assert_eq!(Segment::creator(&name), Some(std::process::id() as i32));
     }
 }

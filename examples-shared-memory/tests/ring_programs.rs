@@ -9,8 +9,8 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use lesson::testing::{
-    assert_contains_all, assert_quiet_under_head, children_of, entries, processes_of,
-    run as run_program, serial, wait_gone,
+    assert_contains_all, assert_output_error, assert_quiet_under_head, children_of, entries,
+    number_after, processes_of, run as run_program, serial, wait_gone,
 };
 
 // The programs fork, and spsc-ring's ratios depend on CPU time: one run at
@@ -68,11 +68,19 @@ fn figure(out: &str, label: &str, unit: &str) -> f64 {
 const RING: &str = env!("CARGO_BIN_EXE_spsc-ring");
 const MUTEX: &str = env!("CARGO_BIN_EXE_robust-mutex");
 const SMALL_RUN: [&str; 4] = ["--small-count", "5000", "--large-count", "300"];
+/// spsc-ring's exits when every message arrived: 0, or 3 when a release
+/// build found the ring not cheaper in CPU (a speed claim, which no test
+/// demands).
+const INTACT: [i32; 2] = [0, 3];
 
 fn check_ring_output(out: &str) {
+    // Counted by the consumer: 3 runs of 5000 + 5000 + 300 + 300 messages
+    // (a release build may measure again, whole rounds at a time).
+    let line = lesson::testing::line_starting(out, "intact and in order: ");
+    let (n, streams): (u64, u64) = (number_after(line, "order:"), number_after(line, "in"));
     assert!(
-        out.contains("intact and in order: 31800 messages in 12 streams"),
-        "{out}"
+        n > 0 && n % 31800 == 0 && streams * 31800 == n * 12,
+        "{line}"
     );
     for label in ["ring  64 B", "pipe  64 B", "ring  65536 B", "pipe  65536 B"] {
         assert!(figure(out, label, "msg/s") > 0.0, "{label}: {out}");
@@ -90,16 +98,19 @@ fn check_ring_output(out: &str) {
 
 #[test]
 fn ring_delivers_every_message_in_order_across_processes() {
-    let (out, err) = run(RING, &SMALL_RUN, 0, 120);
+    let (out, err) = run_any(RING, &SMALL_RUN, &INTACT, 120);
     check_ring_output(&out);
-    assert!(err.is_empty(), "{err}");
+    assert!(
+        err.is_empty() || err.contains("did not cost less CPU"),
+        "{err}"
+    );
 }
 
 #[test]
 fn ring_works_with_both_processes_on_one_core() {
     let mut args = SMALL_RUN.to_vec();
     args.push("--same-core");
-    let (out, _) = run(RING, &args, 0, 120);
+    let (out, _) = run_any(RING, &args, &INTACT, 120);
     assert!(out.starts_with("pinned to cpu "), "{out}");
     check_ring_output(&out);
 }
@@ -113,11 +124,10 @@ fn ring_wraps_with_a_small_ring_and_odd_sizes() {
     let args: Vec<&str> = args.split(' ').collect();
     // Integrity is the claim here; a ring this small may lose the loose CPU
     // comparison (exit 3), never a message (exit 1).
-    let (out, _) = run_any(RING, &args, &[0, 3], 120);
-    assert_contains_all(
-        &out,
-        &["intact and in order: 36000 messages", "ring  10000 B"],
-    );
+    let (out, _) = run_any(RING, &args, &INTACT, 120);
+    let line = lesson::testing::line_starting(&out, "intact and in order: ");
+    assert_eq!(number_after::<u64>(line, "order:") % 36000, 0, "{out}");
+    assert_contains_all(&out, &["ring  10000 B"]);
 }
 
 #[test]
@@ -130,6 +140,16 @@ fn ring_refuses_bad_input_with_exit_2() {
         &["--large", "99999999"],
         &["--capacity", "4096"], // cannot hold a 64 KiB message
         &["--capacity", "999999999999"],
+        &["--large-count", "1000000"], // would run for minutes
+        &[
+            "--large-count",
+            "100000",
+            "--large",
+            "1048576",
+            "--capacity",
+            "4194304",
+        ],
+        &["--runs", "11"],
         &["--bogus"],
     ] {
         let (out, err) = run(RING, args, 2, 30);
@@ -172,6 +192,15 @@ fn robust_mutex_recovers_a_killed_owner_and_catches_the_lost_wakeup() {
 }
 
 #[test]
+fn a_full_stdout_is_one_line_and_exit_74() {
+    for (bin, args) in [(RING, &SMALL_RUN[..]), (MUTEX, &[][..])] {
+        let _serial = serial();
+        assert_output_error(bin, args, 120);
+        nothing_left_of(bin);
+    }
+}
+
+#[test]
 fn robust_mutex_refuses_flags_and_is_quiet_into_head() {
     let (_, err) = run(MUTEX, &["--threads", "2"], 2, 30);
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -184,7 +213,7 @@ fn robust_mutex_refuses_flags_and_is_quiet_into_head() {
 fn long_run_with_child() -> (std::process::Child, u32) {
     let args = [
         "--small-count",
-        "10000000",
+        "1000000",
         "--large-count",
         "1",
         "--runs",
@@ -245,7 +274,7 @@ fn a_killed_producer_is_reported_not_waited_for() {
     let mut err = String::new();
     std::io::Read::read_to_string(&mut program.stderr.take().unwrap(), &mut err).unwrap();
     assert_eq!(status.code(), Some(1), "{err}");
-    assert!(err.contains("of 10000000 messages"), "{err}");
+    assert!(err.contains("of 1000000 messages"), "{err}");
     nothing_left_of(RING);
 }
 

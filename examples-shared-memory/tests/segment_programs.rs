@@ -8,9 +8,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use lesson::testing::{
-    Command, assert_contains_all, assert_lesson_last, assert_pids_gone, assert_quiet_under_head,
-    assert_usage_errors, entries, output, pid_exists, printed_pids, run_ok, running, serial,
-    wait_gone, wait_until,
+    Command, assert_contains_all, assert_lesson_last, assert_output_error, assert_pids_gone,
+    assert_quiet_under_head, assert_usage_errors, entries, line_with, number_after, output,
+    pid_exists, printed_pids, run, run_ok, running, serial, wait_gone, wait_until,
 };
 
 // Programs fork several processes and some claims depend on timing: run
@@ -67,6 +67,24 @@ fn run_clean(bin: &str, args: &[&str], limit: u64) -> String {
     let before = ours();
     let (stdout, _) = run_ok(bin, args, limit);
     assert_lesson_last(&stdout);
+    let left = left_behind(&before);
+    assert!(left.is_empty(), "{bin} left {left:?}");
+    assert_pids_gone(&printed_pids(&stdout), Duration::from_secs(2), &bin);
+    stdout
+}
+
+/// [`run_clean`] for a program with a speed claim: exit 0, or 3 when a
+/// release build found the claim missed (no test demands a speed claim);
+/// everything else it checked must have held either way.
+fn run_clean_speed(bin: &str, args: &[&str], limit: u64) -> String {
+    let _guard = serial();
+    let before = ours();
+    let (code, stdout, stderr) = run(bin, args, limit);
+    assert!(
+        [0, 3].contains(&code),
+        "{bin} exit {code}\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("\nlesson: "), "{stdout}");
     let left = left_behind(&before);
     assert!(left.is_empty(), "{bin} left {left:?}");
     assert_pids_gone(&printed_pids(&stdout), Duration::from_secs(2), &bin);
@@ -130,8 +148,12 @@ fn shared_counter_racy_loses_atomic_and_lock_do_not() {
 #[test]
 fn shared_array_beats_pipes_and_checks_every_element() {
     let bin = env!("CARGO_BIN_EXE_shared-array");
-    let out = run_clean(bin, &[], 120);
+    let out = run_clean_speed(bin, &["--workers", "8"], 120);
     assert!(out.contains("every element checked"), "{out}");
+    // Each pipe worker counted its own /proc/<pid>/fd after closing the
+    // rest: stdin, stdout, stderr and its two pipe ends, no sibling's.
+    let fds = line_with(&out, "descriptors per pipe worker");
+    assert!(number_after::<usize>(fds, "at most") <= 5, "{out}");
     for label in ["shared memory", "pipes (there"] {
         let wall: f64 = near(&out, label, "ms", -1).parse().unwrap();
         let cpu: f64 = row(&out, label)
@@ -143,13 +165,11 @@ fn shared_array_beats_pipes_and_checks_every_element() {
             .unwrap();
         assert!(wall > 0.0 && cpu > 0.0, "{out}");
     }
+    // The CPU comparison is the program's own claim: a test only sees
+    // that both ratios are printed.
     let ratios = row(&out, "pipes / shared");
     let cpu_ratio: f64 = ratios[4].trim_end_matches('x').parse().unwrap();
-    assert!(ratios[3].ends_with('x'), "{out}");
-    assert!(
-        cpu_ratio >= 1.5,
-        "the program exits 0 only at 1.5x or more:\n{out}"
-    );
+    assert!(ratios[3].ends_with('x') && cpu_ratio > 0.0, "{out}");
     assert_usage_errors(
         bin,
         &[
@@ -227,7 +247,7 @@ fn file_backed_mmap_persists_and_truncation_is_sigbus() {
 #[test]
 fn manager_process_is_slower_than_shared_memory() {
     let bin = env!("CARGO_BIN_EXE_manager-process");
-    let out = run_clean(bin, &["--ops", "2000"], 60);
+    let out = run_clean_speed(bin, &["--ops", "2000"], 60);
     let before_ns = |label| {
         let r = row(&out, label);
         let i = r.iter().position(|w| *w == "ns").unwrap();
@@ -248,6 +268,7 @@ fn manager_process_is_slower_than_shared_memory() {
             &["--ops", "0"],
             &["--keys", "9999999999"],
             &["--ops", "18446744073709551615"],
+            &["--ops", "1000000"], // would run for minutes
         ],
     );
 }
@@ -274,7 +295,7 @@ fn killed_programs_leave_no_process_behind() {
             env!("CARGO_BIN_EXE_shared-counter"),
             &["--iterations", "10000000"],
         ),
-        (env!("CARGO_BIN_EXE_manager-process"), &["--ops", "1000000"]),
+        (env!("CARGO_BIN_EXE_manager-process"), &["--ops", "300000"]),
         (
             env!("CARGO_BIN_EXE_shared-array"),
             &["--elements", "30000000"],
@@ -299,22 +320,25 @@ fn killed_programs_leave_no_process_behind() {
 }
 
 #[test]
-fn ctrl_c_cleans_up_and_exits_130() {
-    for bin in [
-        env!("CARGO_BIN_EXE_named-shm"),
-        env!("CARGO_BIN_EXE_file-backed-mmap"),
+fn ctrl_c_and_sigterm_clean_up_and_exit_130_and_143() {
+    for (bin, signal, code) in [
+        (env!("CARGO_BIN_EXE_named-shm"), "INT", 130),
+        (env!("CARGO_BIN_EXE_named-shm"), "TERM", 143),
+        (env!("CARGO_BIN_EXE_file-backed-mmap"), "INT", 130),
+        (env!("CARGO_BIN_EXE_file-backed-mmap"), "TERM", 143),
     ] {
         let _guard = serial();
         let before = ours();
-        // The hidden flag sends SIGINT to the program (and its helper) at
-        // the moment it holds a name: deterministic, unlike a timed kill.
-        let (code, _, stderr) = output(
+        // The hidden flag sends the signal to the program (and its helper)
+        // at the moment it holds a name: deterministic, unlike a timed kill.
+        let (got, _, stderr) = output(
             Command::new(bin)
-                .arg("--interrupt-self")
+                .arg(format!("--interrupt-self={signal}"))
                 .timeout(Duration::from_secs(60)),
         );
-        assert_eq!(code, 130, "{bin}");
-        assert!(stderr.starts_with("interrupted by SIGINT"), "{stderr}");
+        assert_eq!(got, code, "{bin} {signal}: {stderr}");
+        let line = format!("error: stopped by SIG{signal}, after cleaning up\n");
+        assert_eq!(stderr, line, "{bin}");
         let left = left_behind(&before);
         assert!(left.is_empty(), "{bin} left {left:?}");
         let left = wait_gone(Duration::from_secs(5), || running(bin));
@@ -337,4 +361,105 @@ fn the_leak_check_flags_a_dead_owner_only() {
         std::fs::remove_file(path).unwrap();
     }
     assert_eq!(found, vec![leaked]);
+}
+
+const ALL: [(&str, &[&str]); 6] = [
+    (env!("CARGO_BIN_EXE_map-anon-is-private"), &[]),
+    (
+        env!("CARGO_BIN_EXE_shared-counter"),
+        &["--iterations", "20000"],
+    ),
+    (
+        env!("CARGO_BIN_EXE_shared-array"),
+        &["--elements", "100000"],
+    ),
+    (env!("CARGO_BIN_EXE_named-shm"), &[]),
+    (env!("CARGO_BIN_EXE_file-backed-mmap"), &[]),
+    (env!("CARGO_BIN_EXE_manager-process"), &["--ops", "200"]),
+];
+
+#[test]
+fn a_full_stdout_is_one_line_exit_74_and_nothing_left() {
+    for (bin, args) in ALL {
+        let _guard = serial();
+        let before = ours();
+        assert_output_error(bin, args, 120);
+        let left = left_behind(&before);
+        assert!(left.is_empty(), "{bin} > /dev/full left {left:?}");
+    }
+}
+
+/// SIGKILL in the first milliseconds leaves what the program had made and
+/// not yet removed (it runs no cleanup); the next run sweeps the names
+/// whose owner is dead before it makes its own.
+#[test]
+fn a_sigkill_early_leaks_only_until_the_next_run() {
+    for bin in [
+        env!("CARGO_BIN_EXE_named-shm"),
+        env!("CARGO_BIN_EXE_file-backed-mmap"),
+    ] {
+        let _guard = serial();
+        let before = ours();
+        for i in 0..12u64 {
+            let mut program = std::process::Command::new(bin)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(2 * i));
+            program.kill().unwrap();
+            program.wait().unwrap();
+            // Its helpers die with it (PR_SET_PDEATHSIG), a moment later.
+            let left = wait_gone(Duration::from_secs(5), || running(bin));
+            assert_eq!(left, Vec::<u32>::new(), "{bin} left helpers");
+        }
+        let leaked = left_behind(&before).len();
+        let (code, out, err) = run(bin, &[], 60);
+        assert_eq!(code, 0, "{bin}\n{out}\n{err}");
+        let left = left_behind(&before);
+        assert!(
+            left.is_empty(),
+            "{bin}: {leaked} leaked by SIGKILL, {left:?} left after a run"
+        );
+    }
+}
+
+#[test]
+fn the_internal_roles_refuse_a_file_or_segment_they_did_not_make() {
+    let mmap = env!("CARGO_BIN_EXE_file-backed-mmap");
+    let dir = tempfile::tempdir().unwrap();
+    let precious = dir.path().join("precious.txt");
+    std::fs::write(&precious, [7u8; 8192]).unwrap();
+    let short = dir.path().join("short");
+    std::fs::write(&short, b"tiny").unwrap();
+    for (role, path) in [("writer", &precious), ("reader", &short)] {
+        let path = path.to_str().unwrap();
+        assert_usage_errors(mmap, &[&["--role", role, "--path", path]]);
+    }
+    assert_eq!(
+        std::fs::read(&precious).unwrap(),
+        [7u8; 8192],
+        "overwritten"
+    );
+    assert_eq!(std::fs::read(&short).unwrap(), b"tiny");
+    assert_usage_errors(
+        mmap,
+        &[&["--role", "writer"], &["--role", "boss", "--path", "x"]],
+    );
+    let shm = env!("CARGO_BIN_EXE_named-shm");
+    // Named as the test's (the program's parent): the missing owner marker
+    // refuses it. Named as another process's: the name refuses it.
+    let me = std::process::id();
+    for (owner, why) in [(me, "no owner marker"), (me + 1, "refusing to open it")] {
+        let foreign = format!("/lesson-shm-{owner}-0-foreign");
+        let path = Path::new("/dev/shm").join(&foreign[1..]);
+        std::fs::write(&path, [0u8; 4096]).unwrap();
+        let (code, out, err) = run(shm, &["--role", "open", "--name", &foreign], 30);
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!((code, out.as_str()), (2, ""), "{err}");
+        assert!(err.contains(why) && err.lines().count() == 1, "{err}");
+        assert!(bytes.iter().all(|&b| b == 0), "the opener wrote into it");
+    }
+    assert_usage_errors(shm, &[&["--name", "/x"], &["--role", "open"]]);
 }

@@ -9,7 +9,7 @@
 //! Reach for it before choosing threads or processes; for careful numbers
 //! and plots run `cargo bench -p benches` (criterion).
 //! Exit 1 when a table came out empty; Ctrl-C stops the Python run (and its
-//! shared memory) and exits 130.
+//! shared memory) and exits 130 (SIGTERM: 143).
 
 use std::io::IsTerminal;
 use std::time::Instant;
@@ -22,7 +22,7 @@ use clap::Parser;
 /// Threads vs processes on this machine, side by side.
 #[derive(Parser)]
 #[command(
-    after_help = "Exit: 0 every table printed, 1 a table came out empty, 2 bad flag, 130 interrupted."
+    after_help = "Exit: 0 every table printed, 1 a table came out empty, 2 bad flag, 130 Ctrl-C, 143 SIGTERM."
 )]
 struct Args {
     /// A few seconds instead of about half a minute.

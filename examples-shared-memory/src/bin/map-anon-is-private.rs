@@ -9,13 +9,14 @@
 //! a global written in a `fork`ed child is lost the same way;
 //! `multiprocessing.RawValue` is the shared one.
 
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use anyhow::{Result, bail};
 use clap::Parser;
 use examples_shared_memory::{child, mapping::SharedMapping};
+use lesson::Failure;
 use memmap2::MmapOptions;
-use std::sync::atomic::Ordering;
 
 #[derive(Parser)]
 struct Args {
@@ -24,23 +25,24 @@ struct Args {
     value: u64,
 }
 
-fn main() -> Result<()> {
+fn main() -> ExitCode {
+    lesson::main(run)
+}
+
+fn run() -> Result<(), Failure> {
     let args: Args = lesson::args();
     let mut private = MmapOptions::new().len(4096).map_anon()?;
     let shared = SharedMapping::new(4096)?;
     let word = &shared.atomic_u64s()[0];
-    // SAFETY: no thread has been started; the process is single-threaded.
-    let child = unsafe {
-        child::fork(|| {
-            // The child's own copy of the private map: nobody else writes it.
-            private[..8].copy_from_slice(&args.value.to_ne_bytes());
-            word.store(args.value, Ordering::Release);
-            0
-        })
-    }?;
+    let child = child::fork(|| {
+        // The child's own copy of the private map: nobody else writes it.
+        private[..8].copy_from_slice(&args.value.to_ne_bytes());
+        word.store(args.value, Ordering::Release);
+        0
+    })?;
     let pid = child.pid();
     child.join(Duration::from_secs(10))?;
-    let seen_private = u64::from_ne_bytes(private[..8].try_into()?);
+    let seen_private = u64::from_ne_bytes(*private.first_chunk().expect("4096 bytes"));
     let seen_shared = word.load(Ordering::Acquire);
     println!("child pid {pid} wrote {} into both mappings", args.value);
     println!("memmap2 map_anon  (MAP_PRIVATE)   parent reads {seen_private}");
@@ -49,10 +51,10 @@ fn main() -> Result<()> {
         "lesson: after fork only MAP_SHARED memory is shared; map_anon gives the child a private copy"
     );
     if seen_private != 0 || seen_shared != args.value {
-        bail!(
-            "expected 0 through map_anon and {} through SharedMapping",
-            args.value
-        );
+        let expected = args.value;
+        return Err(Failure::claim(format!(
+            "expected 0 through map_anon and {expected} through SharedMapping"
+        )));
     }
     Ok(())
 }

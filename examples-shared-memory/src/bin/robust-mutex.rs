@@ -13,40 +13,45 @@
 //! described, 1 otherwise. Reach for it when processes share data under a
 //! lock and one of them may crash. Python: `multiprocessing.Lock` stays
 //! held forever when its owner is killed.
+use std::process::ExitCode;
+
 use clap::Parser;
 use examples_shared_memory::robust_mutex::RobustMutex;
 use examples_shared_memory::robust_mutex::demo::{
     self, Handoff, SharedLock, StdMutexInSharedMemory,
 };
+use lesson::Failure;
 
 /// No flags: the demonstration is deterministic.
 #[derive(Parser)]
 struct Args {}
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
+    lesson::main(run)
+}
+
+fn run() -> Result<(), Failure> {
     let _: Args = lesson::args();
-    // SAFETY: main is single-threaded; nothing started a thread (the same
-    // holds for the two `handoff` calls below).
-    let recovery = unsafe { demo::owner_dies() }?;
+    let recovery = demo::owner_dies()?;
     println!("{recovery}");
     let robust = RobustMutex::new(0u64)?;
     let std_mutex = StdMutexInSharedMemory::new()?;
-    // SAFETY: as above.
-    let woke = unsafe { demo::handoff(&robust) }?;
-    // SAFETY: as above.
-    let lost = unsafe { demo::handoff(&std_mutex) }?;
+    let woke = demo::handoff(&robust)?;
+    let lost = demo::handoff(&std_mutex)?;
     println!("{:<22} {woke}", robust.name());
     println!("{:<22} {lost}", std_mutex.name());
     println!(
         "lesson: between processes use a PROCESS_SHARED + ROBUST pthread mutex, not std Mutex"
     );
     if !recovery.recovered() {
-        eprintln!("error: the dead owner's lock was not recovered as expected");
-        std::process::exit(1);
+        return Err(Failure::claim(
+            "the dead owner's lock was not recovered as expected",
+        ));
     }
     if !matches!(woke, Handoff::Woke(_)) || !matches!(lost, Handoff::Lost(_)) {
-        eprintln!("error: expected the pthread mutex to wake its waiter, std Mutex to lose it");
-        std::process::exit(1);
+        return Err(Failure::claim(
+            "expected the pthread mutex to wake its waiter, std Mutex to lose it",
+        ));
     }
     Ok(())
 }

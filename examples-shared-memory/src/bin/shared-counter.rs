@@ -10,46 +10,50 @@
 //! `counter::WIDEN_EVERY`). Reach for `fetch_add` on an `AtomicU64` in a
 //! `SharedMapping` for counters; a lock only when several words change.
 
+use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Result, bail};
 use clap::Parser;
 use examples_shared_memory::counter::{self, Way};
+use lesson::Failure;
+
+/// Increments of all processes together, per way (what 2 cores finish in
+/// seconds, also with the lock).
+const MAX_TOTAL: u64 = 40_000_000;
 
 #[derive(Parser)]
 struct Args {
-    /// Processes incrementing at once (2 to 64).
-    #[arg(long, default_value_t = 4, value_parser = lesson::at_least_one)]
-    processes: usize,
-    /// Increments per process (at most 10_000_000).
-    #[arg(long, default_value_t = 200_000, value_parser = lesson::at_least_one)]
-    iterations: usize,
+    /// Processes incrementing at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(2..=64))]
+    processes: u64,
+    /// Increments per process (processes x iterations at most 40_000_000).
+    #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    iterations: u64,
 }
 
-fn main() -> Result<()> {
+fn main() -> ExitCode {
+    lesson::main(run)
+}
+
+fn run() -> Result<(), Failure> {
     let args: Args = lesson::args();
-    let total_work = args.processes.saturating_mul(args.iterations);
-    if !(2..=64).contains(&args.processes)
-        || args.iterations > 10_000_000
-        || total_work > 40_000_000
-    {
-        lesson::usage_error(
-            "--processes must be 2..=64, --iterations at most 10_000_000, their product at most 40_000_000",
-        );
+    let expected = args.processes * args.iterations;
+    if expected > MAX_TOTAL {
+        return Err(Failure::usage(format!(
+            "--processes x --iterations is {expected}, at most {MAX_TOTAL}"
+        )));
     }
-    let expected = total_work as u64;
     let mut lost = Vec::new();
     for (name, way) in [
         ("racy   (load + store)", Way::Racy),
         ("atomic (fetch_add)", Way::Atomic),
         ("lock   (get_lock())", Way::Locked),
     ] {
-        let n = args.iterations as u64;
-        // SAFETY: this process never starts a thread.
-        let race = unsafe { counter::race(way, args.processes, n, Duration::from_secs(60)) }?;
+        let (n, limit) = (args.processes as usize, Duration::from_secs(60));
+        let race = counter::race(way, n, args.iterations, limit)?;
         let (total, ms) = (race.total, race.elapsed.as_secs_f64() * 1e3);
         let pids: Vec<String> = race.pids.iter().map(|p| p.to_string()).collect();
-        let (missing, pids) = (expected - total, pids.join(","));
+        let (missing, pids) = (expected.saturating_sub(total), pids.join(","));
         println!(
             "{name:<22} {total:>10} of {expected}   lost {missing:>9}   {ms:>7.1} ms   pids {pids}"
         );
@@ -59,7 +63,9 @@ fn main() -> Result<()> {
         "lesson: a read-modify-write shared by processes must be one atomic step or sit under one lock"
     );
     if lost[0] == 0 || lost[1] != 0 || lost[2] != 0 {
-        bail!("expected the racy counter to lose updates and the others none, lost {lost:?}");
+        return Err(Failure::claim(format!(
+            "expected the racy counter to lose updates and the others none, lost {lost:?}"
+        )));
     }
     Ok(())
 }

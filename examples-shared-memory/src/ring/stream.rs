@@ -1,5 +1,6 @@
 //! A checked message stream from a forked producer to its parent, over a
-//! [`Ring`] or a pipe, timed; and the `memcpy` bandwidth to compare with.
+//! [`Ring`] or a pipe, timed (the timing harness itself is
+//! [`crate::measure`]).
 //!
 //! Every message is `[sequence: u64][body][check: u64]`: the body is one of
 //! a few fixed random patterns, the check a checksum of the body mixed with
@@ -22,11 +23,7 @@ use nix::sys::wait::WaitStatus;
 
 use super::{Ring, RingError};
 use crate::child::{self, Forked};
-
-/// Exit code of `spsc-ring` when every message arrived intact but the ring
-/// did not cost less CPU per small message than the pipe (1 is kept for
-/// lost or damaged messages and other errors).
-pub const SPEED_CLAIM_MISSED: i32 = 3;
+use crate::measure::cpu_time;
 
 /// Shortest message: room for the sequence number and the check.
 pub const MIN_MESSAGE: usize = 16;
@@ -72,7 +69,10 @@ impl From<Errno> for StreamError {
 /// Messages and bytes received over a measured time.
 #[derive(Debug, Clone, Copy)]
 pub struct Transfer {
-    /// Messages counted (the first one only starts the clock).
+    /// Messages the consumer received and verified (sequence number,
+    /// length and checksum), the untimed first one included.
+    pub received: u64,
+    /// Messages timed (the first one only starts the clock).
     pub messages: u64,
     /// Payload bytes counted.
     pub bytes: u64,
@@ -99,22 +99,6 @@ impl Transfer {
     pub fn cpu_ns_per_message(&self) -> f64 {
         self.cpu.as_secs_f64() * 1e9 / (self.messages + 1) as f64
     }
-}
-
-/// User + system CPU time of this process plus its reaped children.
-fn cpu_time() -> Duration {
-    let mut total = Duration::ZERO;
-    for who in [libc::RUSAGE_SELF, libc::RUSAGE_CHILDREN] {
-        // SAFETY: rusage is plain data; getrusage fills it.
-        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: `ru` is a live, writable rusage.
-        if unsafe { libc::getrusage(who, &mut ru) } == 0 {
-            for tv in [ru.ru_utime, ru.ru_stime] {
-                total += Duration::new(tv.tv_sec as u64, tv.tv_usec as u32 * 1000);
-            }
-        }
-    }
-    total
 }
 
 /// `"  7539389 msg/s       483 MB/s"`: rates, aligned for a table.
@@ -212,12 +196,8 @@ pub fn checksum(bytes: &[u8]) -> u64 {
 
 /// Forks a child that runs `produce` and exits 0 if it returned `Ok`, 1 on
 /// an error and [`child::PANICKED`] on a panic; it dies with its parent.
-///
-/// # Safety
-/// The calling process must be single-threaded (see [`child::fork`]).
-unsafe fn spawn_producer(produce: impl FnOnce() -> io::Result<()>) -> io::Result<Forked> {
-    // SAFETY: forwarded from our caller: single-threaded.
-    unsafe { child::fork(|| i32::from(produce().is_err())) }
+fn spawn_producer(produce: impl FnOnce() -> io::Result<()>) -> io::Result<Forked> {
+    child::fork(|| i32::from(produce().is_err()))
 }
 
 /// Waits for the producer and turns anything but exit 0 into an error.
@@ -237,6 +217,7 @@ fn consume(
 ) -> Result<Transfer, StreamError> {
     let mut buf = Vec::with_capacity(len);
     let mut start = Instant::now();
+    let mut received = 0;
     for seq in 0..count {
         next(&mut buf).map_err(|why| StreamError::Short {
             received: seq,
@@ -244,11 +225,13 @@ fn consume(
             why,
         })?;
         verify(&buf, seq, len)?;
+        received += 1;
         if seq == 0 {
             start = Instant::now();
         }
     }
     Ok(Transfer {
+        received,
         messages: count - 1,
         bytes: (count - 1) * len as u64,
         elapsed: start.elapsed(),
@@ -259,9 +242,9 @@ fn consume(
 /// Sends `count` messages of `len` bytes from a forked child to this
 /// process through a ring of `capacity` bytes; verifies and times them.
 ///
-/// # Safety
-/// The calling process must be single-threaded (it forks).
-pub unsafe fn over_ring(count: u64, len: usize, capacity: usize) -> Result<Transfer, StreamError> {
+/// Forks, so the calling process must be single-threaded (else an error,
+/// see [`child::fork`]).
+pub fn over_ring(count: u64, len: usize, capacity: usize) -> Result<Transfer, StreamError> {
     let count = count.max(2);
     let cpu = cpu_time();
     let ring = Ring::new(capacity)?;
@@ -273,8 +256,7 @@ pub unsafe fn over_ring(count: u64, len: usize, capacity: usize) -> Result<Trans
         }
         Ok(())
     };
-    // SAFETY: forwarded from our caller: single-threaded.
-    let mut child = unsafe { spawn_producer(produce) }?;
+    let mut child = spawn_producer(produce)?;
     let mut rx = ring.consumer().map_err(io::Error::other)?;
     // A producer killed by a signal never closes the ring: wait in short
     // slices and look at the child in between.
@@ -314,9 +296,9 @@ pub unsafe fn over_ring(count: u64, len: usize, capacity: usize) -> Result<Trans
 /// publishes each message at once; the parent reads through a 64 KiB
 /// `BufReader`.
 ///
-/// # Safety
-/// The calling process must be single-threaded (it forks).
-pub unsafe fn over_pipe(count: u64, len: usize) -> Result<Transfer, StreamError> {
+/// Forks, so the calling process must be single-threaded (else an error,
+/// see [`child::fork`]).
+pub fn over_pipe(count: u64, len: usize) -> Result<Transfer, StreamError> {
     let count = count.max(2);
     let cpu = cpu_time();
     let (read_end, write_end): (OwnedFd, OwnedFd) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
@@ -333,20 +315,10 @@ pub unsafe fn over_pipe(count: u64, len: usize) -> Result<Transfer, StreamError>
         }
         Ok(())
     };
-    // SAFETY: forwarded from our caller: single-threaded.
-    let child = unsafe { spawn_producer(produce) }?;
+    let child = spawn_producer(produce)?;
     drop(writer); // the parent's copy: EOF comes when the child's closes
     let mut reader = BufReader::with_capacity(64 * 1024, std::fs::File::from(read_end));
-    let transfer = consume(count, len, |buf| {
-        let mut header = [0u8; 8];
-        reader.read_exact(&mut header).map_err(|e| e.to_string())?;
-        let n = u64::from_le_bytes(header) as usize;
-        if n > len {
-            return Err(format!("length header {n}"));
-        }
-        buf.resize(n, 0);
-        reader.read_exact(buf).map_err(|e| e.to_string())
-    })?;
+    let transfer = consume(count, len, |buf| read_frame(&mut reader, buf, len))?;
     join(child)?;
     Ok(Transfer {
         cpu: cpu_time().saturating_sub(cpu),
@@ -354,68 +326,20 @@ pub unsafe fn over_pipe(count: u64, len: usize) -> Result<Transfer, StreamError>
     })
 }
 
-/// Runs `measure` `runs` times and keeps the fastest transfer: on a busy
-/// machine a run can only be slowed down (a process preempted), never sped
-/// up, so the best run is the one nearest to what the mechanism costs.
-/// Any failed run is the error.
-pub fn best_of(
-    runs: usize,
-    mut measure: impl FnMut() -> Result<Transfer, StreamError>,
-) -> Result<Transfer, StreamError> {
-    let mut best = measure()?;
-    for _ in 1..runs {
-        let t = measure()?;
-        if t.elapsed < best.elapsed {
-            best = t;
-        }
+/// Reads one pipe frame, `[len: u64][payload]`, into `buf`; a length
+/// other than `expected` (what this stream sends) is an error naming it,
+/// before any payload is read or memory reserved for it.
+pub fn read_frame(from: &mut impl Read, buf: &mut Vec<u8>, expected: usize) -> Result<(), String> {
+    let mut header = [0u8; 8];
+    from.read_exact(&mut header)
+        .map_err(|e| format!("frame header: {e}"))?;
+    let n = u64::from_le_bytes(header);
+    if n != expected as u64 {
+        return Err(format!("frame length {n}, expected {expected}"));
     }
-    Ok(best)
-}
-
-/// Single-thread `memcpy` bandwidth (bytes copied per second, best of 5)
-/// between two buffers of `bytes` bytes: choose more than the last-level
-/// cache to measure memory, not cache. (For copies this large glibc's
-/// `memcpy` may switch to non-temporal stores that bypass the cache: this
-/// is what one big copy costs, not what a cache-resident one does.)
-pub fn memcpy_bandwidth(bytes: usize) -> f64 {
-    let src = vec![0x5Au8; bytes];
-    let mut dst = vec![0u8; bytes];
-    dst.copy_from_slice(&src); // fault the pages in
-    let best = (0..5)
-        .map(|_| {
-            let t = Instant::now();
-            dst.copy_from_slice(std::hint::black_box(&src));
-            std::hint::black_box(&mut dst);
-            t.elapsed()
-        })
-        .min()
-        .unwrap_or(Duration::MAX);
-    bytes as f64 / best.as_secs_f64().max(1e-9)
-}
-
-/// Pins this process (and the children it forks from now on) to one CPU,
-/// the first it may run on; returns that CPU's number.
-pub fn pin_to_one_cpu() -> io::Result<usize> {
-    // SAFETY: cpu_set_t is plain data; zeroed is the empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    let size = std::mem::size_of::<libc::cpu_set_t>();
-    // SAFETY: `set` is a live cpu_set_t of `size` bytes for the kernel to fill.
-    if unsafe { libc::sched_getaffinity(0, size, &mut set) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let cpu = (0..libc::CPU_SETSIZE as usize)
-        // SAFETY: CPU_ISSET only reads the set, within CPU_SETSIZE.
-        .find(|&c| unsafe { libc::CPU_ISSET(c, &set) })
-        .ok_or_else(|| io::Error::other("no CPU in the affinity mask"))?;
-    // SAFETY: plain data again.
-    let mut one: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `cpu < CPU_SETSIZE`; CPU_SET writes inside `one`.
-    unsafe { libc::CPU_SET(cpu, &mut one) };
-    // SAFETY: the kernel only reads `one`, `size` bytes.
-    if unsafe { libc::sched_setaffinity(0, size, &one) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(cpu)
+    buf.resize(expected, 0);
+    from.read_exact(buf)
+        .map_err(|e| format!("frame payload: {e}"))
 }
 
 #[cfg(test)]
@@ -437,6 +361,20 @@ mod tests {
             }
             assert!(verify(&bad[..len - 1], 3, len).is_err(), "short");
         }
+    }
+
+    #[test]
+    fn a_garbage_frame_length_is_an_error_naming_it() {
+        let mut buf = Vec::new();
+        let mut frame = 64u64.to_le_bytes().to_vec();
+        frame.extend_from_slice(&[7u8; 64]);
+        read_frame(&mut frame.as_slice(), &mut buf, 64).unwrap();
+        assert_eq!(buf, [7u8; 64]);
+        let garbage = u64::MAX.to_le_bytes();
+        let err = read_frame(&mut garbage.as_slice(), &mut buf, 64).unwrap_err();
+        assert_eq!(err, format!("frame length {}, expected 64", u64::MAX));
+        let short = read_frame(&mut [1u8, 2].as_slice(), &mut buf, 64).unwrap_err();
+        assert!(short.starts_with("frame header: "), "{short}");
     }
 
     #[test]

@@ -103,9 +103,9 @@ impl fmt::Display for Recovery {
 /// A child dies holding the lock halfway through moving 10 from `a` to
 /// `b`; the parent recovers.
 ///
-/// # Safety
-/// The calling process must be single-threaded (it forks).
-pub unsafe fn owner_dies() -> io::Result<Recovery> {
+/// Forks, so the calling process must be single-threaded (else an error;
+/// see [`child::fork`]).
+pub fn owner_dies() -> io::Result<Recovery> {
     let m = RobustMutex::new(Accounts {
         a: TOTAL,
         b: 0,
@@ -120,8 +120,7 @@ pub unsafe fn owner_dies() -> io::Result<Recovery> {
         unsafe { libc::raise(libc::SIGKILL) };
         4
     };
-    // SAFETY: forwarded from our caller.
-    let mut child = unsafe { child::fork(body) }?;
+    let mut child = child::fork(body)?;
     let status = child.wait()?;
     let (owner_died, found, repaired) = match m.lock() {
         Ok(g) => (false, *g, *g),
@@ -233,9 +232,9 @@ impl fmt::Display for Handoff {
 /// The parent holds `lock`, a child blocks on it, the parent releases it:
 /// does the child wake?
 ///
-/// # Safety
-/// The calling process must be single-threaded (it forks).
-pub unsafe fn handoff<L: SharedLock>(lock: &L) -> io::Result<Handoff> {
+/// Forks, so the calling process must be single-threaded (else an error;
+/// see [`child::fork`]).
+pub fn handoff<L: SharedLock>(lock: &L) -> io::Result<Handoff> {
     // flags[0]: the child is about to lock; flags[1]: the child got it.
     let flags = SharedMapping::new(8)?;
     let [locking, got] = &flags.atomic_u32s()[..2] else {
@@ -248,8 +247,7 @@ pub unsafe fn handoff<L: SharedLock>(lock: &L) -> io::Result<Handoff> {
         got.store(1, Ordering::SeqCst);
         0
     };
-    // SAFETY: forwarded from our caller.
-    let mut child = unsafe { child::fork(body) }?;
+    let mut child = child::fork(body)?;
     let pid = child.pid();
     wait_until_asleep(pid, locking)?;
     drop(held);

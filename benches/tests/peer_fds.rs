@@ -1,0 +1,43 @@
+//! Forked ipc peers hold only their own descriptors: stdin, stdout, stderr
+//! and their two ends (none for a ring peer), not the parent's ends nor
+//! any other peer's, as `/proc/<pid>/fd` shows. `harness = false`: it
+//! forks, which a `#[test]` thread must not.
+#![cfg(not(loom))]
+
+use benches::ipc::{Pattern, Peer, Transport};
+
+fn fds_of(pid: u32) -> Vec<u32> {
+    let mut fds: Vec<u32> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("the peer is alive")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    fds.sort_unstable();
+    fds
+}
+
+fn main() {
+    // Several peers at once, as `compare` has them: each later one was
+    // forked while the earlier ones' descriptors were open in the parent.
+    let mut peers = Vec::new();
+    for transport in [Transport::Pipe, Transport::UnixSocket, Transport::Ring] {
+        for pattern in [Pattern::Stream, Pattern::RoundTrip] {
+            for _ in 0..2 {
+                let mut peer = Peer::start(transport, pattern, 64).expect("peer starts");
+                assert_eq!(peer.run(3).expect("peer answers"), 3 * 64);
+                peers.push((transport, peer));
+            }
+        }
+    }
+    for (transport, peer) in &peers {
+        let pid = peer.pid().expect("a process peer");
+        let own: Vec<u32> = fds_of(pid).into_iter().filter(|&fd| fd > 2).collect();
+        let expected = if *transport == Transport::Ring { 0 } else { 2 };
+        assert_eq!(
+            own.len(),
+            expected,
+            "{transport:?} peer {pid} holds {own:?}"
+        );
+    }
+    drop(peers);
+    println!("peer_fds: every forked peer holds only its own descriptors");
+}

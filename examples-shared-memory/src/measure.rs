@@ -1,0 +1,205 @@
+//! The benchmark harness the programs share: CPU time, best-of timing,
+//! `memcpy` bandwidth, pinning to one CPU, and the verdict of a program's
+//! own speed claim (checked in an optimised build, re-measured a bounded
+//! number of times, "not checked" on a busy machine).
+//!
+//! Nothing here knows about shared memory; it will be merged with the
+//! process toolkit's rusage and best-of helpers.
+
+use std::io;
+use std::time::{Duration, Instant};
+
+/// User + system CPU time used so far by this process plus every child it
+/// has reaped (`getrusage` of `RUSAGE_SELF` and `RUSAGE_CHILDREN`). Unlike
+/// wall time, it does not grow while a process waits for a busy CPU.
+pub fn cpu_time() -> Duration {
+    let mut total = Duration::ZERO;
+    for who in [libc::RUSAGE_SELF, libc::RUSAGE_CHILDREN] {
+        // SAFETY: rusage is plain data; all-zero is a valid value.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: `ru` is a live, writable rusage for getrusage to fill.
+        if unsafe { libc::getrusage(who, &mut ru) } == 0 {
+            for tv in [ru.ru_utime, ru.ru_stime] {
+                total += Duration::new(tv.tv_sec as u64, tv.tv_usec as u32 * 1000);
+            }
+        }
+    }
+    total
+}
+
+/// Runs `measure` `runs` times (at least once) and keeps the result with
+/// the smallest `cost`: on a busy machine a run can only be slowed down (a
+/// process preempted), never sped up, so the cheapest run is the one
+/// nearest to what the mechanism costs. Any failed run is the error.
+pub fn best_of<T, E, C: PartialOrd>(
+    runs: usize,
+    mut measure: impl FnMut() -> Result<T, E>,
+    cost: impl Fn(&T) -> C,
+) -> Result<T, E> {
+    let mut best = measure()?;
+    for _ in 1..runs {
+        let next = measure()?;
+        if cost(&next) < cost(&best) {
+            best = next;
+        }
+    }
+    Ok(best)
+}
+
+/// Single-thread `memcpy` bandwidth (bytes copied per second, best of 5)
+/// between two buffers of `bytes` bytes: choose more than the last-level
+/// cache to measure memory, not cache. (For copies this large glibc's
+/// `memcpy` may switch to non-temporal stores that bypass the cache: this
+/// is what one big copy costs, not what a cache-resident one does.)
+pub fn memcpy_bandwidth(bytes: usize) -> f64 {
+    let src = vec![0x5Au8; bytes];
+    let mut dst = vec![0u8; bytes];
+    dst.copy_from_slice(&src); // fault the pages in
+    let best = (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            dst.copy_from_slice(std::hint::black_box(&src));
+            std::hint::black_box(&mut dst);
+            t.elapsed()
+        })
+        .min()
+        .unwrap_or(Duration::MAX);
+    bytes as f64 / best.as_secs_f64().max(1e-9)
+}
+
+/// Pins this process (and the children it forks from now on) to one CPU,
+/// the first it may run on; returns that CPU's number.
+pub fn pin_to_one_cpu() -> io::Result<usize> {
+    // SAFETY: cpu_set_t is plain data; zeroed is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let size = std::mem::size_of::<libc::cpu_set_t>();
+    // SAFETY: `set` is a live cpu_set_t of `size` bytes for the kernel to fill.
+    if unsafe { libc::sched_getaffinity(0, size, &mut set) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let cpu = (0..libc::CPU_SETSIZE as usize)
+        // SAFETY: CPU_ISSET only reads the set, within CPU_SETSIZE.
+        .find(|&c| unsafe { libc::CPU_ISSET(c, &set) })
+        .ok_or_else(|| io::Error::other("no CPU in the affinity mask"))?;
+    // SAFETY: plain data again.
+    let mut one: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `cpu < CPU_SETSIZE`; CPU_SET writes inside `one`.
+    unsafe { libc::CPU_SET(cpu, &mut one) };
+    // SAFETY: the kernel only reads `one`, `size` bytes.
+    if unsafe { libc::sched_setaffinity(0, size, &one) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(cpu)
+}
+
+/// What became of a program's own speed claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The claim held on the last measurement.
+    Held,
+    /// The claim was not checked, and why (a debug build, a busy machine).
+    NotChecked(String),
+    /// The claim missed on every measurement, on a machine that was not
+    /// busy.
+    Missed,
+}
+
+impl Verdict {
+    /// The line a program prints when its `claim` was not checked:
+    /// `note: <claim> not checked: <why>`.
+    pub fn note(&self, claim: &str) -> Option<String> {
+        match self {
+            Verdict::NotChecked(why) => Some(format!("note: {claim} not checked: {why}")),
+            _ => None,
+        }
+    }
+}
+
+/// Measurements of a speed claim before it is called missed.
+pub const SPEED_ROUNDS: usize = 3;
+
+/// Measures with `measure` and checks the speed claim `holds` on the
+/// result. Only an optimised build checks it (unoptimised code says little
+/// about the mechanism); while it misses, `measure` runs again, up to
+/// [`SPEED_ROUNDS`] times in all. If it still misses and the machine is
+/// busy (see [`busy`]), the verdict is [`Verdict::NotChecked`], not
+/// [`Verdict::Missed`]. Returns the last measurement and the verdict.
+pub fn speed_claim<T, E>(
+    mut measure: impl FnMut() -> Result<T, E>,
+    holds: impl Fn(&T) -> bool,
+) -> Result<(T, Verdict), E> {
+    let mut figures = measure()?;
+    if cfg!(debug_assertions) {
+        let why = "debug build (for real figures: cargo run --release)";
+        return Ok((figures, Verdict::NotChecked(why.to_string())));
+    }
+    for round in 1..=SPEED_ROUNDS {
+        if holds(&figures) {
+            return Ok((figures, Verdict::Held));
+        }
+        if round < SPEED_ROUNDS {
+            figures = measure()?;
+        }
+    }
+    Ok(match busy() {
+        Some(why) => (figures, Verdict::NotChecked(why)),
+        None => (figures, Verdict::Missed),
+    })
+}
+
+/// Why this machine counts as busy, if it does: other runnable tasks, or a
+/// 1-minute load average of at least half its CPUs (the programs here use
+/// all of them). `None` when `/proc/loadavg` cannot be read.
+pub fn busy() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    let mut fields = text.split_whitespace();
+    let load: f64 = fields.next()?.parse().ok()?;
+    let running: u32 = fields.nth(2)?.split('/').next()?.parse().ok()?;
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // `running` counts this process too.
+    let others = running.saturating_sub(1);
+    (others > 0 || load >= cpus as f64 / 2.0).then(|| {
+        format!("machine busy (load {load:.1} on {cpus} CPUs, {others} other tasks running)")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn best_of_keeps_the_cheapest_and_stops_at_an_error() {
+        let mut costs = [5, 2, 9].into_iter();
+        let best = best_of(3, || Ok::<_, ()>(costs.next().unwrap()), |&c| c);
+        assert_eq!(best, Ok(2));
+        let mut n = 0;
+        let failed = best_of(
+            3,
+            || {
+                n += 1;
+                if n == 2 { Err("second") } else { Ok(n) }
+            },
+            |&c| c,
+        );
+        assert_eq!(failed, Err("second"));
+    }
+
+    #[test]
+    fn a_speed_claim_is_measured_at_least_once() {
+        let mut runs = 0;
+        let (_, verdict) = speed_claim(
+            || {
+                runs += 1;
+                Ok::<_, ()>(runs)
+            },
+            |_| false,
+        )
+        .unwrap();
+        assert!((1..=SPEED_ROUNDS).contains(&runs));
+        if cfg!(debug_assertions) {
+            assert!(matches!(verdict, Verdict::NotChecked(why) if why.contains("debug")));
+        } else {
+            assert_ne!(verdict, Verdict::Held);
+        }
+    }
+}
