@@ -1,0 +1,200 @@
+//! What the two programs share: the flags of a cluster process, the job's
+//! flags, and the rows they print (time, speedup, answer, checked).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use lesson::Failure;
+
+use crate::cluster::{ClusterError, Hosts, Member};
+use crate::launch::LaunchError;
+use crate::primes::Count;
+use examples_threading::work::PrimeJob;
+
+/// The program's ending for a cluster error: one line and
+/// [`ClusterError::code`] (`?` on the error itself would always say 71).
+pub fn cluster_failure(e: &ClusterError) -> Failure {
+    Failure::with_code(e.code(), lesson::one_line(e))
+}
+
+/// The program's ending for a cluster run that failed.
+pub fn launch_failure(e: &LaunchError) -> Failure {
+    Failure::with_code(e.code, &e.line)
+}
+
+/// Parses a number of seconds (`0.5`, `10`), more than 0 and at most a day.
+pub fn seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x > 0.0 && x <= 86_400.0 => Ok(x),
+        Ok(_) => Err("must be more than 0 and at most 86400 seconds".into()),
+        Err(e) => Err(format!("{e} (expected seconds, such as 10 or 0.5)")),
+    }
+}
+
+/// The prime job's flags.
+#[derive(clap::Args, Debug, Clone)]
+pub struct JobArgs {
+    /// Count the primes below this number.
+    #[arg(long, default_value_t = 2_000_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
+    pub limit: u64,
+    /// Numbers per slice (the unit of work dealt to a worker).
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub slice: u64,
+}
+
+/// The flags of one process of a cluster started by hand.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ClusterArgs {
+    /// Join a cluster as this process (a line of --hosts, from 0).
+    #[arg(long, requires = "hosts")]
+    pub process: Option<usize>,
+    /// Hostfile: one host:port per line, in process order (every process
+    /// gets the same file).
+    #[arg(long, requires = "process")]
+    pub hosts: Option<PathBuf>,
+    /// Worker threads in each process of the cluster.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub threads: u16,
+    /// Seconds to wait for the other processes to connect.
+    #[arg(long, default_value_t = 10.0, value_parser = seconds)]
+    pub connect_timeout: f64,
+    /// Seconds after which a cluster process gives up (exit 5).
+    #[arg(long, default_value_t = 300.0, value_parser = seconds)]
+    pub timeout: f64,
+}
+
+impl ClusterArgs {
+    /// This process's place, when `--process` and `--hosts` were given.
+    pub fn member(&self) -> Result<Option<Member>, Failure> {
+        let (Some(index), Some(path)) = (self.process, &self.hosts) else {
+            return Ok(None);
+        };
+        let hosts = Hosts::read(path).map_err(|e| cluster_failure(&e))?;
+        let connect = Duration::from_secs_f64(self.connect_timeout);
+        Member::new(index, hosts, usize::from(self.threads), connect)
+            .map(Some)
+            .map_err(|e| cluster_failure(&e))
+    }
+
+    /// `--timeout`.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.timeout)
+    }
+}
+
+struct Row {
+    label: String,
+    outcome: Result<(u64, Duration, String), Failure>,
+}
+
+/// The rows of `dataflow-primes`: each approach's time and answer; the
+/// speedup is against the row labelled `sequential`.
+pub struct Rows {
+    expected_label: &'static str,
+    job: PrimeJob,
+    rows: Vec<Row>,
+}
+
+impl Rows {
+    /// No rows yet.
+    pub fn new(job: &PrimeJob) -> Self {
+        Self {
+            expected_label: "sequential",
+            job: job.clone(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Times `count`, which returns the number of primes.
+    pub fn time(&mut self, label: &str, count: impl FnOnce() -> Result<u64, String>) {
+        let t = Instant::now();
+        let outcome = count()
+            .map(|n| (n, t.elapsed(), String::new()))
+            .map_err(Failure::claim);
+        self.rows.push(Row {
+            label: label.to_string(),
+            outcome,
+        });
+    }
+
+    /// A timely row: `run` returns worker 0's count and the run's time.
+    pub fn timely(
+        &mut self,
+        label: &str,
+        run: impl FnOnce() -> Result<(Count, Duration), Failure>,
+    ) {
+        let outcome = run().map(|(c, wall)| {
+            let spread: Vec<String> = c.slices_per_worker.iter().map(u64::to_string).collect();
+            let note = format!(
+                "dataflow {:>7.3} s, slices per worker {}",
+                c.dataflow.as_secs_f64(),
+                spread.join(" ")
+            );
+            (c.primes, wall, note)
+        });
+        self.rows.push(Row {
+            label: label.to_string(),
+            outcome,
+        });
+    }
+
+    /// Prints the rows and checks that every approach found the same
+    /// answer as the sequential one; the first failed row is the error.
+    pub fn finish(self) -> Result<(), Failure> {
+        let base = self
+            .rows
+            .iter()
+            .find(|r| r.label == self.expected_label)
+            .and_then(|r| r.outcome.as_ref().ok())
+            .map(|o| (o.0, o.1));
+        let width = self.rows.iter().map(|r| r.label.len()).max().unwrap_or(0);
+        println!(
+            "primes below {} in slices of {} ({} slices)",
+            self.job.limit,
+            self.job.slice_len,
+            self.job.slices().len()
+        );
+        let mut first_error = None;
+        for r in &self.rows {
+            match &r.outcome {
+                Ok((n, t, note)) => {
+                    let speedup = base.map_or(String::new(), |(_, b)| {
+                        format!("{:>6.2}x", b.as_secs_f64() / t.as_secs_f64().max(1e-9))
+                    });
+                    println!(
+                        "{:<width$}  {:>8.3} s  {speedup}  answer {n:>9}  {note}",
+                        r.label,
+                        t.as_secs_f64()
+                    );
+                }
+                Err(f) => {
+                    println!("{:<width$}  failed: {}", r.label, f.line());
+                    first_error.get_or_insert_with(|| f.clone());
+                }
+            }
+        }
+        if let Some(f) = first_error {
+            return Err(f);
+        }
+        let expected = base
+            .map(|b| b.0)
+            .unwrap_or_else(|| self.job.count_sequential());
+        if let Some(r) = self
+            .rows
+            .iter()
+            .find(|r| r.outcome.as_ref().is_ok_and(|o| o.0 != expected))
+        {
+            return Err(Failure::claim(format!(
+                "{} found another answer than {expected}",
+                r.label
+            )));
+        }
+        println!(
+            "checked: every approach counted {expected} primes (speedups are against sequential, whole runs, process start and connect included)"
+        );
+        if cfg!(debug_assertions) {
+            println!("note: debug build; for real figures: cargo run --release");
+        }
+        Ok(())
+    }
+}
