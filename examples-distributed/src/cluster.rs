@@ -457,7 +457,9 @@ impl Member {
                     limit: self.connect_timeout,
                     cause: String::new(),
                 },
-                _ => ClusterError::Mismatch(format!("process {me}: {who} hung up: {e}")),
+                _ => ClusterError::Mismatch(format!(
+                    "process {me}: {who} hung up during the handshake ({e}); it may have refused this process's flags"
+                )),
             });
         }
         if hello[..8] != MAGIC {

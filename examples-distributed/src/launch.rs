@@ -203,6 +203,18 @@ fn supervise(
             code: cluster::STALLED,
         });
     };
+    // The culprit: one killed by a signal, else one that did not just
+    // report a lost peer, else the first that failed.
+    let failed = |i: &usize| running[*i].status.is_some_and(|s| !s.success());
+    let bad = (0..running.len())
+        .filter(failed)
+        .find(|&i| running[i].status.is_some_and(|s| s.signal().is_some()))
+        .or_else(|| {
+            (0..running.len())
+                .filter(failed)
+                .find(|&i| running[i].status.and_then(|s| s.code()) != Some(cluster::PEER_LOST))
+        })
+        .unwrap_or(bad);
     let status = running[bad].status.expect("the failed child was reaped");
     let pid = running[bad].child.inner().id();
     let (how, code) = match (status.code(), status.signal()) {

@@ -191,6 +191,7 @@ pub fn member_args(
         connect_timeout.as_secs_f64().to_string(),
         "--timeout".into(),
         timeout.as_secs_f64().to_string(),
+        "--unchecked".into(),
     ]
 }
 

@@ -24,6 +24,10 @@ use examples_threading::work::PrimeJob;
 struct Args {
     #[command(flatten)]
     job: report::JobArgs,
+    /// Run only the cluster of --workers processes (a long run to watch,
+    /// or to kill a process of).
+    #[arg(long)]
+    only_processes: bool,
     /// Workers: threads of one process, and processes of the cluster.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=16))]
     workers: u16,
@@ -40,9 +44,17 @@ fn run() -> Result<(), lesson::Failure> {
     let job = PrimeJob::new(a.job.limit, a.job.slice);
     if let Some(member) = a.cluster.member()? {
         cluster::guard(member.index, a.cluster.timeout())?;
-        return join_cluster(&member, &job);
+        return join_cluster(&member, &job, !a.cluster.unchecked);
     }
     let w = usize::from(a.workers);
+    let exe = std::env::current_exe()?;
+    if a.only_processes {
+        let started = |pids: &[u32]| println!("started {w} processes, pids {}", list(pids));
+        let run = primes::on_processes(&exe, w, 1, &job, &[], started)
+            .map_err(|e| report::launch_failure(&e))?;
+        println!("{}", run.count.line());
+        return Ok(());
+    }
     // The pool forks: first, while this process has one thread.
     let mut rows = Rows::new(&job);
     rows.time(&format!("process pool x{w}"), || {
@@ -56,7 +68,6 @@ fn run() -> Result<(), lesson::Failure> {
             .map(|c| (c, t.elapsed()))
             .map_err(lesson::Failure::claim)
     });
-    let exe = std::env::current_exe()?;
     for (n, threads) in [(w, 1), (2, 2)] {
         rows.timely(
             &format!("timely {n} processes x {threads} threads (TCP)"),
@@ -74,10 +85,13 @@ fn run() -> Result<(), lesson::Failure> {
     Ok(())
 }
 
-fn join_cluster(member: &Member, job: &PrimeJob) -> Result<(), lesson::Failure> {
+fn join_cluster(member: &Member, job: &PrimeJob, check: bool) -> Result<(), lesson::Failure> {
     let t = Instant::now();
     let count: Option<Count> =
         primes::in_cluster(member, job).map_err(|e| report::cluster_failure(&e))?;
+    if let Some(c) = &count {
+        println!("{}", c.line());
+    }
     println!(
         "process {} of {} ({} threads each) done in {:.2} s",
         member.index,
@@ -85,8 +99,7 @@ fn join_cluster(member: &Member, job: &PrimeJob) -> Result<(), lesson::Failure> 
         member.threads,
         t.elapsed().as_secs_f64()
     );
-    if let Some(c) = count {
-        println!("{}", c.line());
+    if let Some(c) = count.filter(|_| check) {
         let expected = job.count_sequential();
         if c.primes != expected {
             return Err(lesson::Failure::claim(format!(
@@ -101,4 +114,11 @@ fn join_cluster(member: &Member, job: &PrimeJob) -> Result<(), lesson::Failure> 
     }
     println!("lesson: every process ran the same program; process 0 got the sum over the network");
     Ok(())
+}
+
+fn list(pids: &[u32]) -> String {
+    pids.iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
