@@ -169,7 +169,12 @@ fn processes_started_with_different_jobs_refuse_each_other() {
     let (code_b, _, err_b) = finish(b, 30);
     let (code_a, _, err_a) = finish(a, 30);
     // Process 0 sees the mismatch and says so; process 1 sees it hang up.
-    assert_one_line_exit(code_a, &err_a, 2, "process 1 was started with a different job");
+    assert_one_line_exit(
+        code_a,
+        &err_a,
+        2,
+        "process 1 was started with a different job",
+    );
     assert_one_line_exit(code_b, &err_b, 2, "process 0 hung up");
 }
 
