@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use lesson::Failure;
 
 use crate::cluster::{ClusterError, Hosts, Member};
+use crate::exchange::Plan;
 use crate::launch::LaunchError;
 use crate::primes::Count;
 use examples_threading::work::PrimeJob;
@@ -83,6 +84,124 @@ impl ClusterArgs {
     pub fn timeout(&self) -> Duration {
         Duration::from_secs_f64(self.timeout)
     }
+}
+
+/// The flags of `dataflow-exchange`'s plan.
+#[derive(clap::Args, Debug, Clone)]
+pub struct PlanArgs {
+    /// Bytes of a small record.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(16..=4096))]
+    pub small: u64,
+    /// Small records per stream.
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(2..=10_000_000))]
+    pub small_count: u64,
+    /// Bytes of a large record.
+    #[arg(long, default_value_t = 65_536, value_parser = clap::value_parser!(u64).range(16..=4_194_304))]
+    pub large: u64,
+    /// Large records per stream.
+    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(2..=1_000_000))]
+    pub large_count: u64,
+    /// Round trips of one small record.
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub rounds: u64,
+}
+
+impl PlanArgs {
+    /// The plan these flags describe.
+    pub fn plan(&self) -> Plan {
+        Plan {
+            small: self.small as usize,
+            small_count: self.small_count,
+            large: self.large as usize,
+            large_count: self.large_count,
+            rounds: self.rounds,
+        }
+    }
+}
+
+/// Set (to `primes` or `exchange`) in the environment of a cluster process
+/// started from a program that is not `dataflow-*` itself (`compare`, a
+/// bench): its `main` calls [`exit_if_member`] first.
+pub const MEMBER_ENV: &str = "EXAMPLES_DISTRIBUTED_MEMBER";
+
+#[derive(clap::Parser)]
+struct PrimesMember {
+    #[command(flatten)]
+    job: JobArgs,
+    #[command(flatten)]
+    cluster: ClusterArgs,
+}
+
+#[derive(clap::Parser)]
+struct ExchangeMember {
+    #[command(flatten)]
+    plan: PlanArgs,
+    #[command(flatten)]
+    cluster: ClusterArgs,
+}
+
+/// When [`MEMBER_ENV`] is set, runs this process as one process of a
+/// `primes` or `exchange` cluster (its flags are those of
+/// [`crate::primes::member_args`] or [`crate::exchange::member_args`]),
+/// prints the result line and exits; otherwise returns at once.
+pub fn exit_if_member() {
+    let Ok(role) = std::env::var(MEMBER_ENV) else {
+        return;
+    };
+    let outcome = (|| -> Result<(), Failure> {
+        use clap::Parser;
+        let bad = |e: clap::Error| {
+            Failure::usage(
+                e.to_string()
+                    .lines()
+                    .next()
+                    .unwrap_or("bad flags")
+                    .to_string(),
+            )
+        };
+        let (cluster, line) = match role.as_str() {
+            "primes" => {
+                let a = PrimesMember::try_parse().map_err(bad)?;
+                let m = member_of(&a.cluster)?;
+                let job = PrimeJob::new(a.job.limit, a.job.slice);
+                let c = crate::primes::in_cluster(&m, &job).map_err(|e| cluster_failure(&e))?;
+                (a.cluster, c.map(|c| c.line()))
+            }
+            "exchange" => {
+                let a = ExchangeMember::try_parse().map_err(bad)?;
+                let m = member_of(&a.cluster)?;
+                let f = crate::exchange::in_cluster(&m, &a.plan.plan())
+                    .map_err(|e| cluster_failure(&e))?;
+                (a.cluster, Some(f.map_err(Failure::claim)?.line()))
+            }
+            other => {
+                return Err(Failure::usage(format!(
+                    "{MEMBER_ENV}={other}: not primes or exchange"
+                )));
+            }
+        };
+        let _ = cluster;
+        if let Some(line) = line {
+            println!("{line}");
+        }
+        Ok(())
+    })();
+    let code = match outcome {
+        Ok(()) => 0,
+        Err(f) => {
+            eprintln!("error: {}", f.line());
+            f.code()
+        }
+    };
+    std::process::exit(code)
+}
+
+fn member_of(args: &ClusterArgs) -> Result<Member, Failure> {
+    let m = args
+        .member()?
+        .ok_or_else(|| Failure::usage("a cluster process needs --process and --hosts"))?;
+    crate::cluster::guard(m.index, args.timeout())?;
+    Ok(m)
 }
 
 struct Row {

@@ -14,27 +14,14 @@
 //! Exit codes as `dataflow-primes` (2, 4, 5).
 
 use clap::Parser;
-use examples_distributed::exchange::{self, Figures, Plan};
+use examples_distributed::exchange::{self, Figures};
 use examples_distributed::report;
 use examples_shared_memory::ring::stream::{self, Transfer};
 
 #[derive(Parser)]
 struct Args {
-    /// Bytes of a small record.
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(16..=4096))]
-    small: u64,
-    /// Small records per stream.
-    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(2..=10_000_000))]
-    small_count: u64,
-    /// Bytes of a large record.
-    #[arg(long, default_value_t = 65_536, value_parser = clap::value_parser!(u64).range(16..=4_194_304))]
-    large: u64,
-    /// Large records per stream.
-    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(2..=1_000_000))]
-    large_count: u64,
-    /// Round trips of one small record.
-    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
-    rounds: u64,
+    #[command(flatten)]
+    plan: report::PlanArgs,
     #[command(flatten)]
     cluster: report::ClusterArgs,
 }
@@ -45,13 +32,7 @@ fn main() -> std::process::ExitCode {
 
 fn run() -> Result<(), lesson::Failure> {
     let a: Args = lesson::args();
-    let plan = Plan {
-        small: a.small as usize,
-        small_count: a.small_count,
-        large: a.large as usize,
-        large_count: a.large_count,
-        rounds: a.rounds,
-    };
+    let plan = a.plan.plan();
     if let Some(member) = a.cluster.member()? {
         examples_distributed::cluster::guard(member.index, a.cluster.timeout())?;
         let f = exchange::in_cluster(&member, &plan).map_err(|e| report::cluster_failure(&e))?;
