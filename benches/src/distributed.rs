@@ -9,7 +9,7 @@
 //! `examples_distributed::report::exit_if_member` first.
 
 use std::io;
-use std::path::PathBuf;
+use std::path::Path;
 
 use examples_distributed::exchange::{self, Plan as ExchangePlan};
 use examples_distributed::primes;
@@ -27,7 +27,7 @@ fn wrong(what: String) -> io::Error {
 /// The prime job counted by `processes` timely processes of `threads`
 /// workers each, started from `exe`.
 pub fn primes_on_processes(
-    exe: &PathBuf,
+    exe: &Path,
     processes: usize,
     threads: usize,
     job: &PrimeJob,
@@ -46,7 +46,7 @@ pub fn primes_on_processes(
 
 /// The stream of `plan` between 2 timely processes started from `exe`;
 /// returns the records verified.
-pub fn exchange_on_processes(exe: &PathBuf, plan: &ExchangePlan) -> io::Result<u64> {
+pub fn exchange_on_processes(exe: &Path, plan: &ExchangePlan) -> io::Result<u64> {
     exchange::on_processes(exe, plan, &[(MEMBER_ENV, "exchange")])
         .map(|f| f.verified)
         .map_err(|e| wrong(e.line))

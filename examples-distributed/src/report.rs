@@ -93,13 +93,13 @@ pub struct PlanArgs {
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(16..=4096))]
     pub small: u64,
     /// Small records per stream.
-    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(2..=10_000_000))]
+    #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(2..=10_000_000))]
     pub small_count: u64,
     /// Bytes of a large record.
     #[arg(long, default_value_t = 65_536, value_parser = clap::value_parser!(u64).range(16..=4_194_304))]
     pub large: u64,
     /// Large records per stream.
-    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(2..=1_000_000))]
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(2..=1_000_000))]
     pub large_count: u64,
     /// Round trips of one small record.
     #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
@@ -159,20 +159,20 @@ pub fn exit_if_member() {
                     .to_string(),
             )
         };
-        let (cluster, line) = match role.as_str() {
+        let line = match role.as_str() {
             "primes" => {
                 let a = PrimesMember::try_parse().map_err(bad)?;
                 let m = member_of(&a.cluster)?;
                 let job = PrimeJob::new(a.job.limit, a.job.slice);
                 let c = crate::primes::in_cluster(&m, &job).map_err(|e| cluster_failure(&e))?;
-                (a.cluster, c.map(|c| c.line()))
+                c.map(|c| c.line())
             }
             "exchange" => {
                 let a = ExchangeMember::try_parse().map_err(bad)?;
                 let m = member_of(&a.cluster)?;
                 let f = crate::exchange::in_cluster(&m, &a.plan.plan())
                     .map_err(|e| cluster_failure(&e))?;
-                (a.cluster, Some(f.map_err(Failure::claim)?.line()))
+                Some(f.map_err(Failure::claim)?.line())
             }
             other => {
                 return Err(Failure::usage(format!(
@@ -180,7 +180,6 @@ pub fn exit_if_member() {
                 )));
             }
         };
-        let _ = cluster;
         if let Some(line) = line {
             println!("{line}");
         }
