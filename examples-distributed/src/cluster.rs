@@ -574,3 +574,43 @@ fn die(code: i32, line: &str) -> ! {
     // parked forever, so no unwinding or destructors are wanted.
     unsafe { libc::_exit(code) }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostfiles_take_ipv6_loopback_and_refuse_bad_lines() {
+        let hosts = Hosts::parse("[::1]:2101\n  127.0.0.1:2102  \n\n# end\n", "h").unwrap();
+        assert_eq!(
+            (hosts.len(), hosts.addr(0), hosts.addr(1)),
+            (2, "[::1]:2101", "127.0.0.1:2102")
+        );
+        for (text, says) in [
+            ("", "lists no process"),
+            ("127.0.0.1:0\n", "not a port"),
+            ("127.0.0.1:99999\n", "not a port"),
+            (":2101\n", "no host"),
+            ("a:1\na:1\n", "line 2: a:1 is listed twice"),
+        ] {
+            let e = Hosts::parse(text, "h").unwrap_err().to_string();
+            assert!(e.contains(says), "{text:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn an_index_past_the_hostfile_is_refused_with_exit_2() {
+        let hosts = Hosts::parse("127.0.0.1:1\n", "h").unwrap();
+        let e = Member::new(1, hosts, 1, Duration::from_secs(1)).unwrap_err();
+        assert_eq!(e.code(), USAGE);
+        assert!(e.to_string().contains("out of range"), "{e}");
+    }
+
+    #[test]
+    fn fingerprints_differ_for_different_jobs() {
+        assert_ne!(
+            fingerprint("primes limit 10"),
+            fingerprint("primes limit 11")
+        );
+    }
+}
