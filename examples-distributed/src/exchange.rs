@@ -286,3 +286,90 @@ pub fn on_processes(exe: &Path, plan: &Plan, env: &[(&str, &str)]) -> Result<Fig
         code: 1,
     })
 }
+
+/// The same round trip between two processes of this machine, without
+/// timely: `rounds` times one `len`-byte message to a forked echo child
+/// and back, through a pipe pair (`ring == false`) or a pair of
+/// shared-memory rings (`examples_shared_memory::ring`). Returns the mean.
+///
+/// # Safety
+/// The calling process must be single-threaded (it forks).
+pub unsafe fn echo_round_trip(rounds: u64, len: usize, ring: bool) -> std::io::Result<Duration> {
+    use examples_shared_memory::child;
+    use examples_shared_memory::ring::Ring;
+    use std::io::{Read, Write};
+    let limit = Duration::from_secs(20);
+    let msg = vec![0x5a_u8; len.max(1)];
+    let mut buf = Vec::with_capacity(msg.len());
+    let start;
+    if ring {
+        let cap = (msg.len() + 16).next_power_of_two().max(4096) * 4;
+        let (there, back) = (Ring::new(cap)?, Ring::new(cap)?);
+        let echo = || {
+            let (Ok(mut rx), Ok(mut tx)) = (there.consumer(), back.producer()) else {
+                return 1;
+            };
+            let mut buf = Vec::new();
+            while rx.recv_timeout(&mut buf, limit).is_ok() {
+                if tx.send(&buf).is_err() {
+                    return 1;
+                }
+            }
+            0
+        };
+        // SAFETY: forwarded from our caller: single-threaded.
+        let mut child = unsafe { child::fork(echo) }?;
+        let (mut tx, mut rx) = (
+            there.producer().map_err(io_err)?,
+            back.consumer().map_err(io_err)?,
+        );
+        start = Instant::now();
+        for _ in 0..rounds {
+            tx.send(&msg).map_err(io_err)?;
+            rx.recv_timeout(&mut buf, limit).map_err(io_err)?;
+        }
+        let elapsed = start.elapsed();
+        drop(tx);
+        child.wait_timeout(limit)?;
+        return Ok(elapsed / rounds.max(1) as u32);
+    }
+    let (there_r, there_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    let (back_r, back_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    let mut ends = Some((
+        std::fs::File::from(there_r),
+        std::fs::File::from(back_w),
+        std::fs::File::from(there_w),
+        std::fs::File::from(back_r),
+    ));
+    let n = msg.len();
+    let echo = || {
+        let (mut r, mut w, parent_w, parent_r) = ends.take().expect("once");
+        // The parent's ends, copied by fork: closed, or EOF never comes.
+        drop((parent_w, parent_r));
+        let mut buf = vec![0u8; n];
+        while r.read_exact(&mut buf).is_ok() {
+            if w.write_all(&buf).is_err() {
+                return 1;
+            }
+        }
+        0
+    };
+    // SAFETY: forwarded from our caller: single-threaded.
+    let mut child = unsafe { child::fork(echo) }?;
+    let (child_r, child_w, mut w, mut r) = ends.take().expect("the parent's copy");
+    drop((child_r, child_w)); // the child's ends
+    buf.resize(n, 0);
+    start = Instant::now();
+    for _ in 0..rounds {
+        w.write_all(&msg)?;
+        r.read_exact(&mut buf)?;
+    }
+    let elapsed = start.elapsed();
+    drop(w);
+    child.wait_timeout(limit)?;
+    Ok(elapsed / rounds.max(1) as u32)
+}
+
+fn io_err(e: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::other(e.to_string())
+}

@@ -38,7 +38,11 @@ fn alone_it_prints_every_figure_and_verifies_every_record() {
     }
     let rates = out.lines().filter(|l| l.contains(" msg/s ")).count();
     assert_eq!(rates, 8, "{out}");
-    assert_eq!(out.matches(" µs").count(), 2, "{out}");
+    assert_eq!(out.matches(" µs").count(), 4, "{out}");
+    assert!(
+        out.contains("shared-memory rings to a forked echo"),
+        "{out}"
+    );
 }
 
 #[test]

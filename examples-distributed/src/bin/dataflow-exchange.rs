@@ -46,13 +46,19 @@ fn run() -> Result<(), lesson::Failure> {
     // The pipe and ring streams fork: first, while this process has one thread.
     let capacity = (plan.large + 16).next_power_of_two().max(1 << 20) * 2;
     // SAFETY: no thread has been started yet.
-    let [pipe_s, ring_s, pipe_l, ring_l] = unsafe {
-        [
-            stream::over_pipe(plan.small_count, plan.small)?,
-            stream::over_ring(plan.small_count, plan.small, capacity)?,
-            stream::over_pipe(plan.large_count, plan.large)?,
-            stream::over_ring(plan.large_count, plan.large, capacity)?,
-        ]
+    let ([pipe_s, ring_s, pipe_l, ring_l], [pipe_rtt, ring_rtt]) = unsafe {
+        (
+            [
+                stream::over_pipe(plan.small_count, plan.small)?,
+                stream::over_ring(plan.small_count, plan.small, capacity)?,
+                stream::over_pipe(plan.large_count, plan.large)?,
+                stream::over_ring(plan.large_count, plan.large, capacity)?,
+            ],
+            [
+                exchange::echo_round_trip(plan.rounds, plan.small, false)?,
+                exchange::echo_round_trip(plan.rounds, plan.small, true)?,
+            ],
+        )
     };
     let threads = exchange::on_threads(&plan).map_err(lesson::Failure::claim)?;
     let exe = std::env::current_exe()?;
@@ -98,6 +104,13 @@ fn run() -> Result<(), lesson::Failure> {
     );
     print_rtt("2 threads of 1 process", &threads);
     print_rtt("2 processes (loopback TCP)", &procs);
+    println!("round trip of one {} B message without timely:", plan.small);
+    for (label, t) in [
+        ("pipe pair to a forked echo process", pipe_rtt),
+        ("shared-memory rings to a forked echo", ring_rtt),
+    ] {
+        println!("  {label:<38} {:>9.1} µs", t.as_secs_f64() * 1e6);
+    }
     let expected = plan.small_count + plan.large_count;
     if threads.verified != expected || procs.verified != expected {
         return Err(lesson::Failure::claim(format!(
