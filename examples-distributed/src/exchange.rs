@@ -26,7 +26,9 @@ use std::path::Path;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use examples_shared_memory::ring::stream::{Messages, verify};
+use examples_shared_memory::ring::stream::{
+    Messages, StreamError, Transfer, over_pipe, over_ring, verify,
+};
 use timely::dataflow::operators::{Exchange, Input, Inspect, Probe};
 use timely::dataflow::{InputHandle, ProbeHandle};
 use timely::worker::Worker;
@@ -285,6 +287,48 @@ pub fn on_processes(exe: &Path, plan: &Plan, env: &[(&str, &str)]) -> Result<Fig
         line: format!("the processes printed no result: {:?}", done.stdout),
         code: 1,
     })
+}
+
+/// The workspace's own figures for the same plan, measured without timely:
+/// the one-way streams of `examples_shared_memory::ring::stream` (pipe and
+/// ring) and [`echo_round_trip`] over both.
+#[derive(Debug, Clone, Copy)]
+pub struct Baselines {
+    /// Small messages through a pipe, then through a ring.
+    pub small: [Transfer; 2],
+    /// Large messages through a pipe, then through a ring.
+    pub large: [Transfer; 2],
+    /// One small message there and back: pipe, ring.
+    pub round_trip: [Duration; 2],
+}
+
+impl Baselines {
+    /// Measures them all, each once.
+    ///
+    /// # Safety
+    /// The calling process must be single-threaded (it forks).
+    pub unsafe fn measure(plan: &Plan) -> Result<Self, StreamError> {
+        let capacity = (plan.large + 16).next_power_of_two().max(1 << 20) * 2;
+        let (s, l) = (plan.small_count, plan.large_count);
+        // SAFETY: every call forks; our caller guarantees a single-threaded
+        // process, and each call leaves it so (its child is reaped).
+        unsafe {
+            Ok(Self {
+                small: [
+                    over_pipe(s, plan.small)?,
+                    over_ring(s, plan.small, capacity)?,
+                ],
+                large: [
+                    over_pipe(l, plan.large)?,
+                    over_ring(l, plan.large, capacity)?,
+                ],
+                round_trip: [
+                    echo_round_trip(plan.rounds, plan.small, false)?,
+                    echo_round_trip(plan.rounds, plan.small, true)?,
+                ],
+            })
+        }
+    }
 }
 
 /// The same round trip between two processes of this machine, without

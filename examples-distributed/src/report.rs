@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use lesson::Failure;
 
 use crate::cluster::{ClusterError, Hosts, Member};
-use crate::exchange::Plan;
+use crate::exchange::{Baselines, Figures, Plan};
 use crate::launch::LaunchError;
 use crate::primes::Count;
 use examples_threading::work::PrimeJob;
@@ -318,4 +318,110 @@ impl Rows {
         }
         Ok(())
     }
+}
+
+/// Prints `dataflow-exchange`'s figures: rates per size, then round trips.
+pub fn print_exchange(plan: &Plan, threads: &Figures, procs: &Figures, base: &Baselines) {
+    let line = |label: &str, msgs: f64, bytes: f64| {
+        println!("  {label:<38} {msgs:>12.0} msg/s {:>9.0} MB/s", bytes / 1e6);
+    };
+    for (len, count, t, p, [pipe, ring]) in [
+        (
+            plan.small,
+            plan.small_count,
+            threads.small,
+            procs.small,
+            base.small,
+        ),
+        (
+            plan.large,
+            plan.large_count,
+            threads.large,
+            procs.large,
+            base.large,
+        ),
+    ] {
+        println!("{count} records of {len} B, one way:");
+        for (label, d) in [
+            ("timely, 2 threads of 1 process", t),
+            ("timely, 2 processes (loopback TCP)", p),
+        ] {
+            let secs = d.as_secs_f64().max(1e-9);
+            line(
+                label,
+                count as f64 / secs,
+                (count * len as u64) as f64 / secs,
+            );
+        }
+        line(
+            "pipe between 2 processes",
+            pipe.messages_per_sec(),
+            pipe.bytes_per_sec(),
+        );
+        line(
+            "shared-memory ring between 2 processes",
+            ring.messages_per_sec(),
+            ring.bytes_per_sec(),
+        );
+    }
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    println!(
+        "round trip of one {} B record (timely, until the probe passes):",
+        plan.small
+    );
+    println!(
+        "  {:<38} {:>9.1} µs",
+        "2 threads of 1 process",
+        us(threads.round_trip)
+    );
+    println!(
+        "  {:<38} {:>9.1} µs",
+        "2 processes (loopback TCP)",
+        us(procs.round_trip)
+    );
+    println!("round trip of one {} B message without timely:", plan.small);
+    let [pipe, ring] = base.round_trip;
+    println!(
+        "  {:<38} {:>9.1} µs",
+        "pipe pair to a forked echo process",
+        us(pipe)
+    );
+    println!(
+        "  {:<38} {:>9.1} µs",
+        "shared-memory rings to a forked echo",
+        us(ring)
+    );
+}
+
+/// `dataflow-primes --process I --hosts FILE`: this process's part of the
+/// job; process 0 prints the count (and, with `check`, recounts it).
+pub fn join_primes_cluster(member: &Member, job: &PrimeJob, check: bool) -> Result<(), Failure> {
+    let t = Instant::now();
+    let count: Option<Count> =
+        crate::primes::in_cluster(member, job).map_err(|e| cluster_failure(&e))?;
+    if let Some(c) = &count {
+        println!("{}", c.line());
+    }
+    println!(
+        "process {} of {} ({} threads each) done in {:.2} s",
+        member.index,
+        member.hosts.len(),
+        member.threads,
+        t.elapsed().as_secs_f64()
+    );
+    if let Some(c) = count.filter(|_| check) {
+        let expected = job.count_sequential();
+        if c.primes != expected {
+            return Err(Failure::claim(format!(
+                "counted {} primes, expected {expected}",
+                c.primes
+            )));
+        }
+        println!(
+            "checked: {} primes below {}, as counted sequentially",
+            c.primes, job.limit
+        );
+    }
+    println!("lesson: every process ran the same program; process 0 got the sum over the network");
+    Ok(())
 }

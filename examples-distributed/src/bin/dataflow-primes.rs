@@ -12,11 +12,9 @@
 //! enough. Exit 2 for a bad hostfile, `--process` out of range or a peer
 //! that never answers; 4 when a peer is lost mid-run; 5 when stalled.
 
-use std::time::Instant;
-
 use clap::Parser;
-use examples_distributed::cluster::{self, Member};
-use examples_distributed::primes::{self, Count};
+use examples_distributed::cluster;
+use examples_distributed::primes;
 use examples_distributed::report::{self, Rows};
 use examples_threading::work::PrimeJob;
 
@@ -44,12 +42,12 @@ fn run() -> Result<(), lesson::Failure> {
     let job = PrimeJob::new(a.job.limit, a.job.slice);
     if let Some(member) = a.cluster.member()? {
         cluster::guard(member.index, a.cluster.timeout())?;
-        return join_cluster(&member, &job, !a.cluster.unchecked);
+        return report::join_primes_cluster(&member, &job, !a.cluster.unchecked);
     }
     let w = usize::from(a.workers);
     let exe = std::env::current_exe()?;
     if a.only_processes {
-        let started = |pids: &[u32]| println!("started {w} processes, pids {}", list(pids));
+        let started = |pids: &[u32]| println!("started {w} processes, pids {pids:?}");
         let run = primes::on_processes(&exe, w, 1, &job, &[], started)
             .map_err(|e| report::launch_failure(&e))?;
         println!("{}", run.count.line());
@@ -63,10 +61,9 @@ fn run() -> Result<(), lesson::Failure> {
     rows.time("sequential", || Ok(job.count_sequential()));
     rows.time(&format!("rayon x{w}"), || Ok(primes::on_rayon(&job)));
     rows.timely(&format!("timely {w} threads, 1 process"), || {
-        let t = Instant::now();
-        primes::on_threads(&job, w)
-            .map(|c| (c, t.elapsed()))
-            .map_err(lesson::Failure::claim)
+        let t = std::time::Instant::now();
+        let count = primes::on_threads(&job, w).map_err(lesson::Failure::claim)?;
+        Ok((count, t.elapsed()))
     });
     for (n, threads) in [(w, 1), (2, 2)] {
         rows.timely(
@@ -83,42 +80,4 @@ fn run() -> Result<(), lesson::Failure> {
         "lesson: timely spreads one job over threads or processes alike; processes pay to start and connect, then compute as fast"
     );
     Ok(())
-}
-
-fn join_cluster(member: &Member, job: &PrimeJob, check: bool) -> Result<(), lesson::Failure> {
-    let t = Instant::now();
-    let count: Option<Count> =
-        primes::in_cluster(member, job).map_err(|e| report::cluster_failure(&e))?;
-    if let Some(c) = &count {
-        println!("{}", c.line());
-    }
-    println!(
-        "process {} of {} ({} threads each) done in {:.2} s",
-        member.index,
-        member.hosts.len(),
-        member.threads,
-        t.elapsed().as_secs_f64()
-    );
-    if let Some(c) = count.filter(|_| check) {
-        let expected = job.count_sequential();
-        if c.primes != expected {
-            return Err(lesson::Failure::claim(format!(
-                "counted {} primes, expected {expected}",
-                c.primes
-            )));
-        }
-        println!(
-            "checked: {} primes below {}, as counted sequentially",
-            c.primes, job.limit
-        );
-    }
-    println!("lesson: every process ran the same program; process 0 got the sum over the network");
-    Ok(())
-}
-
-fn list(pids: &[u32]) -> String {
-    pids.iter()
-        .map(u32::to_string)
-        .collect::<Vec<_>>()
-        .join(",")
 }
