@@ -62,6 +62,24 @@ fn finish(mut child: Child, secs: u64) -> (Option<i32>, String, String) {
     (out.status.code(), text(&out.stdout), text(&out.stderr))
 }
 
+/// Threads of a process: a connected 3-process member runs at least 5
+/// (main, watchdog, a worker, a send and a receive thread per peer), one
+/// still connecting at most 2.
+fn threads_of(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |d| d.count())
+}
+
+fn wait_connected(pids: &[u32]) {
+    assert!(
+        wait_until(Duration::from_secs(60), || pids
+            .iter()
+            .all(|&p| threads_of(p) >= 5)),
+        "the members never connected"
+    );
+    // Computing now; a moment more, so the kill lands mid-run.
+    std::thread::sleep(Duration::from_millis(300));
+}
+
 #[test]
 fn alone_it_starts_its_own_clusters_and_every_answer_agrees() {
     for workers in ["2", "3"] {
@@ -183,8 +201,7 @@ fn a_peer_killed_mid_run_stops_the_others_with_exit_4() {
     let hosts = hostfile(3);
     let long = ["--limit", "1000000000", "--timeout", "120"];
     let mut members: Vec<Child> = (0..3).map(|i| member(i, &hosts, &long)).collect();
-    // Connected and computing: give them a moment.
-    std::thread::sleep(Duration::from_millis(1500));
+    wait_connected(&members.iter().map(Child::id).collect::<Vec<_>>());
     members[2].kill().unwrap();
     members[2].wait().unwrap();
     let t = Instant::now();
@@ -217,7 +234,7 @@ fn the_launcher_reports_a_killed_process_and_leaves_none() {
         "the launcher did not start 3 processes"
     );
     let pids = children_of(me);
-    std::thread::sleep(Duration::from_millis(1500));
+    wait_connected(&pids);
     // SAFETY: kill(2) on a child of our child; it is alive (checked above).
     unsafe { libc::kill(pids[1] as i32, libc::SIGKILL) };
     let (code, out, err) = finish(launcher, 30);
