@@ -24,13 +24,14 @@ use crate::spawn::{self, Spawn};
 pub type Step = fn(&Plan, &mut Pools) -> Table;
 
 /// The questions, in the order `compare` prints them.
-pub const STEPS: [(&str, Step); 6] = [
+pub const STEPS: [(&str, Step); 7] = [
     ("spawn", spawn),
     ("cpu_scaling", cpu_scaling),
     ("io_overlap", io_overlap),
     ("ipc", ipc),
     ("contention", contention),
     ("pool_overhead", pool_overhead),
+    ("distributed", crate::distributed::distributed),
 ];
 
 /// How big each workload is.
@@ -49,7 +50,7 @@ impl Plan {
         Self { quick, workers }
     }
 
-    fn reps(&self) -> usize {
+    pub(crate) fn reps(&self) -> usize {
         if self.quick { 3 } else { 5 }
     }
 

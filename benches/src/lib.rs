@@ -9,6 +9,7 @@
 
 pub mod compare;
 pub mod contention;
+pub mod distributed;
 pub mod interrupt;
 pub mod ipc;
 pub mod pools;

@@ -11,13 +11,14 @@ use lesson::testing::{
 
 // The runs measure CPU and time: one at a time (`serial`).
 
-const TABLES: [&str; 6] = [
+const TABLES: [&str; 7] = [
     "spawn",
     "cpu_scaling",
     "io_overlap",
     "ipc",
     "contention",
     "pool_overhead",
+    "distributed",
 ];
 
 fn compare(args: &[&str]) -> (String, String) {
@@ -81,13 +82,13 @@ fn quick_run_prints_every_table_with_positive_ratios() {
     let (out, err) = compare(&["--quick"]);
     assert_eq!(check_text(&out), 0, "no Python rows without --python");
     assert!(
-        err.contains("compare: [1/6] spawn"),
+        err.contains("compare: [1/7] spawn"),
         "progress on stderr: {err}"
     );
     // Baselines are 1.00x; the fork and threads rows are there.
     assert!(out.contains("fork + waitpid") && out.contains("thread::spawn + join"));
     assert!(out.contains("shared-memory ring (process)"), "{out}");
-    assert_eq!(out.matches("  process pool x").count(), 4, "{out}");
+    assert_eq!(out.matches("  process pool x").count(), 5, "{out}");
 }
 
 #[test]

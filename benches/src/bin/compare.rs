@@ -1,5 +1,6 @@
 //! compare: threads against processes on this machine, one table per
-//! question (spawn, cpu_scaling, io_overlap, ipc, contention, pool_overhead).
+//! question (spawn, cpu_scaling, io_overlap, ipc, contention, pool_overhead,
+//! distributed).
 //!
 //! Notice: each row is a time and a speedup against the first row of its
 //! case, all from this run; the verdict says which model wins and by how
@@ -38,6 +39,7 @@ struct Args {
 
 fn main() {
     exit_if_child(); // the "re-run current exe" row lands here
+    examples_distributed::report::exit_if_member(); // and the timely cluster processes
     let args: Args = lesson::args();
     if let Err(e) = interrupt::install() {
         eprintln!("compare: cannot catch Ctrl-C: {e}");
