@@ -303,31 +303,25 @@ pub struct Baselines {
 }
 
 impl Baselines {
-    /// Measures them all, each once.
-    ///
-    /// # Safety
-    /// The calling process must be single-threaded (it forks).
-    pub unsafe fn measure(plan: &Plan) -> Result<Self, StreamError> {
+    /// Measures them all, each once. Each one forks, so call it while the
+    /// process is single-threaded: the fork refuses otherwise (an error).
+    pub fn measure(plan: &Plan) -> Result<Self, StreamError> {
         let capacity = (plan.large + 16).next_power_of_two().max(1 << 20) * 2;
         let (s, l) = (plan.small_count, plan.large_count);
-        // SAFETY: every call forks; our caller guarantees a single-threaded
-        // process, and each call leaves it so (its child is reaped).
-        unsafe {
-            Ok(Self {
-                small: [
-                    over_pipe(s, plan.small)?,
-                    over_ring(s, plan.small, capacity)?,
-                ],
-                large: [
-                    over_pipe(l, plan.large)?,
-                    over_ring(l, plan.large, capacity)?,
-                ],
-                round_trip: [
-                    echo_round_trip(plan.rounds, plan.small, false)?,
-                    echo_round_trip(plan.rounds, plan.small, true)?,
-                ],
-            })
-        }
+        Ok(Self {
+            small: [
+                over_pipe(s, plan.small)?,
+                over_ring(s, plan.small, capacity)?,
+            ],
+            large: [
+                over_pipe(l, plan.large)?,
+                over_ring(l, plan.large, capacity)?,
+            ],
+            round_trip: [
+                echo_round_trip(plan.rounds, plan.small, false)?,
+                echo_round_trip(plan.rounds, plan.small, true)?,
+            ],
+        })
     }
 }
 
@@ -335,10 +329,9 @@ impl Baselines {
 /// timely: `rounds` times one `len`-byte message to a forked echo child
 /// and back, through a pipe pair (`ring == false`) or a pair of
 /// shared-memory rings (`examples_shared_memory::ring`). Returns the mean.
-///
-/// # Safety
-/// The calling process must be single-threaded (it forks).
-pub unsafe fn echo_round_trip(rounds: u64, len: usize, ring: bool) -> std::io::Result<Duration> {
+/// It forks, so the process must be single-threaded: the fork refuses
+/// otherwise (an error).
+pub fn echo_round_trip(rounds: u64, len: usize, ring: bool) -> std::io::Result<Duration> {
     use examples_shared_memory::child;
     use examples_shared_memory::ring::Ring;
     use std::io::{Read, Write};
@@ -361,8 +354,7 @@ pub unsafe fn echo_round_trip(rounds: u64, len: usize, ring: bool) -> std::io::R
             }
             0
         };
-        // SAFETY: forwarded from our caller: single-threaded.
-        let mut child = unsafe { child::fork(echo) }?;
+        let mut child = child::fork(echo)?;
         let (mut tx, mut rx) = (
             there.producer().map_err(io_err)?,
             back.consumer().map_err(io_err)?,
@@ -398,8 +390,7 @@ pub unsafe fn echo_round_trip(rounds: u64, len: usize, ring: bool) -> std::io::R
         }
         0
     };
-    // SAFETY: forwarded from our caller: single-threaded.
-    let mut child = unsafe { child::fork(echo) }?;
+    let mut child = child::fork(echo)?;
     let (child_r, child_w, mut w, mut r) = ends.take().expect("the parent's copy");
     drop((child_r, child_w)); // the child's ends
     buf.resize(n, 0);

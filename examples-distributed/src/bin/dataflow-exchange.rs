@@ -43,8 +43,7 @@ fn run() -> Result<(), lesson::Failure> {
         return Ok(());
     }
     // The pipe and ring streams fork: first, while this process has one thread.
-    // SAFETY: no thread has been started yet.
-    let base = unsafe { exchange::Baselines::measure(&plan) }?;
+    let base = exchange::Baselines::measure(&plan)?;
     let threads = exchange::on_threads(&plan).map_err(lesson::Failure::claim)?;
     let exe = std::env::current_exe()?;
     let procs = exchange::on_processes(&exe, &plan, &[]).map_err(|e| report::launch_failure(&e))?;
