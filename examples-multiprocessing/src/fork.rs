@@ -96,6 +96,10 @@ pub enum ForkError {
     /// `fork(2)` itself failed (`EAGAIN`: process limit, `ENOMEM`).
     #[error("fork failed: {0}")]
     Fork(#[from] Errno),
+    /// Making the pipe to talk to the child failed (`EMFILE`: too many
+    /// open files).
+    #[error("cannot make a pipe: {0}")]
+    Pipe(Errno),
     /// Counting threads in `/proc/self/task` failed.
     #[error("cannot count this process's threads: {0}")]
     Proc(#[from] io::Error),

@@ -53,8 +53,8 @@ impl ForkServer {
     /// Forks the server now; it runs `work` in a fresh fork of itself for
     /// every request. Must be called while this process is single-threaded.
     pub fn start(work: fn(u32) -> i32) -> Result<Self, ForkError> {
-        let (request_rx, request_tx) = pipe2(OFlag::O_CLOEXEC)?;
-        let (reply_rx, reply_tx) = pipe2(OFlag::O_CLOEXEC)?;
+        let (request_rx, request_tx) = pipe2(OFlag::O_CLOEXEC).map_err(ForkError::Pipe)?;
+        let (reply_rx, reply_tx) = pipe2(OFlag::O_CLOEXEC).map_err(ForkError::Pipe)?;
         let parent_ends = [request_tx.as_raw_fd(), reply_rx.as_raw_fd()];
         // The server dies with the parent (`fork` arms `PR_SET_PDEATHSIG`).
         let server = fork_single_threaded(|| {

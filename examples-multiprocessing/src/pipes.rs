@@ -55,7 +55,7 @@ pub fn queued(pipe: impl AsFd) -> io::Result<usize> {
 /// pipe's read end, the only read end left. The calling process must be
 /// single-threaded. Drop the `Child` to kill and reap the writer.
 pub fn fork_writer(bytes: usize) -> Result<(Child, OwnedFd), ForkError> {
-    let (rx, tx) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    let (rx, tx) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(ForkError::Pipe)?;
     let reader = rx.as_raw_fd();
     // Single-threaded (checked by the fork): the child may allocate and loop.
     // The closure owns `tx`: the parent's copy closes when it is dropped

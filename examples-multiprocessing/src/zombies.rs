@@ -126,8 +126,8 @@ impl Family {
     /// dies with the middle); without, each clears it, as a plain `fork`
     /// leaves it, and is orphaned when the middle dies.
     pub fn start(workers: usize, deathsig: Option<Signal>) -> Result<Self, ForkError> {
-        let (rx, tx) = pipe2(OFlag::O_CLOEXEC)?;
-        let (lifeline_rx, lifeline_tx) = pipe2(OFlag::O_CLOEXEC)?;
+        let (rx, tx) = pipe2(OFlag::O_CLOEXEC).map_err(ForkError::Pipe)?;
+        let (lifeline_rx, lifeline_tx) = pipe2(OFlag::O_CLOEXEC).map_err(ForkError::Pipe)?;
         let caller_ends = [rx.as_raw_fd(), lifeline_tx.as_raw_fd()];
         let middle = fork_single_threaded(|| {
             for fd in caller_ends {

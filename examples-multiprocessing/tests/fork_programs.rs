@@ -381,3 +381,9 @@ fn output_errors_are_one_line_and_exit_74() {
         assert_output_error(bin, args, 60);
     }
 }
+
+#[test]
+fn pipe_messages_refuses_runs_too_long_to_finish() {
+    let bin = env!("CARGO_BIN_EXE_pipe-messages");
+    assert_usage_errors(bin, &[&["--messages", "500001"], &["--values", "33"]]);
+}

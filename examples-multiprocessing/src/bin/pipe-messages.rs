@@ -10,8 +10,8 @@
 //! Python: `multiprocessing.Connection.send` is the same design with
 //! pickle (`pickle.dumps` plus a 4-byte length), and pickling each object
 //! is the overhead every `Pool` task and result pays. Exits 0 when every
-//! message arrived intact (counted by the reader) and the corrupt frames
-//! were refused; 1 otherwise; 71 when the system refuses a pipe or process.
+//! message arrived intact (counted by the reader) and the corrupt frame
+//! was refused; 1 otherwise; 71 when the system refuses a pipe or process.
 
 use clap::Parser;
 use examples_multiprocessing::frame;
@@ -29,10 +29,10 @@ struct Args {
     values: u64,
 }
 
-/// With both at their largest the run takes about TODO s on 2 cores
-/// (a debug build).
-const MAX_MESSAGES: u64 = 2_000_000;
-const MAX_VALUES: u64 = 64;
+/// Limits that keep the largest run within about 20 s of a debug build
+/// on 2 busy cores (1_000_000 x 32 took 41 s there, at a load of 9).
+const MAX_MESSAGES: u64 = 500_000;
+const MAX_VALUES: u64 = 32;
 
 /// A failure from `measure`: a refused pipe or process is the system's,
 /// anything else (a damaged or missing message) is the claim's.

@@ -95,6 +95,10 @@ fn run() -> Result<(), Failure> {
             ok &= report("  killed by us", &mut worker, killed, Duration::ZERO)?;
         }
     }
+    let ms = args.orphan_ms;
+    println!(
+        "(the orphans lived {ms} ms on purpose; had this program died first, they would have exited with it: they wait on a lifeline pipe only it holds)"
+    );
     let left = has_children();
     println!("children left: {}", if left { "some" } else { "none" });
     if !ok || left {
