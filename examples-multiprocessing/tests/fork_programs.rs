@@ -4,7 +4,6 @@
 //! process they report (every `pid N` they print) is gone afterwards.
 //! Nothing here forks: the programs do.
 
-use std::thread::sleep;
 use std::time::Duration;
 
 use std::io::{BufRead, BufReader};
@@ -240,76 +239,44 @@ fn pipe_deadlock_stalls_past_the_capacity_and_draining_fixes_it() {
     );
 }
 
-/// Starts `bin`, lets it reach its stall for `after`, SIGKILLs it and
-/// checks that the children it had then stop running within a few seconds:
-/// gone, or only a zombie waiting for PID 1 (which reaps orphans lazily
-/// here).
-fn killed_mid_run_leaves_nothing(bin: &str, after: Duration) {
-    let mut program = std::process::Command::new(bin)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    sleep(after);
-    let kids = children_of(program.id());
-    program.kill().unwrap();
-    program.wait().unwrap();
-    assert!(!kids.is_empty(), "{bin} had no children at {after:?}");
-    let running = wait_gone(Duration::from_secs(5), || {
-        kids.iter()
-            .copied()
-            .filter(|&pid| stat(pid).is_some_and(|s| s.state != 'Z'))
-            .collect()
-    });
-    assert!(
-        running.is_empty(),
-        "{bin}: children still running: {running:?} of {kids:?}"
-    );
-}
-
 #[test]
 fn killing_pipe_deadlock_during_the_stall_frees_its_child() {
     let _serial = serial();
-    killed_mid_run_leaves_nothing(
-        env!("CARGO_BIN_EXE_pipe-deadlock"),
-        Duration::from_millis(400),
-    );
+    sigkill_leaves_no_live_child(env!("CARGO_BIN_EXE_pipe-deadlock"), &[], None);
 }
 
 #[test]
 fn killing_fork_with_threads_during_the_hang_frees_its_children() {
     let _serial = serial();
-    killed_mid_run_leaves_nothing(
-        env!("CARGO_BIN_EXE_fork-with-threads"),
-        Duration::from_millis(400),
-    );
+    sigkill_leaves_no_live_child(env!("CARGO_BIN_EXE_fork-with-threads"), &[], None);
 }
 
 #[test]
 fn killing_start_methods_takes_its_forkserver_down() {
     let _serial = serial();
-    killed_mid_run_leaves_nothing(
-        env!("CARGO_BIN_EXE_start-methods"),
-        Duration::from_millis(300),
-    );
+    sigkill_leaves_no_live_child(env!("CARGO_BIN_EXE_start-methods"), &[], None);
 }
 
-/// Starts `bin args`, reads its output until a line contains `cue`, waits
-/// until it has a live child, SIGKILLs it (no cleanup code of its runs)
-/// and checks that every child it had then stops running within 3 s.
-fn sigkill_leaves_no_live_child(bin: &str, args: &[&str], cue: &str) {
+/// Starts `bin args`, reads its output until a line contains `cue` (if
+/// any), waits until it has a live child, SIGKILLs it (no cleanup code of
+/// its runs) and checks that every child it had then stops running within
+/// 3 s: gone, or only a zombie waiting for PID 1 (which reaps lazily here).
+fn sigkill_leaves_no_live_child(bin: &str, args: &[&str], cue: Option<&str>) {
     let mut program = Command::new(bin)
         .args(args)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let pid = program.id();
-    let lines = BufReader::new(program.stdout.take().unwrap()).lines();
+    let mut lines = BufReader::new(program.stdout.take().unwrap()).lines();
     let mut seen = Vec::new();
-    for line in lines {
-        let line = line.unwrap();
-        seen.push(line.clone());
-        if line.contains(cue) {
-            break;
+    if let Some(cue) = cue {
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            seen.push(line.clone());
+            if line.contains(cue) {
+                break;
+            }
         }
     }
     let live = || -> Vec<u32> {
@@ -341,7 +308,7 @@ fn sigkill_leaves_no_live_child(bin: &str, args: &[&str], cue: &str) {
 fn a_sigkilled_fork_with_threads_takes_its_stuck_child_along() {
     let _serial = serial();
     let bin = env!("CARGO_BIN_EXE_fork-with-threads");
-    sigkill_leaves_no_live_child(bin, &["--watchdog-secs", "20"], "fork before threads");
+    sigkill_leaves_no_live_child(bin, &["--watchdog-secs", "20"], Some("fork before threads"));
 }
 
 #[test]
@@ -349,7 +316,7 @@ fn a_sigkilled_rayon_after_fork_takes_its_stuck_child_along() {
     let _serial = serial();
     let bin = env!("CARGO_BIN_EXE_rayon-after-fork");
     let args = ["--n", "1000", "--watchdog-secs", "20"];
-    sigkill_leaves_no_live_child(bin, &args, "parent started rayon");
+    sigkill_leaves_no_live_child(bin, &args, Some("parent started rayon"));
 }
 
 #[test]
@@ -357,7 +324,7 @@ fn a_sigkilled_zombies_and_orphans_takes_its_orphans_along() {
     let _serial = serial();
     let bin = env!("CARGO_BIN_EXE_zombies-and-orphans");
     let args = ["--workers", "16", "--orphan-ms", "3000"];
-    sigkill_leaves_no_live_child(bin, &args, "middle (no PDEATHSIG)");
+    sigkill_leaves_no_live_child(bin, &args, Some("middle (no PDEATHSIG)"));
 }
 
 #[test]
