@@ -196,7 +196,8 @@ pub fn fork_exec(program: &Path, args: &[&str]) -> Result<Child, StartError> {
             let _ = nix::unistd::execv(&path, &argv);
             EXEC_FAILED
         })
-    }?;
+    }
+    .map_err(ForkError::Fork)?;
     Ok(child)
 }
 

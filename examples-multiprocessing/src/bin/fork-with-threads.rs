@@ -20,7 +20,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use examples_multiprocessing::fork::{
-    Ending, FINISH_WATCHDOG_SECS, arm_watchdog, fork_async_safe, fork_single_threaded, report,
+    Ending, FINISH_WATCHDOG_SECS, ForkError, arm_watchdog, fork_async_safe, fork_single_threaded,
+    report,
 };
 use examples_multiprocessing::start::fork_exec;
 use lesson::Failure;
@@ -65,7 +66,8 @@ fn run() -> Result<(), Failure> {
         let _guard = LOCK.lock();
         let _ = held_tx.send(());
         let _ = release_rx.recv();
-    })?;
+    });
+    let holder = holder.map_err(|e| Failure::system(format!("cannot start a thread: {e}")))?;
     held.recv()
         .map_err(|_| Failure::claim("the holder thread ended early"))?;
     nix::unistd::write(&go_tx, &[1])?;
@@ -80,24 +82,21 @@ fn run() -> Result<(), Failure> {
             drop(LOCK.lock());
             0
         })
-    }?;
+    }
+    .map_err(ForkError::Fork)?;
     // Fix 2, exec at once: a fresh image of this program, with no locks held.
     let mut fresh = fork_exec(&std::env::current_exe()?, &["--exec-child"])?;
 
-    let mut ok = report(
-        "fork before threads",
-        &mut early,
-        Ending::Exit(0),
-        limit(FINISH_WATCHDOG_SECS),
-    )?;
+    let (done, finish) = (Ending::Exit(0), limit(FINISH_WATCHDOG_SECS));
     let alarm = Ending::Killed(Signal::SIGALRM);
-    ok &= report("fork while locked", &mut stuck, alarm, limit(secs))?;
-    ok &= report(
-        "fork + exec",
-        &mut fresh,
-        Ending::Exit(0),
-        limit(FINISH_WATCHDOG_SECS),
-    )?;
+    let mut ok = true;
+    for (label, child, want, within) in [
+        ("fork before threads", &mut early, done, finish),
+        ("fork while locked", &mut stuck, alarm, limit(secs)),
+        ("fork + exec", &mut fresh, done, finish),
+    ] {
+        ok &= report(label, child, want, within)?;
+    }
     println!(
         "(the child forked while a thread held LOCK blocked on it until its alarm({secs}) watchdog fired;"
     );

@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use examples_multiprocessing::fork::{
-    Ending, FINISH_WATCHDOG_SECS, arm_watchdog, fork_async_safe, fork_single_threaded, report,
-    thread_count,
+    Ending, FINISH_WATCHDOG_SECS, ForkError, arm_watchdog, fork_async_safe, fork_single_threaded,
+    report, thread_count,
 };
 use lesson::Failure;
 use nix::sys::signal::Signal;
@@ -89,7 +89,8 @@ fn run() -> Result<(), Failure> {
             arm_watchdog(secs);
             i32::from(!parallel_sum_is_right(n))
         })
-    }?;
+    }
+    .map_err(ForkError::Fork)?;
     let alarm = Ending::Killed(Signal::SIGALRM);
     ok &= report("forked after the pool", &mut after, alarm, limit(secs))?;
     if !ok {
