@@ -411,7 +411,29 @@ pub struct ChildMemory {
     pub forkserver: u64,
 }
 
+impl std::fmt::Display for ChildMemory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (fork, spawn, server) = (
+            mib_text(self.fork),
+            mib_text(self.spawn),
+            mib_text(self.forkserver),
+        );
+        write!(
+            f,
+            "fork {fork} (shared copy-on-write), spawn {spawn}, forkserver {server}"
+        )
+    }
+}
+
 impl ChildMemory {
+    /// Whether only the forked child holds most of a `parent_mib` parent:
+    /// at least 3/4 of it, the others under half.
+    pub fn only_fork_inherits(&self, parent_mib: u64) -> bool {
+        self.fork >= parent_mib * 3 / 4
+            && self.spawn < parent_mib / 2
+            && self.forkserver < parent_mib / 2
+    }
+
     /// Measures all three; the process must be single-threaded.
     pub fn measure(
         server: &mut ForkServer,
