@@ -13,12 +13,26 @@
 //! parent's atexit handlers or flushes its copy of the parent's buffers. A
 //! panic in the child becomes exit code [`PANIC_EXIT`].
 //!
+//! Either way, too, the child dies with its parent: before its closure runs
+//! it sets `PR_SET_PDEATHSIG` to `SIGKILL`, so however the parent ends
+//! (even by `SIGKILL`, when no cleanup code runs) the kernel kills the
+//! child, and a child stuck on purpose in a lesson cannot outlive it. A
+//! child that wants to outlive its parent (an orphan, on purpose) clears it
+//! with `nix::sys::prctl::set_pdeathsig(None)`. The signal follows the
+//! parent *thread* that forked, not the whole process: fork from the thread
+//! that lives as long as the process (the main thread).
+//!
 //! The parent gets a [`Child`], which owns the process: it waits for it
 //! ([`Child::wait`], [`Child::wait_timeout`]) and, if dropped unwaited,
 //! kills it with `SIGKILL` and reaps it, so no zombie outlives it.
 //!
 //! Python: `os.fork()` + `os.waitpid()`; `multiprocessing` with the `fork`
-//! start method does this for you.
+//! start method does this for you. Since Python 3.14 that is no longer the
+//! default on Linux: `multiprocessing` and `ProcessPoolExecutor` start
+//! workers with `forkserver`, and code that needs fork (a child that
+//! inherits the parent's memory) must ask for it, with
+//! `multiprocessing.get_context("fork")` or `mp_context=`. Python 3.12
+//! already warns (`DeprecationWarning`) when a process with threads forks.
 //!
 //! ```no_run
 //! use nix::sys::wait::WaitStatus;
@@ -38,11 +52,16 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::sys::signal::{self, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-use nix::unistd::{ForkResult, Pid, alarm};
+use nix::unistd::{ForkResult, Pid, alarm, getpid, getppid};
 
 /// Exit code of a child whose closure panicked (the same code a Rust
 /// program exits with after an uncaught panic on its main thread).
 pub const PANIC_EXIT: i32 = 101;
+
+/// Exit code of a child whose parent died before the child could arm its
+/// death signal (it was already an orphan, so it ends at once). Nobody but
+/// init reads it.
+pub const PARENT_GONE: i32 = 1;
 
 /// Exit code a lesson program uses when the claim it demonstrates did not
 /// hold on this run (bad flags exit [`lesson::USAGE`], 2).
@@ -51,6 +70,10 @@ pub const CLAIM_FAILED: i32 = 1;
 /// Ends a lesson program: `Ok` exits 0; an error prints one line,
 /// `error: ` and the error with its causes, on stderr and exits
 /// [`CLAIM_FAILED`] (no backtrace, whatever `RUST_BACKTRACE` says).
+///
+/// The older way to end, still used by the pool programs; new programs end
+/// through `lesson::main` and `lesson::Failure` (exit 71 when the system
+/// refuses a process, 74 when stdout cannot be written).
 pub fn exit_code(result: anyhow::Result<()>) -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -73,6 +96,10 @@ pub enum ForkError {
     /// `fork(2)` itself failed (`EAGAIN`: process limit, `ENOMEM`).
     #[error("fork failed: {0}")]
     Fork(#[from] Errno),
+    /// Making the pipe to talk to the child failed (`EMFILE`: too many
+    /// open files).
+    #[error("cannot make a pipe: {0}")]
+    Pipe(Errno),
     /// Counting threads in `/proc/self/task` failed.
     #[error("cannot count this process's threads: {0}")]
     Proc(#[from] io::Error),
@@ -109,7 +136,8 @@ pub fn fork_single_threaded<F: FnOnce() -> i32>(child: F) -> Result<Child, ForkE
 }
 
 /// Forks a child that runs `child` and `_exit`s with the code it returns,
-/// whatever threads the parent runs.
+/// whatever threads the parent runs. The child dies with the calling thread
+/// (`PR_SET_PDEATHSIG`, see the module docs).
 ///
 /// # Safety
 ///
@@ -120,11 +148,19 @@ pub fn fork_single_threaded<F: FnOnce() -> i32>(child: F) -> Result<Child, ForkE
 /// raw system calls that nix wraps (`write`, `close`, `kill`, `alarm`,
 /// `execv` with arguments prepared before the fork, ...) are fine.
 pub unsafe fn fork_async_safe<F: FnOnce() -> i32>(child: F) -> nix::Result<Child> {
+    let parent = getpid();
     // SAFETY: the caller upholds the async-signal-safety contract for what
     // runs in the child; the child never returns from this function.
     match unsafe { nix::unistd::fork() }? {
         ForkResult::Parent { child } => Ok(Child::adopt(child)),
         ForkResult::Child => {
+            // `prctl` and `getppid` are plain system calls (async-signal-
+            // safe). If the parent died before the signal was armed, this
+            // child was already re-parented: end now instead of living on.
+            if nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_err() || getppid() != parent {
+                // SAFETY: `_exit` is async-signal-safe.
+                unsafe { libc::_exit(PARENT_GONE) }
+            }
             // No allocation happens here unless `child` panics, and then
             // the panic machinery already broke the contract.
             let code = catch_unwind(AssertUnwindSafe(child)).unwrap_or(PANIC_EXIT);

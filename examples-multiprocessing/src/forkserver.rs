@@ -9,10 +9,13 @@
 //!
 //! Protocol, over two `O_CLOEXEC` pipes: the parent writes a `u32` argument;
 //! the server forks a worker that exits with `work(argument)`, reaps it and
-//! answers with the worker's pid and how it ended. The server exits when
-//! the request pipe closes, and dies with the parent (`PR_SET_PDEATHSIG`).
+//! answers with the worker's pid and how it ended (checked by
+//! [`parse_reply`]). The server exits when the request pipe closes, and
+//! dies with the parent (`PR_SET_PDEATHSIG`, armed by [`crate::fork`]).
 //!
-//! Python: `multiprocessing.set_start_method("forkserver")`.
+//! Python: `multiprocessing.set_start_method("forkserver")`, the default
+//! start method on Linux since Python 3.14 (for `multiprocessing` and
+//! `ProcessPoolExecutor`); code that needs fork must now ask for it.
 //!
 //! ```no_run
 //! use nix::sys::wait::WaitStatus;
@@ -33,7 +36,7 @@ use std::time::Duration;
 use nix::fcntl::OFlag;
 use nix::sys::signal::Signal;
 use nix::sys::wait::WaitStatus;
-use nix::unistd::{Pid, getpid, getppid, pipe2};
+use nix::unistd::{Pid, pipe2};
 
 use crate::fork::{Child, ForkError, fork_single_threaded};
 
@@ -50,10 +53,10 @@ impl ForkServer {
     /// Forks the server now; it runs `work` in a fresh fork of itself for
     /// every request. Must be called while this process is single-threaded.
     pub fn start(work: fn(u32) -> i32) -> Result<Self, ForkError> {
-        let (request_rx, request_tx) = pipe2(OFlag::O_CLOEXEC)?;
-        let (reply_rx, reply_tx) = pipe2(OFlag::O_CLOEXEC)?;
-        let parent = getpid();
+        let (request_rx, request_tx) = pipe2(OFlag::O_CLOEXEC).map_err(ForkError::Pipe)?;
+        let (reply_rx, reply_tx) = pipe2(OFlag::O_CLOEXEC).map_err(ForkError::Pipe)?;
         let parent_ends = [request_tx.as_raw_fd(), reply_rx.as_raw_fd()];
+        // The server dies with the parent (`fork` arms `PR_SET_PDEATHSIG`).
         let server = fork_single_threaded(|| {
             // The parent was single-threaded: the server may run any code.
             for fd in parent_ends {
@@ -62,10 +65,6 @@ impl ForkServer {
                 // `OwnedFd`s holding these numbers are never used or
                 // dropped in this process, which ends in `_exit`.
                 unsafe { libc::close(fd) };
-            }
-            let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
-            if getppid() != parent {
-                return 1; // the parent died before PDEATHSIG was armed
             }
             match serve(work, File::from(request_rx), File::from(reply_tx)) {
                 Ok(()) => 0,
@@ -96,17 +95,50 @@ impl ForkServer {
         requests.write_all(&argument.to_le_bytes())?;
         let mut reply = [0_u8; 9];
         self.replies.read_exact(&mut reply)?;
-        let pid = Pid::from_raw(i32::from_le_bytes(reply[0..4].try_into().expect("4 bytes")));
-        let value = i32::from_le_bytes(reply[5..9].try_into().expect("4 bytes"));
-        let status = match reply[4] {
-            0 => WaitStatus::Exited(pid, value),
-            _ => {
-                let signal = Signal::try_from(value).map_err(io::Error::other)?;
-                WaitStatus::Signaled(pid, signal, false)
-            }
-        };
-        Ok((pid, status))
+        parse_reply(reply)
     }
+}
+
+/// Decodes the server's 9-byte reply: the worker's pid (4 bytes), 0 for an
+/// exit code or 1 for a signal, and the code or signal (4 bytes). A reply
+/// that cannot be from a live server (a pid below 1, an unknown kind, an
+/// exit code outside 0-255, no such signal) is an `InvalidData` error that
+/// says which.
+///
+/// ```
+/// use examples_multiprocessing::forkserver::parse_reply;
+///
+/// let mut reply = [0_u8; 9];
+/// reply[0..4].copy_from_slice(&42_i32.to_le_bytes());
+/// assert!(parse_reply(reply).is_ok()); // pid 42 exited 0
+/// reply[4] = 7;
+/// let err = parse_reply(reply).unwrap_err();
+/// assert!(err.to_string().contains("kind 7"), "{err}");
+/// ```
+pub fn parse_reply(reply: [u8; 9]) -> io::Result<(Pid, WaitStatus)> {
+    let word =
+        |at: usize| i32::from_le_bytes([reply[at], reply[at + 1], reply[at + 2], reply[at + 3]]);
+    let (raw_pid, value) = (word(0), word(5));
+    let bad = |what: String| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("forkserver reply: {what}"),
+        )
+    };
+    if raw_pid < 1 {
+        return Err(bad(format!("pid {raw_pid}")));
+    }
+    let pid = Pid::from_raw(raw_pid);
+    let status = match reply[4] {
+        0 if (0..=255).contains(&value) => WaitStatus::Exited(pid, value),
+        0 => return Err(bad(format!("exit code {value}"))),
+        1 => match Signal::try_from(value) {
+            Ok(signal) => WaitStatus::Signaled(pid, signal, false),
+            Err(_) => return Err(bad(format!("signal {value}"))),
+        },
+        kind => return Err(bad(format!("kind {kind} (0 exit, 1 signal)"))),
+    };
+    Ok((pid, status))
 }
 
 impl Drop for ForkServer {

@@ -223,6 +223,36 @@ mod tests {
     }
 
     #[test]
+    fn garbage_frames_are_errors_that_say_what_was_wrong() {
+        // Each: bytes off the wire, and a word the error must contain.
+        let cases: [(&[u8], &str); 5] = [
+            (&[0xff, 0xff, 0xff, 0xff], "4294967295 bytes exceeds"),
+            (&[1, 0, 0, 4, 9, 9], "exceeds the 67108864-byte limit"),
+            (&[7, 0], "stream ended inside a frame (2 bytes"),
+            (
+                &[9, 0, 0, 0, 1, 2, 3],
+                "stream ended inside a frame (7 bytes",
+            ),
+            (&[1, 0, 0, 0, 0xff], "cannot decode"),
+        ];
+        for (wire, says) in cases {
+            let mut reader = FrameReader::new(wire);
+            let err = reader.read::<String>().expect_err("garbage accepted");
+            assert!(err.to_string().contains(says), "{wire:?}: {err}");
+        }
+        // A valid frame followed by garbage: the first still arrives.
+        let mut wire = Vec::new();
+        encode(&"ok", &mut wire).unwrap();
+        wire.extend_from_slice(&[0xee; 4]);
+        let mut reader = FrameReader::new(&wire[..]);
+        assert_eq!(reader.read::<String>().unwrap().as_deref(), Some("ok"));
+        assert!(matches!(
+            reader.read::<String>(),
+            Err(FrameError::TooLarge(_))
+        ));
+    }
+
+    #[test]
     fn truncated_and_garbage_frames_are_errors() {
         let mut wire = Vec::new();
         encode(&"hello", &mut wire).unwrap();

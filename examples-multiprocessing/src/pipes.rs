@@ -20,7 +20,7 @@ use nix::fcntl::{FcntlArg, fcntl};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::wait::WaitStatus;
 
-use crate::fork::Child;
+use crate::fork::{Child, ForkError, fork_single_threaded};
 
 /// How many bytes the pipe holds before a writer blocks (`F_GETPIPE_SZ`).
 ///
@@ -48,6 +48,34 @@ pub fn queued(pipe: impl AsFd) -> io::Result<usize> {
         return Err(io::Error::last_os_error());
     }
     Ok(usize::try_from(bytes).unwrap_or(0))
+}
+
+/// Forks a child that writes `bytes` bytes into a fresh pipe and exits 0
+/// (1 if a write fails: the reader is gone); returns the child and the
+/// pipe's read end, the only read end left. The calling process must be
+/// single-threaded. Drop the `Child` to kill and reap the writer.
+pub fn fork_writer(bytes: usize) -> Result<(Child, OwnedFd), ForkError> {
+    let (rx, tx) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(ForkError::Pipe)?;
+    let reader = rx.as_raw_fd();
+    // Single-threaded (checked by the fork): the child may allocate and loop.
+    // The closure owns `tx`: the parent's copy closes when it is dropped
+    // after the fork, so the child's exit means end-of-file.
+    let child = fork_single_threaded(move || {
+        // SAFETY: closes this process's copy of the read end (its `OwnedFd`
+        // is never used or dropped here), so that if the parent dies the
+        // blocked write fails instead of waiting forever.
+        unsafe { libc::close(reader) };
+        let data = vec![b'x'; bytes];
+        let mut sent = 0;
+        while sent < bytes {
+            match nix::unistd::write(&tx, &data[sent..]) {
+                Ok(n) => sent += n,
+                Err(_) => return 1,
+            }
+        }
+        0
+    })?;
+    Ok((child, rx))
 }
 
 /// What [`drain_and_wait`] saw.

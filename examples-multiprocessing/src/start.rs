@@ -11,7 +11,13 @@
 //!
 //! Python: `multiprocessing.set_start_method("fork" | "spawn" |
 //! "forkserver")`; `spawn` runs a fresh interpreter, as
-//! [`time_spawn`] runs a fresh copy of the current executable.
+//! [`time_spawn`] runs a fresh copy of the current executable. Python 3.14
+//! makes `forkserver` the default start method on Linux, for
+//! `multiprocessing` and for `ProcessPoolExecutor` alike (it was `fork`
+//! through 3.13): code that needs fork (a child that inherits the parent's
+//! memory or open objects) must ask for it, with
+//! `multiprocessing.get_context("fork")` or
+//! `ProcessPoolExecutor(mp_context=...)`.
 
 use std::ffi::{CStr, CString};
 use std::io;
@@ -190,7 +196,8 @@ pub fn fork_exec(program: &Path, args: &[&str]) -> Result<Child, StartError> {
             let _ = nix::unistd::execv(&path, &argv);
             EXEC_FAILED
         })
-    }?;
+    }
+    .map_err(ForkError::Fork)?;
     Ok(child)
 }
 
@@ -308,6 +315,90 @@ impl Timings {
     }
 }
 
+impl Timings {
+    /// The column heads of [`Timings::row`].
+    pub fn header() -> String {
+        let heads = ["parent RSS", "fork", "fork+exec", "spawn", "forkserver"];
+        format!(
+            "{:>12} {:>11} {:>11} {:>11} {:>11}",
+            heads[0], heads[1], heads[2], heads[3], heads[4]
+        )
+    }
+
+    /// One aligned row: the parent's resident MiB, then each time in ms.
+    pub fn row(&self, resident_mib: u64) -> String {
+        let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1e3);
+        let (a, b, c, d) = (
+            ms(self.fork),
+            ms(self.fork_exec),
+            ms(self.spawn),
+            ms(self.forkserver),
+        );
+        format!("{resident_mib:>8} MiB {a:>11} {b:>11} {c:>11} {d:>11}")
+    }
+
+    /// The faster of two measurements of each method: more runs of the
+    /// same best-of.
+    pub fn best(self, other: Self) -> Self {
+        Self {
+            fork: self.fork.min(other.fork),
+            fork_exec: self.fork_exec.min(other.fork_exec),
+            spawn: self.spawn.min(other.spawn),
+            forkserver: self.forkserver.min(other.forkserver),
+        }
+    }
+}
+
+/// Grows this process by `mib` MiB of resident [`Ballast`], then times
+/// every method from it ([`Timings::measure`]); returns the times and the
+/// ballast (drop it to shrink back).
+pub fn measure_with_parent_of(
+    mib: u64,
+    server: &mut ForkServer,
+    program: &Path,
+    args: &[&str],
+    reps: usize,
+) -> Result<(Timings, Ballast), StartError> {
+    let ballast = Ballast::new((mib << 20) as usize)?;
+    Ok((Timings::measure(server, program, args, reps)?, ballast))
+}
+
+/// The parent sizes a sweep up to `max_mib` visits, in MiB: 16, 64, 256
+/// and 1024, as far as `max_mib` allows.
+pub fn sizes_mib(max_mib: u64) -> Vec<u64> {
+    [16, 64, 256, 1024]
+        .into_iter()
+        .filter(|&m| m <= max_mib)
+        .collect()
+}
+
+/// How much slower fork and spawn got between a small and a big parent.
+#[derive(Clone, Copy, Debug)]
+pub struct Growth {
+    /// fork's time with the big parent over its time with the small one.
+    pub fork: f64,
+    /// The same for spawn.
+    pub spawn: f64,
+}
+
+impl Growth {
+    /// The growth from `small` to `big`.
+    pub fn between(small: &Timings, big: &Timings) -> Self {
+        let ratio = |new: Duration, old: Duration| new.as_secs_f64() / old.as_secs_f64();
+        Self {
+            fork: ratio(big.fork, small.fork),
+            spawn: ratio(big.spawn, small.spawn),
+        }
+    }
+
+    /// The lesson's claim: fork got at least 2x slower, and grew at least
+    /// twice as much as spawn did. The expected growth (16 to 256 MiB) is
+    /// far larger, so the margin holds on a loaded 2-core machine.
+    pub fn holds(&self) -> bool {
+        self.fork >= 2.0 && self.fork >= 2.0 * self.spawn
+    }
+}
+
 /// Each kind of child's own resident memory at its start, in MiB: what it
 /// really inherited from this process.
 #[derive(Clone, Copy, Debug)]
@@ -320,7 +411,29 @@ pub struct ChildMemory {
     pub forkserver: u64,
 }
 
+impl std::fmt::Display for ChildMemory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (fork, spawn, server) = (
+            mib_text(self.fork),
+            mib_text(self.spawn),
+            mib_text(self.forkserver),
+        );
+        write!(
+            f,
+            "fork {fork} (shared copy-on-write), spawn {spawn}, forkserver {server}"
+        )
+    }
+}
+
 impl ChildMemory {
+    /// Whether only the forked child holds most of a `parent_mib` parent:
+    /// at least 3/4 of it, the others under half.
+    pub fn only_fork_inherits(&self, parent_mib: u64) -> bool {
+        self.fork >= parent_mib * 3 / 4
+            && self.spawn < parent_mib / 2
+            && self.forkserver < parent_mib / 2
+    }
+
     /// Measures all three; the process must be single-threaded.
     pub fn measure(
         server: &mut ForkServer,

@@ -16,7 +16,7 @@
 
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -24,13 +24,13 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::signal::Signal;
 use nix::sys::wait::{Id, WaitPidFlag, waitid};
-use nix::unistd::{Pid, getpid, getppid, pause, pipe2};
+use nix::unistd::{Pid, getpid, getppid, pipe2};
 
 use crate::fork::{Child, ForkError, arm_watchdog, fork_single_threaded};
 
-/// Seconds a [`Family`] member lives at most, even if nobody kills it: a
-/// bound on what a crashed demonstration could leave behind.
-pub const FAMILY_LIFETIME_SECS: u32 = 10;
+/// Seconds a [`Family`] member lives at most, even if nobody kills it and
+/// the caller stays alive: a backstop behind the lifeline (see [`Family`]).
+pub const FAMILY_LIFETIME_SECS: u32 = 5;
 
 /// What `/proc/<pid>/stat` says about a process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,31 +99,43 @@ pub fn has_children() -> bool {
 }
 
 /// A middle process and its workers (the caller's grandchildren), which
-/// sleep until killed. Create it in a single-threaded process that called
+/// wait until killed. Create it in a single-threaded process that called
 /// `nix::sys::prctl::set_child_subreaper(true)`, so orphaned workers are
 /// adopted by the caller, which can then reap them ([`Child::adopt`]).
+///
+/// However the caller ends, its family ends with it within moments: the
+/// middle dies with the caller (`PR_SET_PDEATHSIG`, armed by
+/// [`crate::fork`]), and every worker waits by reading a lifeline, a pipe
+/// whose write end only the caller holds, so the read returns end-of-file
+/// (and the worker exits) once the caller is gone, even when a worker was
+/// orphaned on purpose and has no death signal. Dropping the `Family` kills
+/// and reaps the middle and closes the lifeline.
 #[derive(Debug)]
 pub struct Family {
-    /// The middle process (it dies with the caller: `PR_SET_PDEATHSIG`).
+    /// The middle process.
     pub middle: Child,
     /// The workers' pids.
     pub workers: Vec<Pid>,
+    /// The write end of the workers' lifeline; nothing is ever written.
+    _lifeline: OwnedFd,
 }
 
 impl Family {
-    /// Forks the middle process, which forks `workers` sleeping workers.
-    /// With `deathsig`, each worker sets `PR_SET_PDEATHSIG` to it.
+    /// Forks the middle process, which forks `workers` waiting workers.
+    /// With `deathsig`, each worker sets `PR_SET_PDEATHSIG` to it (so it
+    /// dies with the middle); without, each clears it, as a plain `fork`
+    /// leaves it, and is orphaned when the middle dies.
     pub fn start(workers: usize, deathsig: Option<Signal>) -> Result<Self, ForkError> {
-        let (rx, tx) = pipe2(OFlag::O_CLOEXEC)?;
-        let caller = getpid();
-        let parent_end = rx.as_raw_fd();
+        let (rx, tx) = pipe2(OFlag::O_CLOEXEC).map_err(ForkError::Pipe)?;
+        let (lifeline_rx, lifeline_tx) = pipe2(OFlag::O_CLOEXEC).map_err(ForkError::Pipe)?;
+        let caller_ends = [rx.as_raw_fd(), lifeline_tx.as_raw_fd()];
         let middle = fork_single_threaded(|| {
-            // SAFETY: closes this process's copy of the caller's read end;
-            // the `OwnedFd` holding it is never used or dropped here.
-            unsafe { libc::close(parent_end) };
-            let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
-            if getppid() != caller {
-                return 1;
+            for fd in caller_ends {
+                // SAFETY: closes this process's copies of the caller's ends
+                // (the pid pipe's read end and the lifeline's write end, so
+                // that only the caller keeps the lifeline open); the
+                // `OwnedFd`s holding them are never used or dropped here.
+                unsafe { libc::close(fd) };
             }
             arm_watchdog(FAMILY_LIFETIME_SECS);
             let me = getpid();
@@ -132,26 +144,23 @@ impl Family {
                 // reports its pid only once armed, so that the caller cannot
                 // kill the middle before the worker's PDEATHSIG is set.
                 let worker = fork_single_threaded(|| {
-                    if let Some(sig) = deathsig {
-                        let _ = nix::sys::prctl::set_pdeathsig(sig);
-                        if getppid() != me {
-                            return 1; // the middle died before we armed it
-                        }
+                    // `fork` armed SIGKILL; this lesson sets its own or none.
+                    let _ = nix::sys::prctl::set_pdeathsig(deathsig);
+                    if getppid() != me {
+                        return 1; // the middle died before we armed it
                     }
                     arm_watchdog(FAMILY_LIFETIME_SECS);
                     if nix::unistd::write(&tx, &getpid().as_raw().to_le_bytes()).is_err() {
                         return 3;
                     }
-                    loop {
-                        pause();
-                    }
+                    wait_for_eof(&lifeline_rx);
+                    0
                 });
                 let Ok(worker) = worker else { return 2 };
                 std::mem::forget(worker); // the workers must outlive the middle
             }
-            loop {
-                pause();
-            }
+            wait_for_eof(&lifeline_rx);
+            0
         })?;
         drop(tx);
         let mut rx = File::from(rx);
@@ -166,8 +175,16 @@ impl Family {
         Ok(Self {
             middle,
             workers: pids,
+            _lifeline: lifeline_tx,
         })
     }
+}
+
+/// Blocks until `fd` reads end-of-file (or fails): the lifeline's owner is
+/// gone.
+fn wait_for_eof(fd: &OwnedFd) {
+    let mut byte = [0_u8; 1];
+    while let Ok(1..) | Err(Errno::EINTR) = nix::unistd::read(fd, &mut byte) {}
 }
 
 #[cfg(test)]

@@ -7,61 +7,58 @@
 //! page mapped before the fork really is shared. Reach for fork when the
 //! child needs a cheap snapshot of the parent; send results back through
 //! pipes or shared memory. Python: `os.fork()`, `os.waitpid()`,
-//! `os.WIFSIGNALED`. Exits 0 when every status and value is as predicted,
-//! 1 otherwise.
+//! `os.WIFSIGNALED` (and, since 3.14 defaults to `forkserver` on Linux,
+//! `multiprocessing.get_context("fork")` to ask for fork). Exits 0 when
+//! every status and value is as predicted, 1 otherwise, 71 when the system
+//! refuses a process.
 
 use std::sync::atomic::Ordering::SeqCst;
 
-use anyhow::{Result, ensure};
 use clap::Parser;
-use examples_multiprocessing::fork::{SharedU64, describe, fork_single_threaded};
+use examples_multiprocessing::fork::{Ending, SharedU64, describe, fork_single_threaded};
+use lesson::Failure;
 use nix::sys::signal::{Signal, raise};
-use nix::sys::wait::WaitStatus;
 
-/// fork + waitpid: exit code vs killing signal, and copy-on-write. Exits 0 when the claim held, 1 when not, 2 on a bad flag.
+/// fork + waitpid: exit code vs killing signal, and copy-on-write.
 #[derive(Parser)]
 struct Args {
-    /// Exit code the first child returns (0-255).
+    /// Exit code the first child returns.
     #[arg(long, default_value_t = 7)]
     code: u8,
 }
 
 fn main() -> std::process::ExitCode {
-    examples_multiprocessing::fork::exit_code(run())
+    lesson::main(run)
 }
 
-fn run() -> Result<()> {
+fn run() -> Result<(), Failure> {
     let args: Args = lesson::args();
     let code = i32::from(args.code);
 
     // Children may run any code: fork_single_threaded checked that this
     // program runs one thread.
-    let mut exits = fork_single_threaded(|| code)?;
-    let status = exits.wait()?;
-    let pid = exits.pid();
-    println!(
-        "child pid {pid:<7} exit({code})        -> {status:?}  {}",
-        describe(status)
-    );
-    ensure!(
-        status == WaitStatus::Exited(pid, code),
-        "expected exit code {code}"
-    );
-
-    let mut killed = fork_single_threaded(|| {
+    let exits = fork_single_threaded(|| code)?;
+    let killed = fork_single_threaded(|| {
         let _ = raise(Signal::SIGKILL);
         0 // never reached: SIGKILL cannot be caught
     })?;
-    let status = killed.wait()?;
-    let pid = killed.pid();
-    println!(
-        "child pid {pid:<7} raise(SIGKILL) -> {status:?}  {}",
-        describe(status)
-    );
-    ensure!(
-        status == WaitStatus::Signaled(pid, Signal::SIGKILL, false),
-        "expected SIGKILL"
-    );
+    let sigkill = Ending::Killed(Signal::SIGKILL);
+    for (label, mut child, want) in [
+        (format!("exit({code})"), exits, Ending::Exit(code)),
+        ("raise(SIGKILL)".to_string(), killed, sigkill),
+    ] {
+        let (status, pid) = (child.wait()?, child.pid());
+        println!(
+            "child pid {pid:<7} {label:<14} -> {status:?}  {}",
+            describe(status)
+        );
+        if status != want.status(pid) {
+            return Err(Failure::claim(format!(
+                "expected {want:?}, got {}",
+                describe(status)
+            )));
+        }
+    }
 
     let mut private = vec![1_u64; 1024];
     let shared = SharedU64::new()?;
@@ -72,17 +69,20 @@ fn run() -> Result<()> {
         shared.word().store(99, SeqCst);
         i32::from(private[0] != 99) // 0: the child saw its own write
     })?;
-    let status = writer.wait()?;
-    let pid = writer.pid();
-    ensure!(
-        status == WaitStatus::Exited(pid, 0),
-        "writer child: {status:?}"
-    );
+    let (status, pid) = (writer.wait()?, writer.pid());
+    if status != Ending::Exit(0).status(pid) {
+        return Err(Failure::claim(format!(
+            "writer child: {}",
+            describe(status)
+        )));
+    }
     let (heap, page) = (private[0], shared.word().load(SeqCst));
     println!(
         "child pid {pid:<7} wrote 99 to both -> parent sees heap Vec {heap} (copy-on-write), MAP_SHARED page {page}"
     );
-    ensure!(heap == 1 && page == 99, "copy-on-write claim did not hold");
+    if (heap, page) != (1, 99) {
+        return Err(Failure::claim("copy-on-write claim did not hold"));
+    }
     println!(
         "lesson: a child reports back only through its exit status, pipes or MAP_SHARED memory; its ordinary writes stay in its own copy"
     );

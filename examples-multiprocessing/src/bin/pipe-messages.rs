@@ -10,43 +10,63 @@
 //! Python: `multiprocessing.Connection.send` is the same design with
 //! pickle (`pickle.dumps` plus a 4-byte length), and pickling each object
 //! is the overhead every `Pool` task and result pays. Exits 0 when every
-//! message arrived intact and the corrupt frame was refused; 1 otherwise.
+//! message arrived intact (counted by the reader) and the corrupt frame
+//! was refused; 1 otherwise; 71 when the system refuses a pipe or process.
 
-use anyhow::{Result, ensure};
 use clap::Parser;
 use examples_multiprocessing::frame;
 use examples_multiprocessing::measure::{self, frame_costs};
+use lesson::Failure;
 
+/// Typed messages over a pipe: frames against raw bytes.
 #[derive(Parser)]
 struct Args {
-    /// Messages to send (at most 10000000).
-    #[arg(long, default_value_t = 200_000, value_parser = lesson::at_least_one)]
-    messages: usize,
-    /// f64 values per message (at most 4096).
-    #[arg(long, default_value_t = 8, value_parser = lesson::at_least_one)]
-    values: usize,
+    /// Messages to send.
+    #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..=MAX_MESSAGES))]
+    messages: u64,
+    /// f64 values per message.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=MAX_VALUES))]
+    values: u64,
+}
+
+/// Limits that keep the largest run within about 20 s of a debug build
+/// on 2 busy cores (1_000_000 x 32 took 41 s there, at a load of 9).
+const MAX_MESSAGES: u64 = 500_000;
+const MAX_VALUES: u64 = 32;
+
+/// A failure from `measure`: a refused pipe or process is the system's,
+/// anything else (a damaged or missing message) is the claim's.
+fn failure(err: anyhow::Error) -> Failure {
+    let system = err.chain().any(|e| {
+        e.is::<std::io::Error>()
+            || e.is::<nix::errno::Errno>()
+            || e.is::<examples_multiprocessing::fork::ForkError>()
+    });
+    let line = lesson::one_line(&*err);
+    if system {
+        Failure::system(line)
+    } else {
+        Failure::claim(line)
+    }
 }
 
 fn main() -> std::process::ExitCode {
-    examples_multiprocessing::fork::exit_code(run())
+    lesson::main(run)
 }
 
-fn run() -> Result<()> {
+fn run() -> Result<(), Failure> {
     let a: Args = lesson::args();
-    if a.messages > 10_000_000 || a.values > 4096 {
-        lesson::usage_error("at most 10000000 messages of at most 4096 values");
-    }
-    let (n, v) = (a.messages as u64, a.values);
+    let (n, v) = (a.messages, a.values as usize);
     // Encoding alone, in this process.
-    let c = frame_costs(a.messages.min(100_000), v)?;
+    let c = frame_costs(n.min(100_000) as usize, v).map_err(failure)?;
     let (enc, dec, bytes) = (c.encode_ns, c.decode_ns, c.frame_bytes);
     println!("encode         {enc:>8.0} ns/message ({bytes:.0} bytes framed)");
     println!("decode         {dec:>8.0} ns/message");
     // Frames through a pipe to a forked child (build + encode + write, read
-    // + decode), then the same number of bytes, raw.
-    let framed = measure::framed_through_pipe(n, v)?;
+    // + decode, each message checked and counted), then as many bytes, raw.
+    let framed = measure::framed_through_pipe(n, v).map_err(failure)?;
     let total = (bytes * n as f64) as u64;
-    let raw = measure::raw_through_pipe(total)?;
+    let raw = measure::raw_through_pipe(total).map_err(failure)?;
     let mb = total as f64 / 1e6;
     for (label, took) in [("pipe, framed", framed), ("pipe, raw   ", raw)] {
         let ns = took.as_nanos() as f64 / n as f64;
@@ -61,6 +81,8 @@ fn run() -> Result<()> {
     println!(
         "lesson: a frame is length + encoding; the encoding, not the pipe, is most of the cost per small message (Python pays it in pickle)"
     );
-    ensure!(refused.is_err(), "a 4 GiB length prefix was not refused");
+    if refused.is_ok() {
+        return Err(Failure::claim("a 4 GiB length prefix was not refused"));
+    }
     Ok(())
 }

@@ -9,110 +9,101 @@
 //! SIGTERM, so their status shows who ended them). Reach for PDEATHSIG in
 //! every worker process; reap every child. Python: call `join()` (or
 //! `active_children()`); a killed parent's `multiprocessing` workers live
-//! on. Every process this program makes also carries a 10 s `alarm`, so
-//! nothing outlives it by more than that even if it is killed mid-way.
-//! Exits 0 when every state and status is as predicted, 1 otherwise.
+//! on. The orphans are kept alive on purpose for `--orphan-ms` (0.2 s),
+//! then killed; if this program dies first, they exit with it (each waits
+//! on a lifeline pipe only this program holds open), and a 5 s `alarm`
+//! backs that up. Exits 0 when every state and status is as predicted, 1
+//! otherwise, 71 when the system refuses a process.
 
 use std::time::Duration;
 
-use anyhow::{Result, ensure};
 use clap::Parser;
 use examples_multiprocessing::fork::{Child, Ending, fork_single_threaded, report};
 use examples_multiprocessing::zombies::{Family, describe, has_children, stat, wait_until};
+use lesson::Failure;
 use nix::sys::signal::Signal;
 use nix::unistd::getpid;
 
-/// Zombies until reaped; orphans live on unless PR_SET_PDEATHSIG. Exits 0 when the claim held, 1 when not, 2 on a bad flag.
+/// Zombies until reaped; orphans live on unless PR_SET_PDEATHSIG.
 #[derive(Parser)]
 struct Args {
-    /// Children left unwaited (1-64).
+    /// Children left unwaited.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=64))]
     children: u32,
-    /// Workers under the middle process (1-16).
+    /// Workers under the middle process.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=16))]
     workers: u32,
+    /// How long the orphans are kept alive on purpose, in ms.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(0..=3000))]
+    orphan_ms: u64,
 }
 
 fn main() -> std::process::ExitCode {
-    examples_multiprocessing::fork::exit_code(run())
+    lesson::main(run)
 }
 
-fn run() -> Result<()> {
+fn run() -> Result<(), Failure> {
     let args: Args = lesson::args();
     let limit = Duration::from_secs(5);
     nix::sys::prctl::set_child_subreaper(true)?;
-    let mut zombies = Vec::new();
-    for _ in 0..args.children {
-        // Exits at once; this program is single-threaded (checked).
-        zombies.push(fork_single_threaded(|| 0)?);
-    }
-    let mut ok = true;
+    // Each exits at once; this program is single-threaded (checked).
+    let zombies: Result<Vec<Child>, _> = (0..args.children)
+        .map(|_| fork_single_threaded(|| 0))
+        .collect();
+    let (mut zombies, mut ok) = (zombies?, true);
     for child in &zombies {
         let seen = wait_until(child.pid(), limit, |s| s.is_some_and(|s| s.state == 'Z'));
+        let pid = child.pid();
         println!(
-            "unwaited child pid {:<7} exited, not waited for: {} (a zombie)",
-            child.pid(),
+            "unwaited child pid {pid:<7} exited, not waited for: {} (a zombie)",
             describe(seen)
         );
         ok &= seen.is_some_and(|s| s.state == 'Z');
     }
     for child in &mut zombies {
         ok &= report("reaped with waitpid", child, Ending::Exit(0), limit)?;
-        ok &= stat(child.pid()).is_none();
     }
-    println!(
-        "after waitpid: {} of {} left in /proc",
-        zombies.iter().filter(|c| stat(c.pid()).is_some()).count(),
-        zombies.len()
-    );
+    let left = zombies.iter().filter(|c| stat(c.pid()).is_some()).count();
+    println!("after waitpid: {left} of {} left in /proc", zombies.len());
+    ok &= left == 0;
 
-    for deathsig in [None, Some(Signal::SIGTERM)] {
+    for (tag, deathsig) in [
+        ("no PDEATHSIG", None),
+        ("with PDEATHSIG", Some(Signal::SIGTERM)),
+    ] {
         let mut family = Family::start(args.workers as usize, deathsig)?;
-        let tag = if deathsig.is_some() {
-            "with PDEATHSIG"
-        } else {
-            "no PDEATHSIG"
-        };
-        ok &= report(
-            &format!("middle ({tag})"),
-            &mut family.middle,
-            Ending::Killed(Signal::SIGKILL),
-            Duration::ZERO,
-        )?;
+        let (middle, killed) = (&mut family.middle, Ending::Killed(Signal::SIGKILL));
+        ok &= report(&format!("middle ({tag})"), middle, killed, Duration::ZERO)?;
+        if deathsig.is_none() {
+            std::thread::sleep(Duration::from_millis(args.orphan_ms));
+        }
         for &pid in &family.workers {
             // Adopted by this subreaper once the middle died, so ours to reap.
             let mut worker = Child::adopt(pid);
-            if deathsig.is_none() {
-                std::thread::sleep(Duration::from_millis(200));
-                let now = stat(pid);
-                println!(
-                    "orphaned worker pid {pid:<7} 200 ms after the middle died: {} (this program is {})",
-                    describe(now),
-                    getpid()
-                );
-                ok &= now.is_some_and(|s| s.state != 'Z' && s.ppid == getpid());
-                ok &= report(
-                    "  killed by us",
-                    &mut worker,
-                    Ending::Killed(Signal::SIGKILL),
-                    Duration::ZERO,
-                )?;
-            } else {
-                ok &= report(
-                    "  died with the middle",
-                    &mut worker,
-                    Ending::Killed(Signal::SIGTERM),
-                    limit,
-                )?;
+            if deathsig.is_some() {
+                let sigterm = Ending::Killed(Signal::SIGTERM);
+                ok &= report("  died with the middle", &mut worker, sigterm, limit)?;
+                continue;
             }
+            let (now, me) = (stat(pid), getpid());
+            let ms = args.orphan_ms;
+            println!(
+                "orphaned worker pid {pid:<7} {ms} ms after the middle died: {} (this program is {me})",
+                describe(now)
+            );
+            ok &= now.is_some_and(|s| s.state != 'Z' && s.ppid == me);
+            ok &= report("  killed by us", &mut worker, killed, Duration::ZERO)?;
         }
     }
-    ok &= !has_children();
+    let ms = args.orphan_ms;
     println!(
-        "children left: {}",
-        if has_children() { "some" } else { "none" }
+        "(the orphans lived {ms} ms on purpose; had this program died first, they would have exited with it: they wait on a lifeline pipe only it holds)"
     );
-    ensure!(ok, "a state or status was not as predicted");
+    let left = has_children();
+    println!("children left: {}", if left { "some" } else { "none" });
+    if !ok || left {
+        return Err(Failure::claim("a state or status was not as predicted"));
+    }
     println!(
         "lesson: waitpid every child; set PR_SET_PDEATHSIG in workers so they die with their parent"
     );
