@@ -23,10 +23,10 @@ use std::process::ExitCode;
 #[command(about = "Deadlock: two locks taken in opposite orders, detected by a watchdog")]
 struct Args {
     /// Threads making transfers; even ones A -> B, odd ones B -> A.
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(2..=64))]
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(2..=32))]
     threads: u16,
     /// Transfers per thread.
-    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=20_000))]
     iterations: u32,
     /// The fix: take the locks in one global order (A, then B).
     #[arg(long)]

@@ -19,13 +19,13 @@ use std::process::ExitCode;
 #[command(about = "Lost updates: load + store vs fetch_add vs Mutex")]
 struct Args {
     /// Threads incrementing the counter (a race needs two).
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(2..=64))]
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(2..=16))]
     threads: u16,
     /// Increments per thread in the free run.
-    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..=2_000_000))]
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..=5_000_000))]
     iterations: u64,
     /// Rounds of the forced interleaving.
-    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=5_000))]
     rounds: u64,
 }
 
