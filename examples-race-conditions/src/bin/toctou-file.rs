@@ -71,7 +71,7 @@ fn run() -> Result<(), Failure> {
     let gone = if dir_path.exists() { "no" } else { "yes" };
     let (shown, swept) = (dir_path.display(), swept.len());
     report.push(format!(
-        "  temp dir {shown} removed: {gone}; of killed runs swept: {swept}"
+        "  temp dir {shown} removed: {gone}; stale ones of killed runs swept: {swept}"
     ));
     println!("{}", report.join("\n"));
     println!("lesson: checking, then creating is two steps; create_new (O_EXCL) makes it one");
