@@ -238,11 +238,21 @@ pub fn sweep_stale(temp: &Path) -> io::Result<Vec<PathBuf>> {
         let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
             continue;
         };
+        if pid <= 0 || alive(pid) {
+            continue;
+        }
         // symlink_metadata: a symlink planted under our prefix is not
-        // followed, and not ours to remove.
-        let meta = entry.path().symlink_metadata()?;
-        if pid > 0 && !alive(pid) && meta.is_dir() && meta.uid() == me {
-            fs::remove_dir_all(entry.path())?;
+        // followed, and not ours to remove. Another run may be sweeping
+        // the same directory: one that is gone already is not an error.
+        let meta = match entry.path().symlink_metadata() {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            other => other?,
+        };
+        if meta.is_dir() && meta.uid() == me {
+            match fs::remove_dir_all(entry.path()) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                other => other?,
+            }
             swept.push(entry.path());
         }
     }

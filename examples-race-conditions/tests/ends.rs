@@ -35,8 +35,8 @@ fn stdout_on_dev_full_is_one_line_and_exit_74() {
     }
 }
 
-/// Runs `bin args` as user `nobody` with at most `nproc` processes and
-/// threads for that user: `None` (with the reason printed) where the test
+/// Runs `bin args` as an unprivileged user with at most `nproc` processes
+/// and threads for that user: `None` (with the reason printed) where the test
 /// cannot drop to another user, because root ignores the limit.
 fn under_nproc(bin: &str, args: &[&str], nproc: u32) -> Option<(i32, String, String)> {
     // SAFETY: geteuid has no preconditions.
@@ -48,19 +48,19 @@ fn under_nproc(bin: &str, args: &[&str], nproc: u32) -> Option<(i32, String, Str
         println!("skipped: setpriv or prlimit is not installed");
         return None;
     }
+    // A uid of its own (no passwd entry needed), so that processes of
+    // `nobody` elsewhere on the machine do not count against the limit.
+    let uid = 60_000 + std::process::id() % 5_000;
     let mut cmd = Command::new("/usr/bin/setpriv");
-    cmd.args([
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        "/usr/bin/prlimit",
-    ])
-    .arg(format!("--nproc={nproc}"))
-    .arg(bin)
-    .args(args)
-    .env("TMPDIR", "/tmp")
-    .env_remove("RUST_BACKTRACE")
-    .timeout(Duration::from_secs(30));
+    cmd.arg(format!("--reuid={uid}"))
+        .arg(format!("--regid={uid}"))
+        .args(["--clear-groups", "/usr/bin/prlimit"])
+        .arg(format!("--nproc={nproc}"))
+        .arg(bin)
+        .args(args)
+        .env("TMPDIR", "/tmp")
+        .env_remove("RUST_BACKTRACE")
+        .timeout(Duration::from_secs(30));
     Some(output(&mut cmd))
 }
 
