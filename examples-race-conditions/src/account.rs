@@ -8,11 +8,13 @@
 //! ```
 //! use examples_race_conditions::account::{Way, forced_round};
 //! // Two threads withdraw 100 from 100, paused between check and act.
-//! assert_eq!(forced_round(Way::Racy, 2, 100, 100).balance, -100);
-//! assert_eq!(forced_round(Way::CompareExchange, 2, 100, 100).balance, 0);
+//! assert_eq!(forced_round(Way::Racy, 2, 100, 100)?.balance, -100);
+//! assert_eq!(forced_round(Way::CompareExchange, 2, 100, 100)?.balance, 0);
+//! # Ok::<(), examples_race_conditions::team::Refused>(())
 //! ```
 
 use crate::sync::{AtomicI64, Mutex, Ordering, lock};
+use crate::team::{self, Refused};
 
 /// How an [`Account`] withdraws.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -133,8 +135,9 @@ pub struct Round {
 
 /// `threads` threads each withdraw `amount` from a fresh account of
 /// `balance`; all of them check before any of them acts (a barrier sits
-/// between check and act).
-pub fn forced_round(way: Way, threads: usize, balance: i64, amount: i64) -> Round {
+/// between check and act). [`Refused`] if the system would not start them
+/// all (none of them withdraws then).
+pub fn forced_round(way: Way, threads: usize, balance: i64, amount: i64) -> Result<Round, Refused> {
     let barrier = std::sync::Barrier::new(threads);
     round(way, threads, balance, amount, || {
         barrier.wait();
@@ -142,30 +145,65 @@ pub fn forced_round(way: Way, threads: usize, balance: i64, amount: i64) -> Roun
 }
 
 /// Like [`forced_round`] but without the pause: the threads start together
-/// at a barrier and race as the machine lets them.
-pub fn free_round(way: Way, threads: usize, balance: i64, amount: i64) -> Round {
+/// and race as the machine lets them.
+pub fn free_round(way: Way, threads: usize, balance: i64, amount: i64) -> Result<Round, Refused> {
     round(way, threads, balance, amount, || {})
 }
 
-fn round(way: Way, threads: usize, balance: i64, amount: i64, pause: impl Fn() + Sync) -> Round {
+fn round(
+    way: Way,
+    threads: usize,
+    balance: i64,
+    amount: i64,
+    pause: impl Fn() + Sync,
+) -> Result<Round, Refused> {
     let account = Account::new(way, balance);
-    let start = std::sync::Barrier::new(threads);
-    let paid = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    start.wait();
-                    account.withdraw_with(amount, &pause)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| u64::from(h.join().unwrap_or(false)))
-            .sum()
-    });
-    Round {
-        paid,
+    // Every thread is running before any checks: the barrier in `pause`
+    // then never waits for a thread that does not exist.
+    let paid = team::run(threads, |_| account.withdraw_with(amount, &pause))?;
+    Ok(Round {
+        paid: paid.into_iter().map(u64::from).sum(),
         balance: account.balance(),
+    })
+}
+
+/// Many rounds of one way, added up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rounds {
+    /// Rounds run (counted).
+    pub rounds: u64,
+    /// Withdrawals paid over all rounds.
+    pub paid: u64,
+    /// The lowest balance any round ended with.
+    pub lowest: i64,
+    /// Rounds that ended below zero.
+    pub overdrawn: u64,
+}
+
+/// `rounds` rounds of [`forced_round`] (`forced`) or [`free_round`], each
+/// on a fresh account of `balance` from which every thread withdraws all.
+pub fn rounds(
+    way: Way,
+    forced: bool,
+    threads: usize,
+    rounds: usize,
+    balance: i64,
+) -> Result<Rounds, Refused> {
+    let mut sum = Rounds {
+        rounds: 0,
+        paid: 0,
+        lowest: balance,
+        overdrawn: 0,
+    };
+    for _ in 0..rounds {
+        let r = match forced {
+            true => forced_round(way, threads, balance, balance)?,
+            false => free_round(way, threads, balance, balance)?,
+        };
+        sum.rounds += 1;
+        sum.paid += r.paid;
+        sum.lowest = sum.lowest.min(r.balance);
+        sum.overdrawn += u64::from(r.balance < 0);
     }
+    Ok(sum)
 }

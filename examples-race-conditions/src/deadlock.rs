@@ -11,10 +11,10 @@
 
 use crate::lock::Lock;
 use crate::rendezvous::Rendezvous;
+use crate::team::{self, Refused};
 use crate::wait_graph::{self, Outcome, WaitGraph, WatchedMutex};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::thread;
 use std::time::Duration;
 
 /// Which lock of the pair a transfer takes first.
@@ -106,7 +106,7 @@ pub fn run(
     threads: usize,
     iterations: usize,
     limit: Duration,
-) -> std::io::Result<Report> {
+) -> Result<Report, Refused> {
     let graph = Arc::new(WaitGraph::default());
     let accounts = Arc::new([
         WatchedMutex::new("lock A", START_BALANCE, &graph),
@@ -119,30 +119,28 @@ pub fn run(
     let meet = Arc::new(Rendezvous::new(parties));
     let done = Arc::new(AtomicUsize::new(0));
     let finished = Arc::new(AtomicUsize::new(0));
-    let mut handles = Vec::new();
-    for t in 0..threads {
-        let (accounts, meet, done, finished) = (
+    // All threads exist before any takes a lock: the rendezvous never
+    // waits for a thread the system refused.
+    let work = {
+        let (accounts, done, finished) = (
             Arc::clone(&accounts),
-            Arc::clone(&meet),
             Arc::clone(&done),
             Arc::clone(&finished),
         );
-        let (from, to) = (t % 2, 1 - t % 2);
-        let handle = thread::Builder::new()
-            .name(format!("thread {}", t + 1))
-            .spawn(move || {
-                for i in 0..iterations {
-                    transfer(&*accounts, from, to, 1, order, || {
-                        if i == 0 {
-                            meet.arrive(Duration::from_secs(5));
-                        }
-                    });
-                    done.fetch_add(1, Ordering::Relaxed);
-                }
-                finished.fetch_add(1, Ordering::SeqCst);
-            })?;
-        handles.push(handle);
-    }
+        move |t: usize| {
+            let (from, to) = (t % 2, 1 - t % 2);
+            for i in 0..iterations {
+                transfer(&*accounts, from, to, 1, order, || {
+                    if i == 0 {
+                        meet.arrive(Duration::from_secs(5));
+                    }
+                });
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            finished.fetch_add(1, Ordering::SeqCst);
+        }
+    };
+    let handles = team::spawn(threads, |t| format!("thread {}", t + 1), work)?;
     let outcome = wait_graph::watch(&graph, || finished.load(Ordering::SeqCst) == threads, limit);
     let mut balances = None;
     if let Outcome::Finished = outcome {

@@ -11,6 +11,7 @@
 
 use crate::lock::Lock;
 use crate::rendezvous::Rendezvous;
+use crate::team::{self, Refused};
 use crate::wait_graph::{self, Outcome, WaitGraph, WatchedMutex};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
@@ -119,6 +120,35 @@ pub struct Report {
 }
 
 impl Report {
+    /// Whether the table ended as the lesson claims: the naive one in a
+    /// deadlock, the fixed ones finished with every philosopher fed.
+    pub fn as_claimed(&self, table: Table) -> bool {
+        match self.outcome {
+            Outcome::Deadlock(_) => table == Table::Naive,
+            Outcome::Finished => table != Table::Naive && self.meals.iter().all(|&m| m > 0),
+            Outcome::Stalled(_) => false,
+        }
+    }
+
+    /// The output: one row with the meals per philosopher, then the cycle
+    /// of waits if there is one.
+    pub fn lines(&self, table: Table) -> Vec<String> {
+        let meals: String = self.meals.iter().map(|m| format!("{m:>5}")).collect();
+        let label = table.label();
+        match &self.outcome {
+            Outcome::Deadlock(cycle) => {
+                std::iter::once(format!("{label:<28} deadlock; meals{meals}"))
+                    .chain(cycle.iter().map(|wait| format!("  {wait}")))
+                    .collect()
+            }
+            Outcome::Finished => vec![format!(
+                "{label:<28} meals{meals}   min/max {:.2}",
+                self.fairness()
+            )],
+            Outcome::Stalled(_) => vec![format!("{label:<28} stalled, no cycle; meals{meals}")],
+        }
+    }
+
     /// Fewest meals over most meals: 1.0 is perfectly fair, 0.0 means
     /// someone starved (or nobody ate).
     pub fn fairness(&self) -> f64 {
@@ -144,7 +174,7 @@ pub const LIMIT: Duration = Duration::from_secs(10);
 /// case on the fixed tables. A watchdog reports a deadlock as soon as it
 /// forms, or gives up `limit` after the end; deadlocked threads stay blocked
 /// and end with the process.
-pub fn run(table: Table, n: usize, duration: Duration, limit: Duration) -> std::io::Result<Report> {
+pub fn run(table: Table, n: usize, duration: Duration, limit: Duration) -> Result<Report, Refused> {
     let graph = Arc::new(WaitGraph::default());
     let forks: Arc<Vec<WatchedMutex<u64>>> = Arc::new(
         (0..n)
@@ -152,53 +182,47 @@ pub fn run(table: Table, n: usize, duration: Duration, limit: Duration) -> std::
             .collect(),
     );
     let parties = if table == Table::Naive { n } else { n - 1 };
-    let meet = Arc::new(Rendezvous::new(parties));
-    let waiter = Arc::new(Waiter::new(n - 1));
+    let meet = Rendezvous::new(parties);
+    let waiter = Waiter::new(n - 1);
     let meals: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| AtomicU64::new(0)).collect());
     let stop = Arc::new(AtomicBool::new(false));
     let finished = Arc::new(AtomicUsize::new(0));
-    let mut handles = Vec::new();
-    for seat in 0..n {
-        let (forks, meet, waiter, meals, stop, finished) = (
+    // Every philosopher exists before anyone takes a fork: the rendezvous
+    // never waits for a thread the system refused.
+    let dine = {
+        let (forks, meals, stop, finished) = (
             Arc::clone(&forks),
-            Arc::clone(&meet),
-            Arc::clone(&waiter),
             Arc::clone(&meals),
             Arc::clone(&stop),
             Arc::clone(&finished),
         );
-        let order = self::forks(table, seat, n);
-        handles.push(
-            thread::Builder::new()
-                .name(format!("philosopher {seat}"))
-                .spawn(move || {
-                    let mut first_meal = true;
-                    // Every philosopher eats at least once, however late
-                    // it starts: "nobody starved" is then a fair claim.
-                    loop {
-                        let chair = (table == Table::Waiter).then(|| waiter.seat());
-                        let force = std::mem::take(&mut first_meal);
-                        eat(
-                            &forks,
-                            order,
-                            || {
-                                if force {
-                                    meet.arrive(Duration::from_secs(5));
-                                }
-                            },
-                            || thread::sleep(Duration::from_micros(200)),
-                        );
-                        meals[seat].fetch_add(1, Ordering::Relaxed);
-                        drop(chair);
-                        thread::sleep(Duration::from_micros(100));
-                        if stop.load(Ordering::Relaxed) {
-                            break;
-                        }
+        move |seat: usize| {
+            let order = self::forks(table, seat, n);
+            let mut first_meal = true;
+            // Every philosopher eats at least once, however late it starts:
+            // "nobody starved" is then a fair claim.
+            loop {
+                let chair = (table == Table::Waiter).then(|| waiter.seat());
+                let force = std::mem::take(&mut first_meal);
+                let between = || {
+                    if force {
+                        meet.arrive(Duration::from_secs(5));
                     }
-                    finished.fetch_add(1, Ordering::SeqCst);
-                })?,
-        );
-    }
+                };
+                eat(&forks, order, between, || {
+                    thread::sleep(Duration::from_micros(200))
+                });
+                meals[seat].fetch_add(1, Ordering::Relaxed);
+                drop(chair);
+                thread::sleep(Duration::from_micros(100));
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+            }
+            finished.fetch_add(1, Ordering::SeqCst);
+        }
+    };
+    let handles = team::spawn(n, |seat| format!("philosopher {seat}"), dine)?;
     let started = Instant::now();
     let outcome = wait_graph::watch(
         &graph,

@@ -15,6 +15,7 @@ pub mod lost_wakeup;
 pub mod poison;
 pub mod rendezvous;
 pub mod sync;
+pub mod team;
 pub mod toctou;
 pub mod wait_graph;
 

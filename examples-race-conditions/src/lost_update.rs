@@ -8,12 +8,14 @@
 //! use examples_race_conditions::lost_update::{Way, forced};
 //! // Every thread loads, waits for the others, then stores: each round of
 //! // 3 threads counts 1 increment instead of 3.
-//! let racy = forced(Way::Racy, 3, 5);
+//! let racy = forced(Way::Racy, 3, 5)?;
 //! assert_eq!((racy.expected, racy.got), (15, 5));
-//! assert_eq!(forced(Way::Atomic, 3, 5).lost(), 0);
+//! assert_eq!(forced(Way::Atomic, 3, 5)?.lost(), 0);
+//! # Ok::<(), examples_race_conditions::team::Refused>(())
 //! ```
 
 use crate::sync::{AtomicU64, Mutex, Ordering, lock};
+use crate::team::{self, Refused};
 
 /// How a [`Counter`] increments.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,10 +95,11 @@ impl Counter {
     }
 }
 
-/// What a run expected to count and what it got.
+/// What a run counted: the increments its threads performed, and the
+/// counter at the end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Tally {
-    /// Increments performed.
+    /// Increments performed, counted by the threads that made them.
     pub expected: u64,
     /// The counter at the end.
     pub got: u64,
@@ -112,43 +115,44 @@ impl Tally {
 /// The forced interleaving: in each of `rounds`, every one of `threads`
 /// threads loads, then all wait at a barrier, then all store (and wait
 /// again). The racy way counts exactly one increment per round, every run.
-pub fn forced(way: Way, threads: usize, rounds: u64) -> Tally {
+/// [`Refused`] if the system would not start every thread (then none ran).
+pub fn forced(way: Way, threads: usize, rounds: u64) -> Result<Tally, Refused> {
     let counter = Counter::new(way);
     let barrier = std::sync::Barrier::new(threads);
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| {
-                for _ in 0..rounds {
-                    counter.increment_with(|| {
-                        barrier.wait();
-                    });
-                    barrier.wait();
-                }
+    // All threads run before the first barrier: none waits for a thread
+    // the system refused.
+    let made = team::run(threads, |_| {
+        let mut made = 0;
+        for _ in 0..rounds {
+            counter.increment_with(|| {
+                barrier.wait();
             });
+            made += 1;
+            barrier.wait();
         }
-    });
-    Tally {
-        expected: threads as u64 * rounds,
+        made
+    })?;
+    Ok(Tally {
+        expected: made.iter().sum(),
         got: counter.get(),
-    }
+    })
 }
 
 /// The free run: `threads` threads each increment `iterations` times as fast
 /// as they can. How much the racy way loses depends on the machine and the
 /// moment; it can be zero.
-pub fn free(way: Way, threads: usize, iterations: u64) -> Tally {
+pub fn free(way: Way, threads: usize, iterations: u64) -> Result<Tally, Refused> {
     let counter = Counter::new(way);
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| {
-                for _ in 0..iterations {
-                    counter.increment();
-                }
-            });
+    let made = team::run(threads, |_| {
+        let mut made = 0;
+        for _ in 0..iterations {
+            counter.increment();
+            made += 1;
         }
-    });
-    Tally {
-        expected: threads as u64 * iterations,
+        made
+    })?;
+    Ok(Tally {
+        expected: made.iter().sum(),
         got: counter.get(),
-    }
+    })
 }

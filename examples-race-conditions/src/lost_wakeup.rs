@@ -18,6 +18,7 @@
 //! ```
 
 use crate::sync::{AtomicBool, Condvar, Mutex, Ordering, lock};
+use crate::team::Gate;
 use std::time::{Duration, Instant};
 
 /// How a wait ended.
@@ -107,23 +108,45 @@ impl Signal {
 }
 
 /// The forced schedule for the naive waiter: it checks the flag, a
-/// notifier thread sets it and notifies (and finishes), then it waits.
-pub fn forced_naive(timeout: Duration) -> Woke {
+/// notifier thread sets it and notifies (and finishes), then it waits. An
+/// error if the system refuses the notifier thread.
+pub fn forced_naive(timeout: Duration) -> std::io::Result<Woke> {
     let signal = NaiveSignal::default();
-    std::thread::scope(|s| {
-        signal.wait_with(timeout, || {
-            let _ = s.spawn(|| signal.notify()).join();
-        })
-    })
+    forced(|gap| signal.wait_with(timeout, gap), || signal.notify())
 }
 
 /// The same schedule for the fixed waiter: the notifier runs to completion
 /// before the waiter takes the lock.
-pub fn forced_fixed(timeout: Duration) -> Woke {
+pub fn forced_fixed(timeout: Duration) -> std::io::Result<Woke> {
     let signal = Signal::default();
+    forced(|gap| signal.wait_with(timeout, gap), || signal.notify())
+}
+
+/// Starts the notifier first, held at a gate (so a refused thread is an
+/// error before anything waits), then lets the waiter run `notify` to
+/// completion in its gap.
+fn forced(
+    wait_with: impl FnOnce(&mut dyn FnMut()) -> Woke,
+    notify: impl FnOnce() + Send,
+) -> std::io::Result<Woke> {
+    let gate = Gate::new();
     std::thread::scope(|s| {
-        signal.wait_with(timeout, || {
-            let _ = s.spawn(|| signal.notify()).join();
-        })
+        let notifier = std::thread::Builder::new()
+            .spawn_scoped(s, || {
+                if gate.pass() {
+                    notify();
+                }
+            })
+            .map_err(|e| {
+                let line = format!("out of threads: could not start the notifier ({e})");
+                std::io::Error::new(e.kind(), line)
+            })?;
+        let mut notifier = Some(notifier);
+        Ok(wait_with(&mut || {
+            gate.open();
+            if let Some(n) = notifier.take() {
+                let _ = n.join();
+            }
+        }))
     })
 }

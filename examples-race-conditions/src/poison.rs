@@ -17,8 +17,11 @@
 //! assert!(!err.into_inner().balanced()); // half a transfer
 //! ```
 
+use std::io::{self, Write};
 use std::panic;
 use std::thread;
+
+use crate::team;
 
 /// Money in two places; `from + to` must always equal `total`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,7 +76,11 @@ pub fn expect_panics_in(prefix: &'static str) {
                     .map(String::as_str)
                     .or_else(|| info.payload().downcast_ref::<&str>().copied())
                     .unwrap_or("(no message)");
-                println!("expected panic in thread '{name}': {message}");
+                // Not println!: a panic inside the panic hook aborts the
+                // process. A failed write is reported by the main thread's
+                // next print (exit 74).
+                let line = format!("expected panic in thread '{name}': {message}\n");
+                let _ = io::stdout().lock().write_all(line.as_bytes());
             }
             _ => default(info),
         }
@@ -115,15 +122,8 @@ pub fn demonstrate(threads: usize, transfers: usize) -> std::io::Result<Demo> {
         })?
         .join()
         .is_err();
-    let lockers: Vec<_> = (0..threads)
-        .map(|_| {
-            let ledger = Arc::clone(&ledger);
-            thread::spawn(move || ledger.lock().is_err())
-        })
-        .collect();
-    let poisoned = lockers
+    let poisoned = team::run(threads, |_| ledger.lock().is_err())?
         .into_iter()
-        .map(|h| h.join().unwrap_or(false))
         .filter(|&saw| saw)
         .count();
     // The moment to decide: the data is ours, but is it sound?

@@ -11,10 +11,16 @@
 //! itself with a hidden flag; see [`child`]) and forces the window: every
 //! child reports its check, and only when all have checked does the parent
 //! let them create.
+//!
+//! The lock files live in a [`work_dir`] named after the owner's pid, so a
+//! later run can [`sweep_stale`] the directory of a run killed by
+//! `SIGKILL` (which no cleanup survives); `SIGINT` and `SIGTERM` are the
+//! program's to handle, and the children ignore them (their parent ends
+//! them), so Ctrl-C on the process group cannot cut a child off half-way.
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 /// How a process takes the lock file.
@@ -169,7 +175,14 @@ pub fn race(
     for i in 0..processes {
         let args = args_for(i);
         let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
-        children.push(Claimant::spawn(program, &args)?);
+        let child = Claimant::spawn(program, &args).map_err(|e| {
+            let line = format!(
+                "out of processes: could not start child {} of {processes} ({e})",
+                i + 1
+            );
+            io::Error::new(e.kind(), line)
+        })?;
+        children.push(child);
     }
     let mut saw_free = Vec::with_capacity(processes);
     for child in &mut children {
@@ -185,4 +198,98 @@ pub fn race(
         verdicts.push(Verdict { saw_free, holds });
     }
     Ok(verdicts)
+}
+
+/// Every work directory's name starts with this, then the owner's pid.
+pub const PREFIX: &str = "toctou-file-";
+
+/// A fresh directory for one run's lock files, in the temp dir, named
+/// `toctou-file-<pid>-<random>`; removed when dropped.
+pub fn work_dir() -> io::Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix(&format!("{PREFIX}{}-", std::process::id()))
+        .tempdir()
+}
+
+/// Whether a process `pid` exists (a zombie counts: its parent may still
+/// clean up).
+fn alive(pid: i32) -> bool {
+    // SAFETY: signal 0 sends nothing; kill only checks that `pid` exists
+    // and may be signalled.
+    let sent = unsafe { libc::kill(pid, 0) } == 0;
+    sent || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+/// Removes the work directories in `temp` whose owner (the pid in the
+/// name) is dead and which belong to this user: what runs killed by
+/// `SIGKILL` left. Returns the paths removed. A directory whose pid was
+/// reused by a live process stays until that process is gone.
+pub fn sweep_stale(temp: &Path) -> io::Result<Vec<PathBuf>> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let mut swept = Vec::new();
+    for entry in fs::read_dir(temp)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(PREFIX)) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
+        if pid <= 0 || alive(pid) {
+            continue;
+        }
+        // symlink_metadata: a symlink planted under our prefix is not
+        // followed, and not ours to remove. Another run may be sweeping
+        // the same directory: one that is gone already is not an error.
+        let meta = match entry.path().symlink_metadata() {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            other => other?,
+        };
+        if meta.is_dir() && meta.uid() == me {
+            match fs::remove_dir_all(entry.path()) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                other => other?,
+            }
+            swept.push(entry.path());
+        }
+    }
+    Ok(swept)
+}
+
+/// One round in `dir`: `processes` children race for lock file
+/// `round-<round>.<how>.lock`; returns how many believe they hold it.
+pub fn holders(
+    program: &Path,
+    dir: &Path,
+    processes: usize,
+    how: Create,
+    round: usize,
+) -> io::Result<usize> {
+    let lock = dir.join(format!("round-{round}.{how:?}.lock"));
+    let verdicts = race(program, processes, |_| child_args(&lock, how))?;
+    Ok(verdicts.iter().filter(|v| v.holds).count())
+}
+
+/// `rounds` rounds of [`holders`] in `dir`; `check` runs before and after
+/// each (a signal flag, say): its error stops the run, and wins over a
+/// round's error that came after it (a child cut off by the same Ctrl-C).
+pub fn holders_per_round<E: From<io::Error>>(
+    program: &Path,
+    dir: &Path,
+    processes: usize,
+    how: Create,
+    rounds: usize,
+    mut check: impl FnMut() -> Result<(), E>,
+) -> Result<Vec<usize>, E> {
+    (0..rounds)
+        .map(|round| {
+            check()?;
+            let held = holders(program, dir, processes, how, round);
+            check()?;
+            Ok(held?)
+        })
+        .collect()
 }

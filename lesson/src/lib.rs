@@ -52,6 +52,7 @@
 //! ```
 
 mod end;
+pub mod interrupt;
 #[cfg(feature = "testing")]
 pub mod testing;
 

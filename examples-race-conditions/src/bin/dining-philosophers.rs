@@ -9,77 +9,70 @@
 //! the others to hold theirs, so the naive deadlock happens on every run.
 //! By default all three tables run and the program exits 0 when the naive
 //! one deadlocked and at the fixed ones every philosopher ate; `--table
-//! naive` alone exits 3 (`examples_race_conditions::DEADLOCK_EXIT`).
-//! Reach for a lock order first; a waiter (a semaphore of N-1) when no
-//! order exists. Python: `threading.Lock` forks, the same two fixes.
+//! naive` alone exits 3 (`examples_race_conditions::DEADLOCK_EXIT`); 1 if a
+//! claim fails, 71 if a thread is refused. Reach for a lock order first; a
+//! waiter (a semaphore of N-1) when no order exists. Python:
+//! `threading.Lock` forks, the same two fixes.
 
 use clap::Parser;
 use examples_race_conditions::DEADLOCK_EXIT;
 use examples_race_conditions::dining::{self, Table};
 use examples_race_conditions::wait_graph::Outcome;
+use lesson::Failure;
+use std::process::ExitCode;
 use std::time::Duration;
 
 #[derive(Parser)]
 #[command(about = "Dining philosophers: the naive table deadlocks; ordering or a waiter fixes it")]
 struct Args {
-    /// Philosophers (and forks) at the table (2..=32).
-    #[arg(long, default_value_t = 5, value_parser = lesson::at_least_one)]
-    philosophers: usize,
-    /// Milliseconds each fixed table dines (1..=10_000).
-    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    /// Philosophers (and forks) at the table.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(2..=32))]
+    philosophers: u16,
+    /// Milliseconds each fixed table dines.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=5_000))]
     millis: u64,
     /// Run one table only (default: all three).
     #[arg(long, value_enum)]
     table: Option<Table>,
 }
 
-fn main() -> std::io::Result<()> {
+fn main() -> ExitCode {
+    lesson::main(run)
+}
+
+fn run() -> Result<(), Failure> {
     let args: Args = lesson::args();
-    let n = args.philosophers;
-    if !(2..=32).contains(&n) {
-        lesson::usage_error("--philosophers must be 2..=32");
-    }
+    let n = usize::from(args.philosophers);
     let tables = match args.table {
         Some(t) => vec![t],
         None => vec![Table::Naive, Table::Ordered, Table::Waiter],
     };
-    let mut ok = true;
-    let mut deadlocked = false;
+    let (mut wrong, mut deadlocked) = (Vec::new(), false);
     for table in tables {
         let report = dining::run(table, n, Duration::from_millis(args.millis), dining::LIMIT)?;
-        let meals: String = report.meals.iter().map(|m| format!("{m:>5}")).collect();
-        match report.outcome {
-            Outcome::Deadlock(cycle) => {
-                println!("{:<28} deadlock; meals{meals}", table.label());
-                for wait in &cycle {
-                    println!("  {wait}");
-                }
-                deadlocked = true;
-                ok &= table == Table::Naive;
-            }
-            Outcome::Finished => {
-                let fairness = report.fairness();
-                println!("{:<28} meals{meals}   min/max {fairness:.2}", table.label());
-                ok &= table != Table::Naive && report.meals.iter().all(|&m| m > 0);
-            }
-            Outcome::Stalled(_) => {
-                println!("{:<28} stalled, no cycle; meals{meals}", table.label());
-                ok = false;
-            }
+        report
+            .lines(table)
+            .iter()
+            .for_each(|line| println!("{line}"));
+        deadlocked |= matches!(report.outcome, Outcome::Deadlock(_));
+        if !report.as_claimed(table) {
+            wrong.push(table.label());
         }
     }
     println!(
         "lesson: a cycle of waits needs every philosopher to hold one fork; ordering or a waiter breaks it"
     );
-    if !ok {
-        eprintln!(
-            "error: a table did not end as claimed (naive: deadlock; ordered and waiter: everyone fed)"
-        );
-        std::process::exit(1);
+    if !wrong.is_empty() {
+        return Err(Failure::claim(format_args!(
+            "not as claimed (naive: deadlock; ordered and waiter: everyone fed): {}",
+            wrong.join(", ")
+        )));
     }
-    if deadlocked && args.table == Some(Table::Naive) {
-        eprintln!("deadlock detected: exit {DEADLOCK_EXIT}");
-        std::process::exit(DEADLOCK_EXIT);
+    match deadlocked && args.table == Some(Table::Naive) {
+        true => Err(Failure::with_code(
+            DEADLOCK_EXIT,
+            "deadlock detected: exit 3",
+        )),
+        false => Ok(()),
     }
-    Ok(())
 }

@@ -4,26 +4,29 @@
 //! Notice: in the forced interleaving (a barrier between every thread's load
 //! and its store) the racy way counts one increment per round, every run;
 //! in the free run it loses some, a different number each time, sometimes
-//! none. `fetch_add` and the mutex lose nothing either way. Reach for
-//! `fetch_add` for a lone counter, a lock when the update touches more than
-//! one value. Python: `counter.value += 1` on a `multiprocessing.Value`
-//! without `get_lock()` has the same bug. Exit 1 if a claim fails.
+//! none. `fetch_add` and the mutex lose nothing either way. "expected" is
+//! what the threads counted doing. Reach for `fetch_add` for a lone counter,
+//! a lock when the update touches more than one value. Python:
+//! `counter.value += 1` on a `multiprocessing.Value` without `get_lock()`
+//! has the same bug. Exit 1 if a claim fails, 71 if a thread is refused.
 
 use clap::Parser;
 use examples_race_conditions::lost_update::{self, Tally, Way};
+use lesson::Failure;
+use std::process::ExitCode;
 
 #[derive(Parser)]
 #[command(about = "Lost updates: load + store vs fetch_add vs Mutex")]
 struct Args {
-    /// Threads incrementing the counter (2..=64).
-    #[arg(long, default_value_t = 4, value_parser = lesson::at_least_one)]
-    threads: usize,
-    /// Increments per thread in the free run (at most 10_000_000).
-    #[arg(long, default_value_t = 1_000_000, value_parser = lesson::at_least_one)]
-    iterations: usize,
-    /// Rounds of the forced interleaving (at most 100_000).
-    #[arg(long, default_value_t = 200, value_parser = lesson::at_least_one)]
-    rounds: usize,
+    /// Threads incrementing the counter (a race needs two).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(2..=16))]
+    threads: u16,
+    /// Increments per thread in the free run.
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..=5_000_000))]
+    iterations: u64,
+    /// Rounds of the forced interleaving.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=5_000))]
+    rounds: u64,
 }
 
 fn row(way: Way, t: Tally) {
@@ -36,37 +39,33 @@ fn row(way: Way, t: Tally) {
     );
 }
 
-fn main() {
+fn main() -> ExitCode {
+    lesson::main(run)
+}
+
+fn run() -> Result<(), Failure> {
     let args: Args = lesson::args();
-    if !(2..=64).contains(&args.threads) {
-        lesson::usage_error("--threads must be 2..=64: a race needs two threads");
-    }
-    if args.iterations > 10_000_000 || args.rounds > 100_000 {
-        lesson::usage_error("--iterations is at most 10_000_000, --rounds at most 100_000");
-    }
-    let (threads, rounds, iterations) = (args.threads, args.rounds as u64, args.iterations as u64);
+    let (threads, rounds, iterations) = (usize::from(args.threads), args.rounds, args.iterations);
     let mut ok = true;
     println!("forced: {threads} threads x {rounds} rounds, a barrier between load and store");
     for way in Way::ALL {
-        let t = lost_update::forced(way, threads, rounds);
+        let t = lost_update::forced(way, threads, rounds)?;
         row(way, t);
-        ok &= if way == Way::Racy {
-            t.lost() > 0
-        } else {
-            t.lost() == 0
-        };
+        ok &= (way == Way::Racy) == (t.lost() > 0);
     }
     println!("free:   {threads} threads x {iterations} increments, no barrier");
     for way in Way::ALL {
-        let t = lost_update::free(way, threads, iterations);
+        let t = lost_update::free(way, threads, iterations)?;
         row(way, t);
         ok &= way == Way::Racy || t.lost() == 0;
     }
     println!(
         "lesson: a read-modify-write must be one atomic step (fetch_add) or sit under one lock"
     );
-    if !ok {
-        eprintln!("error: the forced racy run lost nothing, or a fixed way lost an update");
-        std::process::exit(1);
+    match ok {
+        true => Ok(()),
+        false => Err(Failure::claim(
+            "the forced racy run lost nothing, or a fixed way lost an update",
+        )),
     }
 }

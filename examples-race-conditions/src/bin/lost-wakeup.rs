@@ -7,38 +7,42 @@
 //! flag under the mutex and waiting in a predicate loop (what
 //! `Condvar::wait_while` does) sees the signal whenever it came. Python:
 //! `threading.Condition` has the same rule; use `cond.wait_for(predicate)`.
+//! Exit 1 if a claim fails, 71 if the notifier thread is refused.
 
 use clap::Parser;
 use examples_race_conditions::lost_wakeup::{self, Woke};
+use lesson::Failure;
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
 #[command(about = "Lost wake-up: notify before wait is missed; a predicate loop fixes it")]
 struct Args {
-    /// How long a waiter waits before giving up, in ms (1..=10_000).
-    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    /// How long a waiter waits before giving up, in ms.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=1_000))]
     timeout_ms: u64,
-    /// Rounds of the forced schedule (at most 100).
-    #[arg(long, default_value_t = 3, value_parser = lesson::at_least_one)]
-    iterations: usize,
+    /// Rounds of the forced schedule (each costs the naive waiter its timeout).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
+    iterations: u32,
 }
 
-fn main() {
+fn main() -> ExitCode {
+    lesson::main(run)
+}
+
+fn run() -> Result<(), Failure> {
     let args: Args = lesson::args();
-    if args.iterations > 100 {
-        lesson::usage_error("--iterations must be at most 100");
-    }
     let timeout = Duration::from_millis(args.timeout_ms);
     let n = args.iterations;
     let (mut missed, mut woke) = (0, 0);
     let (mut naive_ms, mut fixed_ms) = (0.0, 0.0);
     for _ in 0..n {
         let started = Instant::now();
-        missed += usize::from(lost_wakeup::forced_naive(timeout) == Woke::TimedOut);
-        naive_ms += started.elapsed().as_secs_f64() * 1e3 / n as f64;
+        missed += u32::from(lost_wakeup::forced_naive(timeout)? == Woke::TimedOut);
+        naive_ms += started.elapsed().as_secs_f64() * 1e3 / f64::from(n);
         let started = Instant::now();
-        woke += usize::from(lost_wakeup::forced_fixed(timeout) == Woke::Signalled);
-        fixed_ms += started.elapsed().as_secs_f64() * 1e3 / n as f64;
+        woke += u32::from(lost_wakeup::forced_fixed(timeout)? == Woke::Signalled);
+        fixed_ms += started.elapsed().as_secs_f64() * 1e3 / f64::from(n);
     }
     println!(
         "schedule: waiter checks, notifier notifies, waiter waits; {n} rounds, timeout {} ms",
@@ -53,8 +57,10 @@ fn main() {
     println!(
         "lesson: a notify is not stored; wait in a loop on state guarded by the condvar's mutex (wait_while)"
     );
-    if missed != n || woke != n {
-        eprintln!("error: the naive waiter caught the signal, or the fixed one missed it");
-        std::process::exit(1);
+    match missed == n && woke == n {
+        true => Ok(()),
+        false => Err(Failure::claim(
+            "the naive waiter caught the signal, or the fixed one missed it",
+        )),
     }
 }

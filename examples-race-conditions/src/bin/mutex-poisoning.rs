@@ -8,30 +8,35 @@
 //! when the data is valid whatever point the panic hit (a cache, a counter)
 //! or after you check and repair it; then `clear_poison()`. Python has no
 //! poisoning: a `with lock:` block that raises releases the lock and leaves
-//! the half-done update for the next thread to trip over.
+//! the half-done update for the next thread to trip over. Exit 1 if a claim
+//! fails, 71 if a thread is refused.
 
 use clap::Parser;
 use examples_race_conditions::poison;
+use lesson::Failure;
+use std::process::ExitCode;
 
 #[derive(Parser)]
 #[command(about = "Mutex poisoning: PoisonError after a panic, into_inner, and when not to")]
 struct Args {
-    /// Threads that lock after the panic (at most 64).
-    #[arg(long, default_value_t = 4, value_parser = lesson::at_least_one)]
-    threads: usize,
-    /// Transfers of 1 that succeed before the failing one (at most 1_000).
-    #[arg(long, default_value_t = 10, value_parser = lesson::at_least_one)]
-    iterations: usize,
+    /// Threads that lock after the panic.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    threads: u16,
+    /// Transfers of 1 that succeed before the failing one.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=1_000))]
+    iterations: u16,
 }
 
-fn main() -> std::io::Result<()> {
+fn main() -> ExitCode {
+    lesson::main(run)
+}
+
+fn run() -> Result<(), Failure> {
     let args: Args = lesson::args();
-    if args.threads > 64 || args.iterations > 1_000 {
-        lesson::usage_error("--threads is at most 64 and --iterations at most 1_000");
-    }
     poison::expect_panics_in("doomed");
-    let demo = poison::demonstrate(args.threads, args.iterations)?;
-    let (n, seen) = (args.threads, demo.recovered);
+    let n = usize::from(args.threads);
+    let demo = poison::demonstrate(n, usize::from(args.iterations))?;
+    let seen = demo.recovered;
     let yes_no = |b: bool| if b { "yes" } else { "no" };
     println!(
         "transfers before the panic     {} (1 each)",
@@ -42,15 +47,16 @@ fn main() -> std::io::Result<()> {
         "lock() after the panic         Err(PoisonError) in {} of {n} threads",
         demo.poisoned
     );
-    let verdict = if seen.balanced() {
-        "consistent"
-    } else {
-        "half a transfer"
+    let verdict = match seen.balanced() {
+        true => "consistent",
+        false => "half a transfer",
     };
-    let sum = seen.from + seen.to;
     println!(
-        "into_inner() sees              from {} + to {} = {sum} of {}: {verdict}",
-        seen.from, seen.to, seen.total
+        "into_inner() sees              from {} + to {} = {} of {}: {verdict}",
+        seen.from,
+        seen.to,
+        seen.from + seen.to,
+        seen.total
     );
     println!(
         "repair, then clear_poison()    ledger balanced and lock() Ok: {}",
@@ -59,11 +65,10 @@ fn main() -> std::io::Result<()> {
     println!(
         "lesson: a PoisonError means an invariant may be broken; into_inner only after you check or repair it"
     );
-    if !(demo.panicked && demo.poisoned == n && !seen.balanced() && demo.repaired) {
-        eprintln!(
-            "error: the lock was not poisoned for every thread, or the data was not as claimed"
-        );
-        std::process::exit(1);
+    match demo.panicked && demo.poisoned == n && !seen.balanced() && demo.repaired {
+        true => Ok(()),
+        false => Err(Failure::claim(
+            "the lock was not poisoned for every thread, or the data was not as claimed",
+        )),
     }
-    Ok(())
 }
