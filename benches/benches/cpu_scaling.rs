@@ -49,7 +49,10 @@ fn cpu_scaling(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("process pool", w), &w, |b, &w| {
             b.iter(|| pools::count_in_pool(processes, &job, w).expect("pool"))
         });
-        assert_eq!(gil::run_cpu(Mode::ModelGil(&gil), w, &job).expect("a thread"), expected);
+        assert_eq!(
+            gil::run_cpu(Mode::ModelGil(&gil), w, &job).expect("a thread"),
+            expected
+        );
         group.bench_with_input(BenchmarkId::new("threads, model GIL", w), &w, |b, &w| {
             b.iter(|| gil::run_cpu(Mode::ModelGil(&gil), w, &job).expect("a thread"))
         });

@@ -20,7 +20,10 @@ fn io_overlap(c: &mut Criterion) {
     let mut group = c.benchmark_group("io_overlap");
     group.sample_size(10);
     assert_eq!(gil::run_io(Mode::Free, n, &job).expect("a thread"), n);
-    assert_eq!(gil::run_io(Mode::ModelGil(&gil), n, &job).expect("a thread"), n);
+    assert_eq!(
+        gil::run_io(Mode::ModelGil(&gil), n, &job).expect("a thread"),
+        n
+    );
     group.bench_function(BenchmarkId::new("sequential", 1), |b| {
         b.iter(|| gil::run_io(Mode::Free, 1, &job).expect("a thread"))
     });
