@@ -30,9 +30,9 @@ fn cpu_scaling(c: &mut Criterion) {
         b.iter(|| job.count_sequential())
     });
     for (&w, processes) in workers.iter().zip(&mut process_pools) {
-        assert_eq!(job.count_scoped(w), expected);
+        assert_eq!(job.count_scoped(w).expect("a thread"), expected);
         group.bench_with_input(BenchmarkId::new("scoped threads", w), &w, |b, &w| {
-            b.iter(|| job.count_scoped(w))
+            b.iter(|| job.count_scoped(w).expect("a thread"))
         });
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(w)
@@ -49,9 +49,12 @@ fn cpu_scaling(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("process pool", w), &w, |b, &w| {
             b.iter(|| pools::count_in_pool(processes, &job, w).expect("pool"))
         });
-        assert_eq!(gil::run_cpu(Mode::ModelGil(&gil), w, &job), expected);
+        assert_eq!(
+            gil::run_cpu(Mode::ModelGil(&gil), w, &job).expect("a thread"),
+            expected
+        );
         group.bench_with_input(BenchmarkId::new("threads, model GIL", w), &w, |b, &w| {
-            b.iter(|| gil::run_cpu(Mode::ModelGil(&gil), w, &job))
+            b.iter(|| gil::run_cpu(Mode::ModelGil(&gil), w, &job).expect("a thread"))
         });
     }
     group.finish();

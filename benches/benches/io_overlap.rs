@@ -19,19 +19,22 @@ fn io_overlap(c: &mut Criterion) {
     assert_eq!(pools::waits_in_pool(&mut pool, &job).expect("pool"), n);
     let mut group = c.benchmark_group("io_overlap");
     group.sample_size(10);
-    assert_eq!(gil::run_io(Mode::Free, n, &job), n);
-    assert_eq!(gil::run_io(Mode::ModelGil(&gil), n, &job), n);
+    assert_eq!(gil::run_io(Mode::Free, n, &job).expect("a thread"), n);
+    assert_eq!(
+        gil::run_io(Mode::ModelGil(&gil), n, &job).expect("a thread"),
+        n
+    );
     group.bench_function(BenchmarkId::new("sequential", 1), |b| {
-        b.iter(|| gil::run_io(Mode::Free, 1, &job))
+        b.iter(|| gil::run_io(Mode::Free, 1, &job).expect("a thread"))
     });
     group.bench_function(BenchmarkId::new("threads", n), |b| {
-        b.iter(|| gil::run_io(Mode::Free, n, &job))
+        b.iter(|| gil::run_io(Mode::Free, n, &job).expect("a thread"))
     });
     group.bench_function(BenchmarkId::new("process pool", n), |b| {
         b.iter(|| pools::waits_in_pool(&mut pool, &job).expect("pool"))
     });
     group.bench_function(BenchmarkId::new("threads, model GIL", n), |b| {
-        b.iter(|| gil::run_io(Mode::ModelGil(&gil), n, &job))
+        b.iter(|| gil::run_io(Mode::ModelGil(&gil), n, &job).expect("a thread"))
     });
     group.finish();
 }

@@ -149,7 +149,7 @@ pub fn cpu_scaling(plan: &Plan, pools: &mut Pools) -> Table {
             &format!("scoped threads x{n}"),
             Model::Threads,
             1,
-            move || check(job.count_scoped(n)),
+            move || check(job.count_scoped(n).expect("a thread")),
         );
     }
     match &rayon {
@@ -173,12 +173,12 @@ pub fn cpu_scaling(plan: &Plan, pools: &mut Pools) -> Table {
         &format!("threads x{w} under the model GIL"),
         Model::Other,
         1,
-        move || check(gil::run_cpu(Mode::ModelGil(gil), w, job)),
+        move || check(gil::run_cpu(Mode::ModelGil(gil), w, job).expect("a thread")),
     );
     rounds.run(plan.reps(), &mut t);
     // How much CPU the machine really gave: on a shared machine the
     // threads' speedup cannot exceed this, however many cores there are.
-    let (_, m) = work::measure(|| job.count_scoped(w));
+    let (_, m) = work::measure(|| job.count_scoped(w).expect("a thread"));
     t.note(format!(
         "scoped threads x{w} kept {:.2} of {w} cores busy (CPU time / wall time); \
          a speedup cannot exceed that",
@@ -205,14 +205,14 @@ pub fn io_overlap(plan: &Plan, pools: &mut Pools) -> Table {
     let gil = &gil;
     let mut rounds = Rounds::default();
     rounds.add(&case, "sequential", Model::Other, 1, move || {
-        check(gil::run_io(Mode::Free, 1, job))
+        check(gil::run_io(Mode::Free, 1, job).expect("a thread"))
     });
     rounds.add(
         &case,
         &format!("threads x{waits}"),
         Model::Threads,
         1,
-        move || check(gil::run_io(Mode::Free, waits, job)),
+        move || check(gil::run_io(Mode::Free, waits, job).expect("a thread")),
     );
     match &mut pools.waits {
         Ok(pool) => {
@@ -228,7 +228,7 @@ pub fn io_overlap(plan: &Plan, pools: &mut Pools) -> Table {
         &format!("threads x{waits} under the model GIL"),
         Model::Other,
         1,
-        move || check(gil::run_io(Mode::ModelGil(gil), waits, job)),
+        move || check(gil::run_io(Mode::ModelGil(gil), waits, job).expect("a thread")),
     );
     rounds.run(plan.reps(), &mut t);
     t

@@ -40,14 +40,15 @@ impl Drop for Guard {
 
 /// The child's side: start a ticking worker, let it run 50 ms, then end it
 /// as `mode` says and return (the caller returns from `main` right after).
-pub fn child(mode: Mode) {
+/// Fails if the system refuses the worker thread.
+pub fn child(mode: Mode) -> std::io::Result<()> {
     let (stop, stopped) = bounded::<()>(0);
-    let worker = thread::spawn(move || {
+    let worker = thread::Builder::new().spawn(move || {
         let _guard = Guard;
         while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(Duration::from_millis(5)) {
             println!("tick");
         }
-    });
+    })?;
     thread::sleep(Duration::from_millis(50));
     match mode {
         Mode::Joined => {
@@ -58,6 +59,7 @@ pub fn child(mode: Mode) {
         // the end of `main`, which returns with the worker still looping.
         Mode::Detached => std::mem::forget(stop),
     }
+    Ok(())
 }
 
 /// Runs this program as `--child <mode>` and returns its stdout; kills and

@@ -6,9 +6,20 @@
 //! channels), [`semaphore`], [`event`], [`timer`]. The primitives are written
 //! against [`sync`], so loom checks the same code (`RUSTFLAGS="--cfg loom"`).
 
-// The GIL model and the workloads it is measured on.
+// The GIL model and the workloads it is measured on (`work` gathers them).
+pub mod cpu_job;
+pub mod false_sharing;
+pub mod fan_out;
 pub mod gil;
+pub mod measure;
+pub mod slow_server;
+pub mod wait_job;
 pub mod work;
+
+// Starting threads so that a refused spawn is an error, never a hang; the
+// verdict of a speed check.
+pub mod spawn;
+pub mod verdict;
 
 // Pools and primitives, loom-checked through `sync`.
 pub mod bounded_buffer;

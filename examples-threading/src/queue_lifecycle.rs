@@ -21,8 +21,9 @@
 //! ```
 
 use crate::pending::Pending;
-use anyhow::{Result, ensure};
+use crate::spawn::refused;
 use crossbeam_channel::{bounded, select};
+use std::io;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -60,33 +61,53 @@ pub struct Report {
     pub sum: u64,
 }
 
-/// Runs the whole life of the queue once; errors if `join` did not return
-/// within [`DEADLINE`].
-pub fn run(c: &Config) -> Result<Report> {
-    let (tx, rx) = bounded::<u64>(c.capacity);
+/// Why [`run`] stopped short.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// The system refused a producer or consumer thread. The threads that
+    /// started were not left blocked: dropping the queue's own ends lets
+    /// the producers' `send` fail once no consumer is left.
+    #[error(transparent)]
+    Spawn(#[from] io::Error),
+    /// `join` did not return within [`DEADLINE`].
+    #[error("work still pending after {0:?}")]
+    Stuck(Duration),
+}
+
+/// Runs the whole life of the queue once; errors if a thread was refused,
+/// or `join` did not return within [`DEADLINE`].
+pub fn run(c: &Config) -> Result<Report, QueueError> {
     let pending = Pending::new();
     let (sum, received, idle) = (AtomicU64::new(0), AtomicU64::new(0), AtomicUsize::new(0));
     let start = Instant::now();
-    let (filled, joined) = thread::scope(|s| -> Result<_> {
-        let producers: Vec<_> = (0..c.producers as u64)
-            .map(|p| {
-                let (tx, pending, n) = (tx.clone(), &pending, c.items as u64);
-                s.spawn(move || {
-                    for item in p * n..(p + 1) * n {
-                        pending.add(1);
-                        let _ = tx.send(item); // blocks while the channel is full
+    let threads = c.producers + c.consumers;
+    let (filled, joined) = thread::scope(|s| -> Result<_, QueueError> {
+        let (tx, rx) = bounded::<u64>(c.capacity);
+        let mut producers = Vec::with_capacity(c.producers);
+        for p in 0..c.producers as u64 {
+            let (tx, pending, n) = (tx.clone(), &pending, c.items as u64);
+            let produce = move || {
+                for item in p * n..(p + 1) * n {
+                    pending.add(1);
+                    if tx.send(item).is_err() {
+                        return; // no consumer left: a spawn was refused
                     }
-                })
-            })
-            .collect();
+                }
+            };
+            match thread::Builder::new().spawn_scoped(s, produce) {
+                Ok(h) => producers.push(h),
+                // Dropping `rx` (no consumer yet) makes every send fail.
+                Err(e) => return Err(refused(p as usize + 1, threads, &e).into()),
+            }
+        }
         // No consumer yet: the producers fill the channel and then block.
         while !tx.is_full() && start.elapsed() < DEADLINE {
             thread::sleep(Duration::from_millis(1));
         }
         let filled = tx.len();
-        for _ in 0..c.consumers {
+        for k in 0..c.consumers {
             let (rx, pending, sum, received, idle) = (rx.clone(), &pending, &sum, &received, &idle);
-            s.spawn(move || {
+            let consume = move || {
                 loop {
                     select! {
                         recv(rx) -> msg => match msg {
@@ -100,15 +121,20 @@ pub fn run(c: &Config) -> Result<Report> {
                         default(c.idle) => { idle.fetch_add(1, SeqCst); } // housekeeping would go here
                     }
                 }
-            });
+            };
+            if let Err(e) = thread::Builder::new().spawn_scoped(s, consume) {
+                // The consumers that started drain the channel; once the
+                // producers end, dropping `tx` here ends the consumers.
+                return Err(refused(c.producers + k + 1, threads, &e).into());
+            }
         }
+        drop(rx);
         // As with `queue.join()`, join only after every item was put: before
         // that the count can touch zero while producers are still running.
         producers.into_iter().for_each(|p| drop(p.join()));
-        ensure!(
-            pending.join_timeout(DEADLINE),
-            "work still pending after {DEADLINE:?}"
-        );
+        if !pending.join_timeout(DEADLINE) {
+            return Err(QueueError::Stuck(DEADLINE));
+        }
         let joined = received.load(SeqCst);
         // The consumers are alive and idle now: wait for a select! timeout.
         while idle.load(SeqCst) == 0 && start.elapsed() < DEADLINE {

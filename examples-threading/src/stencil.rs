@@ -10,14 +10,17 @@
 //! ```
 //! use examples_threading::stencil;
 //!
-//! let (cells, leaders) = stencil::with_barrier(3, 16, 10);
+//! let (cells, leaders) = stencil::with_barrier(3, 16, 10)?;
 //! assert_eq!(cells, stencil::serial(3 * 16, 10));
 //! assert_eq!(leaders, 10);
+//! # Ok::<(), std::io::Error>(())
 //! ```
 
+use std::io;
 use std::sync::Barrier;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
-use std::thread;
+
+use crate::spawn::together;
 
 const MODULUS: u64 = 1_000_003;
 
@@ -44,11 +47,16 @@ pub fn serial(cells: usize, phases: usize) -> Vec<u64> {
 
 /// The same cells (`threads * per_thread` of them) after `phases` phases,
 /// computed by `threads` threads that wait at one barrier after each phase.
-/// Also returns how many barrier waits were the phase's leader.
+/// Also returns how many barrier waits were the phase's leader. Fails if
+/// the system refuses a thread (none is left waiting at the barrier).
 ///
 /// # Panics
 /// If `threads` is 0.
-pub fn with_barrier(threads: usize, per_thread: usize, phases: usize) -> (Vec<u64>, usize) {
+pub fn with_barrier(
+    threads: usize,
+    per_thread: usize,
+    phases: usize,
+) -> io::Result<(Vec<u64>, usize)> {
     let n = threads * per_thread;
     // Two buffers: phase k reads `bufs[k % 2]` and writes `bufs[(k + 1) % 2]`.
     let bufs: [Vec<AtomicU64>; 2] = [
@@ -56,26 +64,22 @@ pub fn with_barrier(threads: usize, per_thread: usize, phases: usize) -> (Vec<u6
         (0..n).map(|_| AtomicU64::new(0)).collect(),
     ];
     let (barrier, leaders) = (Barrier::new(threads), AtomicUsize::new(0));
-    thread::scope(|s| {
-        for t in 0..threads {
-            let (bufs, barrier, leaders) = (&bufs, &barrier, &leaders);
-            s.spawn(move || {
-                let mut old = vec![0; n];
-                for k in 0..phases {
-                    for (o, cell) in old.iter_mut().zip(&bufs[k % 2]) {
-                        *o = cell.load(SeqCst);
-                    }
-                    let mine = bufs[(k + 1) % 2].iter().enumerate().skip(t * per_thread);
-                    for (i, cell) in mine.take(per_thread) {
-                        cell.store(step(&old, i), SeqCst);
-                    }
-                    if barrier.wait().is_leader() {
-                        leaders.fetch_add(1, SeqCst);
-                    }
-                }
-            });
+    let worker = |t: usize| {
+        let mut old = vec![0; n];
+        for k in 0..phases {
+            for (o, cell) in old.iter_mut().zip(&bufs[k % 2]) {
+                *o = cell.load(SeqCst);
+            }
+            let mine = bufs[(k + 1) % 2].iter().enumerate().skip(t * per_thread);
+            for (i, cell) in mine.take(per_thread) {
+                cell.store(step(&old, i), SeqCst);
+            }
+            if barrier.wait().is_leader() {
+                leaders.fetch_add(1, SeqCst);
+            }
         }
-    });
+    };
+    together(threads, worker, || ())?;
     let cells = bufs[phases % 2].iter().map(|c| c.load(SeqCst)).collect();
-    (cells, leaders.into_inner())
+    Ok((cells, leaders.into_inner()))
 }

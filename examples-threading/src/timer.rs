@@ -12,11 +12,12 @@
 //! use examples_threading::timer::Timer;
 //! use std::time::Duration;
 //!
-//! let fired = Timer::start(Duration::from_millis(1), || println!("ring"));
+//! let fired = Timer::start(Duration::from_millis(1), || println!("ring"))?;
 //! assert!(fired.join(), "ran its action");
 //!
-//! let slow = Timer::start(Duration::from_secs(3600), || unreachable!());
+//! let slow = Timer::start(Duration::from_secs(3600), || unreachable!())?;
 //! assert!(slow.cancel(), "cancelled before it fired, returns at once");
+//! # Ok::<(), std::io::Error>(())
 //! ```
 
 use crossbeam_channel::{Sender, after, bounded, select};
@@ -33,12 +34,13 @@ pub struct Timer {
 
 impl Timer {
     /// Runs `action` on a new thread after `delay`, unless cancelled first.
-    pub fn start<F>(delay: Duration, action: F) -> Self
+    /// Fails if the system refuses the thread.
+    pub fn start<F>(delay: Duration, action: F) -> std::io::Result<Self>
     where
         F: FnOnce() + Send + 'static,
     {
         let (cancel, cancelled) = bounded::<()>(1);
-        let thread = thread::spawn(move || {
+        let thread = thread::Builder::new().spawn(move || {
             let deadline = after(delay);
             select! {
                 // A message or the sender dropping: either way, cancelled.
@@ -48,11 +50,11 @@ impl Timer {
                     true
                 }
             }
-        });
-        Self {
+        })?;
+        Ok(Self {
             cancel: Some(cancel),
             thread: Some(thread),
-        }
+        })
     }
 
     /// Cancels the timer and waits for its thread; `true` if the action had

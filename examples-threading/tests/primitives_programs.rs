@@ -2,6 +2,8 @@
 //! exit code and the figures it printed.
 #![cfg(not(loom))]
 
+mod common;
+
 use lesson::testing::{
     assert_contains_all, assert_lesson_last, assert_usage_error, assert_usage_errors, number_after,
     output, serial, under_head,
@@ -48,10 +50,13 @@ fn thread_pool_survives_a_panicking_task() {
         out.contains("waited for 2000 of 2000 queued tasks"),
         "{out}"
     );
-    // The default hook still reports the panic, from the worker thread.
+    // The program's hook reports the panic in one line of its own.
+    assert!(err.is_empty(), "{err}");
+    let caught = out.lines().filter(|l| l.contains("(caught by the pool)"));
+    assert_eq!(caught.count(), 1, "{out}");
     assert!(
-        err.contains("pool-worker-") && err.contains("task 1000 fails on purpose"),
-        "{err}"
+        out.contains("thread 'pool-worker-") && out.contains("task 1000 fails on purpose (caught"),
+        "{out}"
     );
     assert_usage_errors(
         bin,
@@ -252,4 +257,47 @@ fn thread_panic_reaches_hook_join_and_poisons_the_lock() {
         "the hook replaced the default report: {err}"
     );
     assert_usage_error(bin, &["--threads", "2"]);
+}
+
+#[test]
+fn every_program_reports_a_full_stdout_in_one_line() {
+    let _guard = serial();
+    let quick: [(&str, &[&str]); 11] = [
+        (env!("CARGO_BIN_EXE_thread-pool"), &["--tasks", "100"]),
+        (env!("CARGO_BIN_EXE_producer-consumer"), &[]),
+        (env!("CARGO_BIN_EXE_semaphore"), &[]),
+        (env!("CARGO_BIN_EXE_event"), &[]),
+        (env!("CARGO_BIN_EXE_barrier"), &["--phases", "5"]),
+        (env!("CARGO_BIN_EXE_condition"), &["--items", "100"]),
+        (
+            env!("CARGO_BIN_EXE_timer"),
+            &["--fire-ms", "1", "--cancel-ms", "1000"],
+        ),
+        (env!("CARGO_BIN_EXE_thread-local"), &["--tasks", "100"]),
+        (env!("CARGO_BIN_EXE_scoped-threads"), &["--len", "100"]),
+        (env!("CARGO_BIN_EXE_daemon-threads"), &[]),
+        (env!("CARGO_BIN_EXE_thread-panics"), &[]),
+    ];
+    for (bin, args) in quick {
+        lesson::testing::assert_output_error(bin, args, 60);
+    }
+}
+
+#[test]
+fn no_thread_to_spare_is_one_line_and_exit_71_never_a_hang() {
+    let _guard = serial();
+    for bin in [
+        env!("CARGO_BIN_EXE_semaphore"),
+        env!("CARGO_BIN_EXE_condition"),
+        env!("CARGO_BIN_EXE_event"),
+        env!("CARGO_BIN_EXE_barrier"),
+        env!("CARGO_BIN_EXE_producer-consumer"),
+        env!("CARGO_BIN_EXE_scoped-threads"),
+        env!("CARGO_BIN_EXE_thread-pool"),
+        env!("CARGO_BIN_EXE_thread-local"),
+        env!("CARGO_BIN_EXE_timer"),
+        env!("CARGO_BIN_EXE_thread-panics"),
+    ] {
+        common::assert_no_threads(bin, &[]);
+    }
 }

@@ -10,41 +10,42 @@
 //! simulations, rounds of a game). Python: `threading.Barrier(n,
 //! action=...)`.
 
-use anyhow::{Result, ensure};
 use clap::Parser;
-use examples_threading::stencil;
+use examples_threading::{stencil, verdict::claim};
+use std::process::ExitCode;
 
 #[derive(Parser)]
 struct Args {
-    /// Threads (1 to 16).
-    #[arg(long, default_value_t = 4, value_parser = lesson::at_least_one)]
-    threads: usize,
-    /// Phases (1 to 1000).
-    #[arg(long, default_value_t = 200, value_parser = lesson::at_least_one)]
-    phases: usize,
+    /// Threads.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(1..=16))]
+    threads: u8,
+    /// Phases.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    phases: u16,
 }
 
 const CELLS_PER_THREAD: usize = 256;
 
-fn main() -> Result<()> {
+fn main() -> ExitCode {
+    lesson::main(run)
+}
+
+fn run() -> Result<(), lesson::Failure> {
     let args: Args = lesson::args();
-    if args.threads > 16 || args.phases > 1_000 {
-        lesson::usage_error("--threads must be at most 16 and --phases at most 1000");
-    }
-    let (threads, phases) = (args.threads, args.phases);
+    let (threads, phases) = (usize::from(args.threads), usize::from(args.phases));
     let n = threads * CELLS_PER_THREAD;
     let serial = stencil::serial(n, phases);
-    let (parallel, leaders) = stencil::with_barrier(threads, CELLS_PER_THREAD, phases);
+    let (parallel, leaders) = stencil::with_barrier(threads, CELLS_PER_THREAD, phases)?;
     let same = parallel == serial;
     println!("threads {threads:>3}   phases {phases:>5}   cells {n}");
     println!("leaders       {leaders} (one per phase)");
     let verdict = if same { "equals" } else { "DIFFERS from" };
     println!("result        {verdict} the one-thread result");
-    ensure!(
+    claim(
         same,
-        "a thread ran ahead of a phase: result differs from the serial one"
-    );
-    ensure!(leaders == phases, "not one leader per phase");
+        "a thread ran ahead of a phase: result differs from the serial one",
+    )?;
+    claim(leaders == phases, "not one leader per phase")?;
     println!(
         "lesson: a barrier per phase lets threads read each other's results without running ahead"
     );

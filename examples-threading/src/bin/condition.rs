@@ -9,69 +9,74 @@
 //! in real code use `crossbeam_channel::bounded`. Python:
 //! `threading.Condition` with `wait_for`, `notify`.
 
-use anyhow::{Result, ensure};
 use clap::Parser;
-use examples_threading::bounded_buffer::BoundedBuffer;
-use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
-use std::thread;
+use examples_threading::{bounded_buffer::BoundedBuffer, spawn::together, verdict::claim};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
 
 #[derive(Parser)]
 struct Args {
-    /// Producer threads, and as many consumers (1 to 64).
-    #[arg(long, default_value_t = 2, value_parser = lesson::at_least_one)]
-    pairs: usize,
-    /// Items per producer (1 to 100000).
-    #[arg(long, default_value_t = 20_000, value_parser = lesson::at_least_one)]
-    items: usize,
-    /// Buffer capacity (1 to 100000).
-    #[arg(long, default_value_t = 4, value_parser = lesson::at_least_one)]
-    capacity: usize,
+    /// Producer threads, and as many consumers.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=64))]
+    pairs: u8,
+    /// Items per producer.
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    items: u32,
+    /// Buffer capacity.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    capacity: u32,
 }
 
-fn main() -> Result<()> {
-    let args: Args = lesson::args();
-    if args.pairs > 64 || args.items > 100_000 || args.capacity > 100_000 {
-        lesson::usage_error("at most 64 pairs, 100000 items each, capacity 100000");
-    }
-    let buffer = BoundedBuffer::new(args.capacity);
-    let (sum, count) = (AtomicU64::new(0), AtomicU64::new(0));
-    thread::scope(|s| {
-        let producers: Vec<_> = (0..args.pairs as u64)
-            .map(|p| {
-                let buffer = &buffer;
-                s.spawn(move || {
-                    for i in 0..args.items as u64 {
-                        buffer.push(p * args.items as u64 + i);
-                    }
-                })
-            })
-            .collect();
-        for _ in 0..args.pairs {
-            s.spawn(|| {
+fn main() -> ExitCode {
+    lesson::main(run)
+}
+
+fn run() -> Result<(), lesson::Failure> {
+    let a: Args = lesson::args();
+    let (pairs, items, capacity) = (
+        usize::from(a.pairs),
+        u64::from(a.items),
+        a.capacity as usize,
+    );
+    let buffer = BoundedBuffer::new(capacity);
+    let (sum, count, producing) = (
+        AtomicU64::new(0),
+        AtomicU64::new(0),
+        AtomicUsize::new(pairs),
+    );
+    // Threads 0..pairs produce, the rest consume; all exist before any runs.
+    together(
+        2 * pairs,
+        |t| {
+            if t < pairs {
+                for i in 0..items {
+                    buffer.push(t as u64 * items + i);
+                }
+                if producing.fetch_sub(1, SeqCst) == 1 {
+                    buffer.close(); // the last producer: consumers drain the rest, then pop() gives None
+                }
+            } else {
                 while let Some(item) = buffer.pop() {
                     sum.fetch_add(item, SeqCst);
                     count.fetch_add(1, SeqCst);
                 }
-            });
-        }
-        for p in producers {
-            let _ = p.join();
-        }
-        buffer.close(); // consumers drain the rest, then pop() gives None
-    });
-    let total = (args.pairs * args.items) as u64;
+            }
+        },
+        || (),
+    )?;
+    let total = pairs as u64 * items;
     let want: u64 = (0..total).sum();
-    let (count, sum, capacity) = (count.into_inner(), sum.into_inner(), args.capacity);
+    let (count, sum) = (count.into_inner(), sum.into_inner());
     let stats = buffer.stats();
     let (max_len, full, empty) = (stats.max_len, stats.full_waits, stats.empty_waits);
     println!("items       {count} of {total} delivered, sum {sum} (want {want})");
     println!("buffer      at most {max_len} of {capacity} slots used");
     println!("waits       producers waited {full} times (full), consumers {empty} times (empty)");
-    ensure!(
+    claim(
         count == total && sum == want,
-        "an item was lost or duplicated"
-    );
-    ensure!(max_len <= capacity, "the buffer overflowed its capacity");
+        "an item was lost or duplicated",
+    )?;
+    claim(max_len <= capacity, "the buffer overflowed its capacity")?;
     println!(
         "lesson: wait in a loop on the condition, change state only under the lock, notify after"
     );

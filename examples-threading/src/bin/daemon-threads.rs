@@ -11,9 +11,10 @@
 //! Python: `daemon=True` threads are killed at exit without running their
 //! `finally` blocks; non-daemon threads are joined.
 
-use anyhow::{Result, ensure};
 use clap::Parser;
 use examples_threading::daemon::{self, MARKER, Mode};
+use examples_threading::verdict::claim;
+use std::process::ExitCode;
 
 #[derive(Parser)]
 struct Args {
@@ -21,26 +22,30 @@ struct Args {
     child: Option<Mode>,
 }
 
-fn main() -> Result<()> {
+fn main() -> ExitCode {
+    lesson::main(run)
+}
+
+fn run() -> Result<(), lesson::Failure> {
     let args: Args = lesson::args();
     if let Some(mode) = args.child {
-        daemon::child(mode);
-        return Ok(());
+        return Ok(daemon::child(mode)?);
     }
     let mut seen = Vec::new();
     for mode in ["detached", "joined"] {
-        let out = daemon::run_child(mode)?;
+        let out =
+            daemon::run_child(mode).map_err(|e| lesson::Failure::system(lesson::one_line(&*e)))?;
         let ticks = out.lines().filter(|l| *l == "tick").count();
         let marker = out.contains(MARKER);
         let shown = if marker { "printed" } else { "NEVER printed" };
         println!("{mode:<9} worker ticked {ticks:>3} times; Drop marker {shown}");
         seen.push((ticks, marker));
     }
-    ensure!(
+    claim(
         seen[0].0 > 0 && !seen[0].1,
-        "the detached worker's Drop ran (or it never ran at all)"
-    );
-    ensure!(seen[1].1, "the joined worker's Drop did not run");
+        "the detached worker's Drop ran (or it never ran at all)",
+    )?;
+    claim(seen[1].1, "the joined worker's Drop did not run")?;
     println!(
         "lesson: a thread nobody joins dies mid-step at exit; signal it to stop and join it to run its cleanup"
     );

@@ -16,62 +16,65 @@
 use std::time::Duration;
 
 use clap::Parser;
+use examples_threading::verdict::{Verdict, claim};
 use examples_threading::work::{Fanout, SlowServer, echo_all};
+use std::process::ExitCode;
 
 #[derive(Parser)]
 struct Args {
-    /// How many requests (at most 256).
-    #[arg(long, default_value_t = 16, value_parser = lesson::at_least_one)]
-    requests: usize,
-    /// Threads in the pool (at most 64).
-    #[arg(long, default_value_t = 4, value_parser = lesson::at_least_one)]
-    pool: usize,
-    /// How long the server takes to answer, in ms (at most 1000).
-    #[arg(long, default_value_t = 20, value_parser = lesson::at_least_one)]
-    delay_ms: usize,
+    /// How many requests.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    requests: u16,
+    /// Threads in the pool.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(1..=64))]
+    pool: u8,
+    /// How long the server takes to answer, in ms.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=100))]
+    delay_ms: u64,
 }
 
-fn main() {
-    if let Err(e) = run(lesson::args()) {
-        eprintln!("io-bound-threads: {e:#}");
-        std::process::exit(1);
-    }
+fn main() -> ExitCode {
+    lesson::main(run)
 }
 
-fn run(a: Args) -> anyhow::Result<()> {
-    if a.requests > 256 || a.pool > 64 || a.delay_ms > 1000 {
-        lesson::usage_error("at most --requests 256, --pool 64, --delay-ms 1000");
-    }
-    let delay = Duration::from_millis(a.delay_ms as u64);
+fn run() -> Result<(), lesson::Failure> {
+    let a: Args = lesson::args();
+    let (requests, delay_ms) = (usize::from(a.requests), a.delay_ms);
+    let delay = Duration::from_millis(delay_ms);
     let server = SlowServer::start(delay)?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let (requests, delay_ms) = (a.requests, a.delay_ms);
     println!(
         "{requests} requests to a loopback server that answers after {delay_ms} ms ({cores} cores)"
     );
-    let mut base = None;
+    let (mut base, mut slow) = (None, None);
     let ways = [
         ("one by one", Fanout::Sequential),
         ("thread per request", Fanout::ThreadPerTask),
-        ("pool", Fanout::Pool(a.pool)),
+        ("pool", Fanout::Pool(a.pool.into())),
     ];
     for (name, how) in ways {
-        let m = echo_all(server.addr(), a.requests, how)?;
+        let m = echo_all(&server, requests, how)?;
         let speedup = base.get_or_insert(m.wall).as_secs_f64() / m.wall.as_secs_f64();
-        let ideal = how.ideal_speedup(a.requests);
-        let label = format!("{name} ({})", how.concurrency(a.requests));
+        let ideal = how.ideal_speedup(requests);
+        let label = format!("{name} ({})", how.concurrency(requests));
         let ms = m.wall.as_millis();
         println!("{label:<24} {ms:>6} ms  {speedup:>6.2}x  (ideal {ideal:.1}x)");
         // Nobody beats its rounds of waiting; load only adds to them.
-        let rounds = a.requests.div_ceil(how.concurrency(a.requests)) as u32;
-        anyhow::ensure!(
-            m.wall >= delay.mul_f64(0.95) * rounds && speedup >= 0.4 * ideal,
-            "claim failed: {label}: {:?} for {rounds} rounds, speedup {speedup:.2}x",
-            m.wall
-        );
+        let rounds = requests.div_ceil(how.concurrency(requests)) as u32;
+        let wall = m.wall;
+        claim(
+            wall >= delay.mul_f64(0.95) * rounds,
+            format_args!("{label}: {wall:?} for {rounds} rounds of {delay_ms} ms"),
+        )?;
+        if speedup < 0.4 * ideal {
+            slow.get_or_insert(format!(
+                "{label}: speedup {speedup:.2}x of ideal {ideal:.1}x"
+            ));
+        }
     }
     println!(
         "lesson: threads that wait overlap; the speedup follows how many wait at once, not the cores"
     );
-    Ok(())
+    let why = slow.unwrap_or_default();
+    Verdict::speed(why.is_empty(), why).end()
 }

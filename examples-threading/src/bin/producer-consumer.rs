@@ -11,40 +11,44 @@
 //! channel whenever producers can outrun consumers. Python: `queue.Queue(
 //! maxsize)`, `q.get(timeout=...)`, `q.task_done()` / `q.join()`.
 
-use anyhow::{Result, ensure};
 use clap::Parser;
-use examples_threading::queue_lifecycle::{self, Config};
+use examples_threading::queue_lifecycle::{self, Config, QueueError};
+use examples_threading::verdict::claim;
+use lesson::Failure;
+use std::process::ExitCode;
 use std::time::Duration;
 
 #[derive(Parser)]
 struct Args {
-    /// Producer threads (1 to 64).
-    #[arg(long, default_value_t = 3, value_parser = lesson::at_least_one)]
-    producers: usize,
-    /// Consumer threads (1 to 64).
-    #[arg(long, default_value_t = 2, value_parser = lesson::at_least_one)]
-    consumers: usize,
-    /// Items per producer (1 to 100000).
-    #[arg(long, default_value_t = 2_000, value_parser = lesson::at_least_one)]
-    items: usize,
-    /// Channel capacity (1 to 100000).
-    #[arg(long, default_value_t = 8, value_parser = lesson::at_least_one)]
-    capacity: usize,
+    /// Producer threads.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=64))]
+    producers: u8,
+    /// Consumer threads.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=64))]
+    consumers: u8,
+    /// Items per producer.
+    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    items: u32,
+    /// Channel capacity; producers x items must exceed it, or nothing ever waits.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    capacity: u32,
 }
 
 const IDLE: Duration = Duration::from_millis(50);
 
-fn main() -> Result<()> {
+fn main() -> ExitCode {
+    lesson::main(run)
+}
+
+fn run() -> Result<(), Failure> {
     let a: Args = lesson::args();
-    if a.producers > 64 || a.consumers > 64 || a.items > 100_000 || a.capacity > 100_000 {
-        lesson::usage_error(
-            "at most 64 producers and consumers, 100000 items each, capacity 100000",
-        );
+    let (producers, consumers) = (usize::from(a.producers), usize::from(a.consumers));
+    let (items, capacity) = (a.items as usize, a.capacity as usize);
+    if producers * items <= capacity {
+        return Err(Failure::usage(
+            "producers x items must exceed --capacity, or nothing ever waits",
+        ));
     }
-    if a.producers * a.items <= a.capacity {
-        lesson::usage_error("producers x items must exceed --capacity, or nothing ever waits");
-    }
-    let (producers, consumers, items, capacity) = (a.producers, a.consumers, a.items, a.capacity);
     let config = Config {
         producers,
         consumers,
@@ -52,8 +56,11 @@ fn main() -> Result<()> {
         capacity,
         idle: IDLE,
     };
-    let r = queue_lifecycle::run(&config)?;
-    let total = (a.producers * a.items) as u64;
+    let r = queue_lifecycle::run(&config).map_err(|e| match e {
+        QueueError::Spawn(e) => Failure::from(e),
+        stuck @ QueueError::Stuck(_) => Failure::claim(stuck),
+    })?;
+    let total = (producers * items) as u64;
     let want: u64 = (0..total).sum();
     let (filled, joined, idle) = (r.filled, r.joined, r.idle_wakeups);
     println!("backpressure     channel filled to {filled} of {capacity} before any consumer ran");
@@ -64,16 +71,16 @@ fn main() -> Result<()> {
     println!("select! timeout  idle consumers woke {idle} times (every {every} ms)");
     let (received, sum) = (r.received, r.sum);
     println!("senders dropped  consumers ended; {received} items, sum {sum} (want {want})");
-    ensure!(
+    claim(
         filled == capacity,
-        "the channel never filled: no backpressure"
-    );
-    ensure!(joined == total, "join returned before every item was done");
-    ensure!(idle > 0, "no select! timeout fired");
-    ensure!(
+        "the channel never filled: no backpressure",
+    )?;
+    claim(joined == total, "join returned before every item was done")?;
+    claim(idle > 0, "no select! timeout fired")?;
+    claim(
         sum == want && received == total,
-        "an item was lost or duplicated"
-    );
+        "an item was lost or duplicated",
+    )?;
     println!(
         "lesson: a bounded channel makes fast producers wait; count finished work to know it is all done"
     );

@@ -11,77 +11,92 @@
 //! before the function returns; `spawn` + `Arc` for threads that outlive it.
 //! Python has no borrow checker: every thread may touch every object.
 
-use anyhow::{Result, anyhow, ensure};
 use clap::Parser;
-use std::sync::{Arc, Barrier};
-use std::thread;
+use examples_threading::{spawn::Gate, verdict::claim};
+use lesson::Failure;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::thread::{self, Builder};
 
 #[derive(Parser)]
 struct Args {
-    /// Threads (1 to 64).
-    #[arg(long, default_value_t = 4, value_parser = lesson::at_least_one)]
-    threads: usize,
-    /// Numbers to process (1 to 2000000).
-    #[arg(long, default_value_t = 1_000_000, value_parser = lesson::at_least_one)]
-    len: usize,
+    /// Threads.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(1..=64))]
+    threads: u8,
+    /// Numbers to process.
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u32).range(1..=2_000_000))]
+    len: u32,
 }
 
-fn main() -> Result<()> {
-    let args: Args = lesson::args();
-    if args.threads > 64 || args.len > 2_000_000 {
-        lesson::usage_error("--threads must be at most 64 and --len at most 2000000");
-    }
-    let data: Vec<u64> = (0..args.len as u64).collect();
-    let want: u64 = data.iter().map(|x| x * x).sum();
-    let chunk = args.len.div_ceil(args.threads);
+fn main() -> ExitCode {
+    lesson::main(run)
+}
 
-    // Scoped: borrow `data`, write into `out` in place.
-    let mut out = vec![0u64; args.len];
+fn run() -> Result<(), Failure> {
+    let args: Args = lesson::args();
+    let (threads, len) = (usize::from(args.threads), args.len as usize);
+    let data: Vec<u64> = (0..len as u64).collect();
+    let want: u64 = data.iter().map(|x| x * x).sum();
+    let chunk = len.div_ceil(threads);
+
+    // Scoped: borrow `data`, write into `out` in place. A refused spawn
+    // returns early; the scope still joins the threads that started.
+    let mut out = vec![0u64; len];
     thread::scope(|s| {
         for (input, output) in data.chunks(chunk).zip(out.chunks_mut(chunk)) {
-            s.spawn(move || {
-                for (x, o) in input.iter().zip(output) {
-                    *o = x * x;
-                }
-            });
+            Builder::new().spawn_scoped(s, move || {
+                input.iter().zip(output).for_each(|(x, o)| *o = x * x);
+            })?;
         }
-    }); // every thread has been joined here, so `out` is ours again
+        Ok::<_, std::io::Error>(())
+    })?; // every thread has been joined here, so `out` is ours again
     let scoped: u64 = out.iter().sum();
     println!("thread::scope     &data, &mut out chunks   sum {scoped}   (no Arc, no lock)");
 
-    // 'static: the threads may outlive `main`'s frame, so they must own
-    // what they use. The Arc is shared, the results come back via join.
-    let shared = Arc::new(data);
-    let running = Arc::new(Barrier::new(args.threads + 1));
-    let handles: Vec<_> = (0..args.threads)
-        .map(|t| {
-            let (shared, running) = (Arc::clone(&shared), Arc::clone(&running));
-            thread::spawn(move || {
-                running.wait(); // all clones alive at once
-                let mine = shared.chunks(chunk).nth(t).unwrap_or(&[]);
-                mine.iter().map(|x| x * x).sum::<u64>()
-            })
-        })
-        .collect();
+    // 'static: the threads may outlive `main`'s frame, so they must own what
+    // they use. They wait at a gate, holding their clone, until all exist.
+    let (shared, gate) = (Arc::new(data), Arc::new(Gate::new()));
+    let (mut handles, mut refused) = (Vec::with_capacity(threads), None);
+    for t in 0..threads {
+        let (shared, gate) = (Arc::clone(&shared), Arc::clone(&gate));
+        let sum_mine = move || {
+            let go = gate.wait(); // all clones alive at once
+            let mine = shared.chunks(chunk).nth(t).unwrap_or(&[]);
+            go.then(|| mine.iter().map(|x| x * x).sum::<u64>())
+        };
+        match Builder::new().spawn(sum_mine) {
+            Ok(h) => handles.push(h),
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+        }
+    }
     let peak = Arc::strong_count(&shared);
-    running.wait();
+    gate.open(refused.is_none()); // if one was refused, the others stop now
     let mut spawned = 0;
     for handle in handles {
-        spawned += handle.join().map_err(|_| anyhow!("a worker panicked"))?;
+        let sum = handle
+            .join()
+            .map_err(|_| Failure::claim("a worker panicked"))?;
+        spawned += sum.unwrap_or(0);
+    }
+    if let Some(e) = refused {
+        return Err(e.into());
     }
     let after = Arc::strong_count(&shared);
     println!(
         "thread::spawn     Arc<Vec<u64>> per thread sum {spawned}   Arc count while running: {peak}, after join: {after}"
     );
-    ensure!(
+    claim(
         scoped == want && spawned == want,
-        "a version got the wrong sum (want {want})"
-    );
-    let owners = args.threads + 1; // one per thread, and `main`'s
-    ensure!(
+        format_args!("a version got the wrong sum (want {want})"),
+    )?;
+    let owners = threads + 1; // one per thread, and `main`'s
+    claim(
         peak == owners,
-        "expected {owners} Arc owners while running, saw {peak}"
-    );
+        format_args!("expected {owners} Arc owners while running, saw {peak}"),
+    )?;
     println!(
         "lesson: scoped threads borrow (even &mut) because the scope joins them; 'static threads need Arc"
     );

@@ -9,36 +9,39 @@
 //! a rate-limited service. Python: `threading.BoundedSemaphore`, whose extra
 //! `release()` raises `ValueError`.
 
-use anyhow::{Result, ensure};
 use clap::Parser;
 use examples_threading::occupancy::most_inside;
 use examples_threading::semaphore::{Permit, Semaphore};
+use examples_threading::verdict::claim;
+use lesson::Failure;
+use std::process::ExitCode;
 
 #[derive(Parser)]
 struct Args {
-    /// Worker threads (1 to 256).
-    #[arg(long, default_value_t = 8, value_parser = lesson::at_least_one)]
-    workers: usize,
-    /// Permits: how many may be inside at once (1 to 256).
-    #[arg(long, default_value_t = 3, value_parser = lesson::at_least_one)]
-    limit: usize,
+    /// Worker threads.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    workers: u16,
+    /// Permits: how many may be inside at once.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=256))]
+    limit: u16,
 }
 
-fn main() -> Result<()> {
+fn main() -> ExitCode {
+    lesson::main(run)
+}
+
+fn run() -> Result<(), Failure> {
     let args: Args = lesson::args();
-    if args.workers > 256 || args.limit > 256 {
-        lesson::usage_error("--workers and --limit must be at most 256");
-    }
-    let (workers, limit) = (args.workers, args.limit);
+    let (workers, limit) = (usize::from(args.workers), usize::from(args.limit));
     let sem = Semaphore::new(limit);
-    let free = most_inside(workers, || ());
-    let capped = most_inside(workers, || sem.acquire());
+    let free = most_inside(workers, || ())?;
+    let capped = most_inside(workers, || sem.acquire())?;
     println!("no semaphore       at most {free:>3} of {workers} workers inside at once");
     println!("semaphore({limit:>3})     at most {capped:>3} of {workers} workers inside at once");
-    ensure!(
+    claim(
         capped <= limit,
-        "{capped} workers were inside a semaphore of {limit}"
-    );
+        format_args!("{capped} workers were inside a semaphore of {limit}"),
+    )?;
 
     let permit: Permit = sem.acquire();
     permit.forget(); // taken by hand, to be released by hand
@@ -47,11 +50,11 @@ fn main() -> Result<()> {
     println!("release #1         {first:?}");
     let shown = extra.map_or_else(|e| format!("Err: {e}"), |()| "Ok(())".into());
     println!("release #2         {shown}");
-    ensure!(
+    claim(
         first.is_ok() && extra.is_err(),
-        "the extra release was not refused"
-    );
-    ensure!(sem.available() == limit, "the limit changed");
+        "the extra release was not refused",
+    )?;
+    claim(sem.available() == limit, "the limit changed")?;
     println!(
         "lesson: a semaphore bounds concurrency, and a bounded one catches an unbalanced release"
     );

@@ -11,30 +11,33 @@
 //! Reach for it for per-thread caches, scratch space, RNGs, counters that are
 //! summed at the end. Python: `threading.local()`.
 
-use anyhow::{Result, ensure};
 use clap::Parser;
-use examples_threading::scratch;
+use examples_threading::{scratch, verdict::claim};
+use std::process::ExitCode;
 
 #[derive(Parser)]
 struct Args {
-    /// Threads in the rayon pool (1 to 256).
-    #[arg(long, default_value_t = 2, value_parser = lesson::at_least_one)]
-    threads: usize,
-    /// Tasks (1 to 2000000).
-    #[arg(long, default_value_t = 200_000, value_parser = lesson::at_least_one)]
-    tasks: usize,
+    /// Threads in the rayon pool.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=256))]
+    threads: u16,
+    /// Tasks.
+    #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u32).range(1..=2_000_000))]
+    tasks: u32,
 }
 
-fn main() -> Result<()> {
+fn main() -> ExitCode {
+    lesson::main(run)
+}
+
+fn run() -> Result<(), lesson::Failure> {
     let args: Args = lesson::args();
-    if args.threads > 256 || args.tasks > 2_000_000 {
-        lesson::usage_error("--threads must be at most 256 and --tasks at most 2000000");
-    }
+    let (threads, tasks) = (usize::from(args.threads), args.tasks as usize);
+    // A refused thread is an error from build(), not a panic in rayon.
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(args.threads)
+        .num_threads(threads)
         .build()?;
-    let fresh = scratch::fresh_per_task(&pool, args.tasks);
-    let local = scratch::reused_per_thread(&pool, args.tasks);
+    let fresh = scratch::fresh_per_task(&pool, tasks);
+    let local = scratch::reused_per_thread(&pool, tasks);
 
     let ms = |run: &scratch::Run| run.took.as_secs_f64() * 1e3;
     let (allocs, created) = (fresh.buffers, local.buffers);
@@ -48,15 +51,14 @@ fn main() -> Result<()> {
         ms(&local)
     );
     let (fresh, local) = (fresh.sum, local.sum);
-    ensure!(
+    claim(
         fresh == local,
-        "the two versions disagree: {fresh} vs {local}"
-    );
-    ensure!(
-        (1..=args.threads).contains(&created),
-        "{created} thread-local buffers for {} threads",
-        args.threads
-    );
+        format_args!("the two versions disagree: {fresh} vs {local}"),
+    )?;
+    claim(
+        (1..=threads).contains(&created),
+        format_args!("{created} thread-local buffers for {threads} threads"),
+    )?;
     println!(
         "lesson: a thread-local gives each pool thread its own scratch buffer: no lock, one allocation per thread"
     );

@@ -12,8 +12,10 @@
 //! never poisoned, a `with lock:` block just releases the lock on the way out
 //! and leaves the half-done update behind silently.
 
-use anyhow::{Result, ensure};
 use examples_threading::thread_pool::panic_message;
+use examples_threading::verdict::claim;
+use std::io::Write;
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -23,13 +25,27 @@ struct Args {}
 
 static HOOK_CALLS: AtomicUsize = AtomicUsize::new(0);
 
-fn main() -> Result<()> {
+fn main() -> ExitCode {
+    lesson::main(run)
+}
+
+fn run() -> Result<(), lesson::Failure> {
     let _: Args = lesson::args();
-    std::panic::set_hook(Box::new(|info| {
-        HOOK_CALLS.fetch_add(1, SeqCst);
+    // The hook runs inside a panic, so it must not panic itself (println!
+    // would, on a full stdout); the main thread's panics (such as that full
+    // stdout) go on to the hook that was there before.
+    let before = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
         let name = thread::current().name().unwrap_or("<unnamed>").to_string();
+        if name == "main" {
+            return before(info);
+        }
+        HOOK_CALLS.fetch_add(1, SeqCst);
         let message = panic_message(info.payload());
-        println!("excepthook   thread '{name}' panicked: {message}");
+        let _ = writeln!(
+            std::io::stdout(),
+            "excepthook   thread '{name}' panicked: {message}"
+        );
     }));
 
     let accounts = Arc::new(Mutex::new([100_i64, 0]));
@@ -65,18 +81,18 @@ fn main() -> Result<()> {
     println!("repaired     clear_poison(), lock() is {state}");
 
     let hook_calls = HOOK_CALLS.load(SeqCst);
-    ensure!(
+    claim(
         hook_calls == 1,
-        "the panic hook ran {hook_calls} times, want 1"
-    );
-    ensure!(
+        format_args!("the panic hook ran {hook_calls} times, want 1"),
+    )?;
+    claim(
         message.as_deref() == Some("network error before crediting the other account"),
-        "join did not return the panic"
-    );
-    ensure!(
+        "join did not return the panic",
+    )?;
+    claim(
         poisoned && balances == [60, 0] && after,
-        "the lock was not poisoned and repaired as expected"
-    );
+        "the lock was not poisoned and repaired as expected",
+    )?;
     println!(
         "lesson: a panic ends only its thread; join reports it, and a lock it held stays poisoned until repaired"
     );

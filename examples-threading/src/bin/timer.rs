@@ -9,51 +9,52 @@
 //! timeouts and debouncing. Python: `threading.Timer(delay, fn)` with
 //! `cancel()`.
 
-use anyhow::{Result, ensure};
 use clap::Parser;
-use examples_threading::timer::Timer;
+use examples_threading::{timer::Timer, verdict::claim};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
 struct Args {
-    /// Delay of the timer that fires, in ms (1 to 5000).
-    #[arg(long, default_value_t = 50, value_parser = lesson::at_least_one)]
-    fire_ms: usize,
-    /// Delay of the timer that is cancelled, in ms (1000 to 600000).
-    #[arg(long, default_value_t = 10_000, value_parser = lesson::at_least_one)]
-    cancel_ms: usize,
+    /// Delay of the timer that fires, in ms.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=5000))]
+    fire_ms: u64,
+    /// Delay of the timer that is cancelled, in ms.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1000..=600_000))]
+    cancel_ms: u64,
 }
 
-fn main() -> Result<()> {
+fn main() -> ExitCode {
+    lesson::main(run)
+}
+
+fn run() -> Result<(), lesson::Failure> {
     let args: Args = lesson::args();
-    if args.fire_ms > 5000 || !(1000..=600_000).contains(&args.cancel_ms) {
-        lesson::usage_error("--fire-ms must be at most 5000 and --cancel-ms 1000 to 600000");
-    }
     let (fire, cancel) = (
-        Duration::from_millis(args.fire_ms as u64),
-        Duration::from_millis(args.cancel_ms as u64),
+        Duration::from_millis(args.fire_ms),
+        Duration::from_millis(args.cancel_ms),
     );
 
     let start = Instant::now();
     let rang = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&rang);
-    let fired = Timer::start(fire, move || flag.store(true, SeqCst)).join();
+    let fired = Timer::start(fire, move || flag.store(true, SeqCst))?.join();
     let after = start.elapsed();
     println!(
         "timer {:>6} ms   fired: {fired:<5}  after {:>8.1} ms",
         args.fire_ms,
         after.as_secs_f64() * 1e3
     );
-    ensure!(
+    claim(
         fired && rang.load(SeqCst) && after >= fire,
-        "the short timer did not fire after its delay"
-    );
+        "the short timer did not fire after its delay",
+    )?;
 
     let rang = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&rang);
-    let timer = Timer::start(cancel, move || flag.store(true, SeqCst));
+    let timer = Timer::start(cancel, move || flag.store(true, SeqCst))?;
     std::thread::sleep(Duration::from_millis(10));
     let start = Instant::now();
     let cancelled = timer.cancel();
@@ -64,14 +65,14 @@ fn main() -> Result<()> {
         took.as_secs_f64() * 1e3,
         rang.load(SeqCst)
     );
-    ensure!(
+    claim(
         cancelled && !rang.load(SeqCst),
-        "the cancelled timer ran its action"
-    );
-    ensure!(
+        "the cancelled timer ran its action",
+    )?;
+    claim(
         took < cancel / 2,
-        "cancel() waited out the delay instead of waking the timer"
-    );
+        "cancel() waited out the delay instead of waking the timer",
+    )?;
     println!(
         "lesson: select! on the deadline and a cancel channel makes a sleep that can be interrupted"
     );
