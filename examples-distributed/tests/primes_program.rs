@@ -208,8 +208,8 @@ fn a_peer_killed_mid_run_stops_the_others_with_exit_4() {
     let mut rest = members.into_iter().take(2);
     for i in 0..2 {
         let (code, _, err) = finish(rest.next().unwrap(), 20);
-        assert_one_line_exit(code, &err, 4, "lost process 2");
-        assert!(err.contains(&format!("process {i} lost")), "{err}");
+        // Process 1 may notice first and stop, so process 0 may lose 1 or 2.
+        assert_one_line_exit(code, &err, 4, &format!("process {i} lost process "));
     }
     assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
 }
