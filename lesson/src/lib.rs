@@ -52,6 +52,7 @@
 //! ```
 
 mod end;
+pub mod python;
 #[cfg(feature = "testing")]
 pub mod testing;
 
