@@ -446,19 +446,45 @@ pub fn markdown_header(command: &str, seconds: f64) -> String {
     )
 }
 
-/// Runs `python/compare.py` with this plan's size (and a time limit) and
-/// merges its rows; on failure returns the one-line reason to print
-/// instead (python3 missing, timed out, failed).
-pub fn add_python(plan: &Plan, tables: &mut [Table]) -> Result<(), String> {
+/// Runs `python/compare.py` on `python` with this plan's size (and a time
+/// limit) and merges its rows, every one labelled with the interpreter's
+/// build; adds "py threading x2 calling Rust, GIL released" (measured in the
+/// embedded CPython of `examples-python`, the same job as the `py: primes`
+/// rows). Returns the note naming the build; on failure the one-line reason
+/// to print instead (timed out, failed).
+pub fn add_python(
+    plan: &Plan,
+    tables: &mut [Table],
+    python: &crate::python::Interpreter,
+) -> Result<String, String> {
     let workers = plan.workers.to_string();
     let mut args = vec!["--workers", &workers];
     if plan.quick {
         args.push("--quick");
     }
     let limit = Duration::from_secs(plan.pick(60, 180));
-    let run = crate::python::run(&args, limit).map_err(|e| e.to_string())?;
+    let mut run = crate::python::run(python, &args, limit).map_err(|e| e.to_string())?;
+    // The same job as the script's cpu_scaling rows (see compare.py).
+    let (primes, pieces) = (plan.pick(50_000, 200_000), plan.pick(50, 200) as usize);
+    let case = format!("py: primes < {}", thousands(primes));
+    match examples_python::release::released_on_threads(plan.workers, primes, pieces, 3) {
+        Ok((row, build)) => run.rows.push(crate::python::PyRow {
+            table: "cpu_scaling".into(),
+            case,
+            approach: format!(
+                "threading x{} calling Rust, GIL released [{build}]",
+                plan.workers
+            ),
+            model: Model::Threads,
+            time: row.measured.wall.as_secs_f64(),
+        }),
+        Err(e) => run.notes.push((
+            "cpu_scaling".into(),
+            format!("py threading calling Rust left out: {e}"),
+        )),
+    }
     merge_python(tables, &run);
-    Ok(())
+    Ok(format!("py rows: {}", python.build.label()))
 }
 
 /// Every table as text or Markdown, each followed by a blank line.

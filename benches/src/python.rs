@@ -6,16 +6,14 @@
 //! kind: `base`, `thread` or `process`, approach, seconds per unit) or note (`NOTE`, table, text); [`parse`]
 //! turns those into [`PyRow`]s and notes. It runs in its own process group,
 //! so on a timeout (or Ctrl-C, see [`crate::interrupt`]) the script and
-//! every pool worker it forked are stopped together.
+//! every pool worker it forked are stopped together. Finding the
+//! interpreter and running it live in [`lesson::python`], shared with the
+//! other crates.
 
-use std::io::{self, Read};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use nix::sys::signal::killpg;
-use nix::unistd::Pid;
+pub use lesson::python::{Build, Interpreter, PyError};
 
 use crate::report::Model;
 
@@ -47,20 +45,6 @@ pub struct PyRun {
     pub rows: Vec<PyRow>,
     /// `(table, text)`; table `all` is about the whole run.
     pub notes: Vec<(String, String)>,
-}
-
-/// Why there are no Python rows.
-#[derive(Debug, thiserror::Error)]
-pub enum PyError {
-    /// No `python3` on `PATH`.
-    #[error("python3 not found, Python rows left out")]
-    Missing,
-    /// It ran past the limit and was killed.
-    #[error("python3 ran longer than {0:?} and was stopped, Python rows left out")]
-    Timeout(Duration),
-    /// It failed.
-    #[error("python3 failed ({0}), Python rows left out")]
-    Failed(String),
 }
 
 /// Reads the script's output; lines it does not understand are skipped.
@@ -102,75 +86,41 @@ pub fn parse(out: &str) -> PyRun {
     run
 }
 
-/// Runs the script with `args` and at most `limit` of wall time.
-pub fn run(args: &[&str], limit: Duration) -> Result<PyRun, PyError> {
-    let mut command = Command::new("python3");
-    command
-        .arg(script())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    // SAFETY: runs in the forked child before exec and only makes the
-    // prctl system call, which is async-signal-safe. If `compare` dies
-    // (even by SIGKILL) the script gets SIGINT and cleans up (its pools
-    // terminate, its shared memory is unlinked) instead of running on.
-    unsafe {
-        command.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGINT);
-            Ok(())
-        });
-    }
-    let mut child = match command.spawn() {
-        Ok(c) => c,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(PyError::Missing),
-        Err(e) => return Err(PyError::Failed(e.to_string())),
-    };
-    let group = child.id() as i32;
-    crate::interrupt::watch(group);
-    // Read both pipes on threads so a chatty script never blocks on a full
-    // pipe while we wait for it.
-    let mut stdout = child.stdout.take();
-    let mut stderr = child.stderr.take();
-    let out = std::thread::spawn(move || drain(stdout.as_mut()));
-    let err = std::thread::spawn(move || drain(stderr.as_mut()));
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
-            _ => break None,
-        }
-    };
-    // Stop whatever is left of the group (a script that timed out, pool
-    // workers the script failed to stop): SIGINT first, so its `finally`
-    // blocks unlink their shared memory, then SIGKILL; reap the script.
-    if status.is_none() || group_alive(group) {
-        crate::interrupt::stop_group(group);
-    }
-    let _ = child.wait();
-    crate::interrupt::forget();
-    let out = out.join().unwrap_or_default();
-    let err = err.join().unwrap_or_default();
-    match status {
-        None => Err(PyError::Timeout(limit)),
-        Some(s) if s.success() => Ok(parse(&out)),
-        Some(s) => {
-            let last = err.lines().last().unwrap_or("no message").to_string();
-            Err(PyError::Failed(format!("{s}: {last}")))
-        }
-    }
+/// Runs the script on `python` with `args` and at most `limit` of wall
+/// time (through [`lesson::python::run`], which stops it and its workers in
+/// steps on a timeout or Ctrl-C). Every row's approach gets the build's
+/// label, so a free-threaded interpreter's threads are told apart from the
+/// GIL's.
+pub fn run(python: &Interpreter, args: &[&str], limit: Duration) -> Result<PyRun, PyError> {
+    let mut command = python.command();
+    command.arg(script()).args(args);
+    let out = lesson::python::run(&mut command, limit)?.success(limit)?;
+    let mut run = parse(&out);
+    label(&mut run, &python.build);
+    Ok(run)
 }
 
-fn group_alive(group: i32) -> bool {
-    killpg(Pid::from_raw(group), None).is_ok()
-}
-
-fn drain(r: Option<&mut impl Read>) -> String {
-    let mut s = String::new();
-    if let Some(r) = r {
-        let _ = r.read_to_string(&mut s);
+/// Names the build on every row (`threading.Thread x2, CPython 3.11.7
+/// (GIL)`).
+///
+/// ```
+/// use benches::python::{label, parse};
+/// use lesson::python::Build;
+/// let mut run = parse("ROW\tcpu\tpy: primes\tthread\tthreading x2\t0.5\n");
+/// label(&mut run, &Build::parse("3.14.0 1").unwrap());
+/// assert_eq!(run.rows[0].approach, "threading x2 [3.14.0 free-threaded]");
+/// ```
+pub fn label(run: &mut PyRun, build: &Build) {
+    let short = format!(
+        "{} {}",
+        build.version,
+        if build.free_threaded {
+            "free-threaded"
+        } else {
+            "GIL"
+        }
+    );
+    for row in &mut run.rows {
+        row.approach = format!("{} [{short}]", row.approach);
     }
-    s
 }

@@ -125,12 +125,13 @@ fn python_rows_sit_beside_the_rust_rows() {
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
-    let (out, _) = compare(&["--quick", "--python"]);
     if !has_python {
-        assert!(out.contains("python3 not found"), "{out}");
-        check_text(&out);
+        let (code, _, err) = run(env!("CARGO_BIN_EXE_compare"), &["--quick", "--python"], 60);
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains("no usable Python"), "{err}");
         return;
     }
+    let (out, _) = compare(&["--quick", "--python"]);
     assert!(check_text(&out) >= 10, "too few Python rows:\n{out}");
     for row in [
         "py threading.Thread start+join",
@@ -138,8 +139,39 @@ fn python_rows_sit_beside_the_rust_rows() {
         "py Pool(spawn) x",
         "py threading x1 (GIL)",
         "py shared_memory",
+        "calling Rust, GIL released [3.",
+        "py rows: CPython 3.",
     ] {
         assert!(out.contains(row), "{row} missing:\n{out}");
+    }
+    // Every py row names the build it ran on.
+    for line in out.lines().filter(|l| l.contains(" py ")) {
+        assert!(
+            line.contains(" GIL") || line.contains("free-threaded"),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn no_usable_python_is_one_line_and_exit_2() {
+    for (args, env) in [
+        (
+            &["--quick", "--python", "--python-exe", "/nonexistent"][..],
+            None,
+        ),
+        (&["--quick", "--python"][..], Some("/nonexistent/python3")),
+    ] {
+        let mut cmd = StdCommand::new(env!("CARGO_BIN_EXE_compare"));
+        cmd.args(args);
+        if let Some(path) = env {
+            cmd.env("TVP_PYTHON", path);
+        }
+        let out = cmd.output().expect("compare runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains("no usable Python"), "{err}");
     }
 }
 

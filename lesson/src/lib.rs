@@ -53,6 +53,7 @@
 
 mod end;
 pub mod interrupt;
+pub mod python;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -9,8 +9,10 @@
 //! with their own baseline, so the GIL and pickling show up measured here.
 //! Reach for it before choosing threads or processes; for careful numbers
 //! and plots run `cargo bench -p benches` (criterion).
-//! Exit 1 when a table came out empty; Ctrl-C stops the Python run (and its
-//! shared memory) and exits 130 (SIGTERM: 143).
+//! `--python-exe PATH` (or `TVP_PYTHON`) names the interpreter; every `py`
+//! row names its build. Exit 1 when a table came out empty, 2 for a bad flag
+//! or no usable Python; Ctrl-C stops the Python run (and its shared memory)
+//! and exits 130 (SIGTERM: 143).
 
 use std::io::IsTerminal;
 use std::time::Instant;
@@ -23,7 +25,7 @@ use clap::Parser;
 /// Threads vs processes on this machine, side by side.
 #[derive(Parser)]
 #[command(
-    after_help = "Exit: 0 every table printed, 1 a table came out empty, 2 bad flag, 130 Ctrl-C, 143 SIGTERM."
+    after_help = "Exit: 0 every table printed, 1 a table came out empty, 2 bad flag or no usable Python, 130 Ctrl-C, 143 SIGTERM."
 )]
 struct Args {
     /// A few seconds instead of about half a minute.
@@ -32,6 +34,10 @@ struct Args {
     /// Also run the same workloads in CPython (python3).
     #[arg(long)]
     python: bool,
+    /// The interpreter for --python (default: $TVP_PYTHON, else python3);
+    /// every Python row names its version and GIL or free-threaded.
+    #[arg(long, value_name = "PATH")]
+    python_exe: Option<std::path::PathBuf>,
     /// Print the tables as Markdown (what BENCHMARKS.md holds).
     #[arg(long)]
     markdown: bool,
@@ -44,6 +50,13 @@ fn main() {
     if let Err(e) = interrupt::install() {
         eprintln!("compare: cannot catch Ctrl-C: {e}");
     }
+    // No usable interpreter is said before anything runs: one line, exit 2.
+    let python = args.python.then(|| {
+        benches::python::Interpreter::find(args.python_exe.as_deref()).unwrap_or_else(|e| {
+            eprintln!("error: {}", lesson::python::no_python(e));
+            std::process::exit(lesson::USAGE)
+        })
+    });
     let plan = Plan::new(args.quick);
     let started = Instant::now();
     // Fork the process pools first, while this process has one thread.
@@ -55,16 +68,16 @@ fn main() {
         tables.push(run(&plan, &mut pools));
     }
     drop(pools); // shut down and reap the workers
-    let python_note = args.python.then(|| {
-        progress(&format!("[{total}/{total}] python3"));
-        compare::add_python(&plan, &mut tables).err()
+    let python_note = python.map(|py| {
+        progress(&format!("[{total}/{total}] {}", py.path.display()));
+        compare::add_python(&plan, &mut tables, &py).unwrap_or_else(|e| e)
     });
     progress("");
     let elapsed = started.elapsed().as_secs_f64();
     if args.markdown {
         print!("{}", compare::markdown_header(&args_line(), elapsed));
     }
-    if let Some(Some(note)) = &python_note {
+    if let Some(note) = &python_note {
         println!("{}{note}\n", if args.markdown { "Note: " } else { "" });
     }
     print!("{}", compare::render(&tables, args.markdown));
