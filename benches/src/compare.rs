@@ -158,7 +158,7 @@ pub fn cpu_scaling(plan: &Plan, pools: &mut Pools) -> Table {
         }),
         Err(e) => rounds.fail(&case, &format!("rayon x{w}"), e),
     }
-    match &mut pools.primes {
+    match &mut pools.pool {
         Ok(pool) => rounds.add(
             &case,
             &format!("process pool x{w}"),
@@ -402,7 +402,7 @@ pub fn pool_overhead(plan: &Plan, pools: &mut Pools) -> Table {
             ),
             Err(e) => rounds.fail(&case, "thread pool", e),
         }
-        match &mut pools.tiny {
+        match &mut pools.pool {
             Ok(pool) => rounds.add(
                 &case,
                 &format!("process pool x{w}"),

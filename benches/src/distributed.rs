@@ -107,7 +107,7 @@ pub fn distributed(plan: &Plan, pools: &mut Pools) -> Table {
         }
         Err(e) => rounds.fail(&case, "timely processes", e),
     }
-    match &mut pools.primes {
+    match &mut pools.pool {
         Ok(pool) => rounds.add(
             &case,
             &format!("process pool x{w}"),

@@ -247,15 +247,15 @@ pub fn on_rayon(job: &PrimeJob) -> u64 {
     job.count_rayon()
 }
 
-/// The same job on the workspace's process pool (`examples_multiprocessing::
-/// pool`), `workers` processes, one task per slice. This is the only call
-/// into the pool. It forks: call it while the process is single-threaded.
+/// The same job on the workspace's process pool (`process_pool`),
+/// `workers` processes, one task per slice. This is the only call into the
+/// pool. It forks: call it while the process is single-threaded.
 pub fn in_process_pool(job: &PrimeJob, workers: usize) -> Result<u64, String> {
     use examples_multiprocessing::pool::Pool;
-    let mut pool = Pool::new(workers, |(start, end): (u64, u64)| count_primes(start..end))
-        .map_err(|e| e.to_string())?;
+    let mut pool = Pool::new(workers).map_err(|e| e.to_string())?;
     let slices = job.slices().into_iter().map(|r| (r.start, r.end));
-    let results = pool.map(slices).map_err(|e| e.to_string())?;
+    let count = |(start, end): (u64, u64)| count_primes(start..end);
+    let results = pool.map(count, slices).map_err(|e| e.to_string())?;
     results
         .into_iter()
         .map(|r| r.map_err(|e| e.to_string()))

@@ -137,13 +137,15 @@ pub fn run(
         (spin(i, rounds), INITIALIZED_IN.load(Relaxed))
     };
     // The initializer runs once in every worker, replacements included.
-    let mut pool = Pool::builder(workers, job)
+    // The job captures the chosen faults before the fork: a build-time job.
+    let mut builder = Pool::builder(workers);
+    let job = builder.job(job);
+    let mut pool = builder
         .initializer(|| INITIALIZED_IN.store(std::process::id(), Relaxed))
-        .chunksize(chunksize)
         .task_timeout(timeout)
         .build()?;
     let pids = pool.pids();
-    let results = pool.map(0..tasks as u64)?;
+    let results = pool.chunked(chunksize).map(job, 0..tasks as u64)?;
     let (mut good, mut inits) = (0, BTreeSet::new());
     for (i, r) in results.iter().enumerate() {
         if let Ok((v, init)) = r {
@@ -166,11 +168,10 @@ pub fn run(
 /// `max_restarts`; returns the whole-call error `map` gave up with
 /// (`None` if it did not: a bug).
 pub fn every_task_kills_its_worker(workers: usize, max_restarts: usize) -> Result<Option<Error>> {
-    let mut doomed = Pool::builder(workers, |_: u64| -> u64 {
+    let mut doomed = Pool::builder(workers).max_restarts(max_restarts).build()?;
+    let kill_self = |_: u64| -> u64 {
         let _ = raise(Signal::SIGKILL);
         0
-    })
-    .max_restarts(max_restarts)
-    .build()?;
-    Ok(doomed.map(0..1000).err())
+    };
+    Ok(doomed.map(kill_self, 0..1000).err())
 }

@@ -6,12 +6,12 @@
 //! its length-prefixed serde framing, [`fork`] the safe way to fork and reap a
 //! child, [`forkserver`] a helper that forks workers on request.
 
-// The process pool and what it is built from.
+// The process pool (the `process-pool` crate) and what it is built from.
+pub use process_pool as pool;
+pub use process_pool::frame;
 pub mod cpu_work;
 pub mod faults;
-pub mod frame;
 pub mod measure;
-pub mod pool;
 pub mod stop_signal;
 
 // fork, start methods and the process gotchas.

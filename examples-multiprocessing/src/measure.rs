@@ -28,26 +28,12 @@ use anyhow::{Result, ensure};
 use nix::fcntl::OFlag;
 use serde::{Deserialize, Serialize};
 
-use crate::cpu_work::{rounds_per_ms, spin, thread_cpu_time};
-use crate::fork::{Child, fork_single_threaded};
-use crate::frame::{self, FrameReader};
-use crate::pool::{DEFAULT_MAX_IN_FLIGHT, Pool};
+use process_pool::frame::{self, FrameReader};
+use process_pool::{DEFAULT_MAX_IN_FLIGHT, Pool};
+pub use process_toolkit::best_of;
+use process_toolkit::{Child, fork as fork_single_threaded, thread_cpu_time};
 
-/// The smallest result of `rounds` runs of `once` (at least one run): the
-/// run the rest of the machine disturbed least.
-pub fn best_of<T: PartialOrd, E>(
-    rounds: usize,
-    mut once: impl FnMut() -> Result<T, E>,
-) -> Result<T, E> {
-    let mut best = once()?;
-    for _ in 1..rounds {
-        let next = once()?;
-        if next < best {
-            best = next;
-        }
-    }
-    Ok(best)
-}
+use crate::cpu_work::{rounds_per_ms, spin};
 
 /// A duration in milliseconds.
 pub fn ms(d: Duration) -> f64 {
@@ -139,21 +125,28 @@ impl fmt::Display for Speedup {
 /// every answer equals the sequential one.
 pub fn speedup(workers: usize, tasks: u64, task_ms: usize, rounds: usize) -> Result<Speedup> {
     let rounds_per_task = rounds_per_ms() * task_ms as u64;
-    let mut pool = Pool::builder(workers, move |s: u64| spin(s, rounds_per_task)).build()?;
+    // The calibrated length is state captured before the fork: a build-time job.
+    let mut builder = Pool::builder(workers);
+    let job = builder.job(move |s: u64| spin(s, rounds_per_task));
+    let mut pool = builder.build()?;
+    let cpu_time = process_pool::testing::cpu_time;
     let (mut seq, mut map, mut imap) = (Duration::MAX, Duration::MAX, Duration::MAX);
     let (mut pool_wall, mut seq_cpu, cpu_before) =
-        (Duration::ZERO, Duration::ZERO, pool.cpu_time());
+        (Duration::ZERO, Duration::ZERO, cpu_time(&pool));
     for _ in 0..rounds.max(1) {
         let (t, c) = (Instant::now(), thread_cpu_time());
         let expected: Vec<u64> = (0..tasks).map(|s| spin(s, rounds_per_task)).collect();
         seq = seq.min(t.elapsed());
         seq_cpu += thread_cpu_time() - c;
         let t = Instant::now();
-        let mapped: Vec<u64> = pool.map(0..tasks)?.into_iter().collect::<Result<_, _>>()?;
+        let mapped: Vec<u64> = pool
+            .map(job, 0..tasks)?
+            .into_iter()
+            .collect::<Result<_, _>>()?;
         map = map.min(t.elapsed());
         let t2 = Instant::now();
         let mut unordered = vec![0; tasks as usize];
-        for r in pool.imap_unordered(0..tasks)? {
+        for r in pool.imap_unordered(job, 0..tasks)? {
             let (i, v) = r?;
             unordered[i] = v;
         }
@@ -164,10 +157,10 @@ pub fn speedup(workers: usize, tasks: u64, task_ms: usize, rounds: usize) -> Res
             "pool results differ from the sequential ones"
         );
     }
-    let pool_cpu = (pool.cpu_time() - cpu_before).as_secs_f64();
+    let pool_cpu = (cpu_time(&pool) - cpu_before).as_secs_f64();
     // An iterator dropped early leaves tasks in flight that the pool discards.
     let t = Instant::now();
-    pool.imap_unordered(0..tasks)?.next().transpose()?;
+    pool.imap_unordered(job, 0..tasks)?.next().transpose()?;
     Ok(Speedup {
         workers,
         tasks,
@@ -182,11 +175,16 @@ pub fn speedup(workers: usize, tasks: u64, task_ms: usize, rounds: usize) -> Res
     })
 }
 
-/// Wall time per task, in microseconds, of `pool.map` over `n` tiny tasks
-/// (`x * x`), checking the results.
-pub fn per_task_us(pool: &mut Pool<u64, u64>, n: usize) -> Result<f64> {
+/// A tiny task: one multiplication.
+pub fn tiny(x: u64) -> u64 {
+    x.wrapping_mul(x)
+}
+
+/// Wall time per task, in microseconds, of `pool.map` over `n` [`tiny`]
+/// tasks, `chunksize` per message, checking the results.
+pub fn per_task_us(pool: &mut Pool, n: usize, chunksize: usize) -> Result<f64> {
     let t = Instant::now();
-    let out = pool.map(0..n as u64)?;
+    let out = pool.chunked(chunksize).map(tiny, 0..n as u64)?;
     let us = t.elapsed().as_secs_f64() * 1e6 / n.max(1) as f64;
     for (x, r) in out.into_iter().enumerate() {
         let x = x as u64;
@@ -223,21 +221,17 @@ pub fn per_task_costs(
     let mut rows = [Vec::new(), Vec::new()];
     let mut spread = Vec::new();
     for (row, window) in [(0, 1), (1, DEFAULT_MAX_IN_FLIGHT)] {
-        let mut pool = Pool::builder(workers, |x: u64| x.wrapping_mul(x))
-            .max_in_flight(window)
-            .build()?;
+        let mut pool = Pool::builder(workers).max_in_flight(window).build()?;
         for &chunksize in chunksizes {
-            pool.set_chunksize(chunksize)?;
             let n = if window == 1 {
                 (tiny / 100 * chunksize).clamp(1, tiny)
             } else {
                 tiny
             };
-            rows[row].push(best_of(rounds, || per_task_us(&mut pool, n))?);
+            rows[row].push(best_of(rounds, || per_task_us(&mut pool, n, chunksize))?);
         }
         if window > 1 {
-            pool.set_chunksize(1)?;
-            per_task_us(&mut pool, 4 * workers)?;
+            per_task_us(&mut pool, 4 * workers, 1)?;
             spread = pool.tasks_per_worker().to_vec();
         }
     }
@@ -278,10 +272,8 @@ impl fmt::Display for PerTaskCosts {
 /// after `every` tasks; returns how many workers retired and the cost in
 /// us/task.
 pub fn recycling(workers: usize, tiny: usize, every: usize) -> Result<(usize, f64)> {
-    let mut pool = Pool::builder(workers, |x: u64| x.wrapping_mul(x))
-        .max_tasks_per_child(every)
-        .build()?;
-    let us = per_task_us(&mut pool, tiny)?;
+    let mut pool = Pool::builder(workers).max_tasks_per_child(every).build()?;
+    let us = per_task_us(&mut pool, tiny, 1)?;
     let retired = pool.replacements().iter().filter(|r| r.retired).count();
     Ok((retired, us))
 }

@@ -18,8 +18,9 @@ use std::time::Duration;
 use anyhow::{Result, bail, ensure};
 use clap::Parser;
 use examples_multiprocessing::cpu_work::{rounds_per_ms, spin};
-use examples_multiprocessing::pool::{Error, Pool, live_children, open_fds};
-use examples_multiprocessing::stop_signal;
+use examples_multiprocessing::pool::testing::{live_children, new_fds_per_worker, open_fds};
+use examples_multiprocessing::pool::{CancelToken, Error, Pool};
+use process_toolkit::stop_signal;
 
 #[derive(Parser)]
 struct Args {
@@ -49,8 +50,10 @@ fn run() -> Result<()> {
     stop_signal::install()?;
     let (n, fds_before) = (a.tasks, open_fds(None)?);
     let rounds = rounds_per_ms() * a.task_ms as u64;
-    let mut pool = Pool::builder(a.workers, move |i: u64| spin(i, rounds))
-        .cancel_when(&stop_signal::STOP)
+    let mut builder = Pool::builder(a.workers);
+    let job = builder.job(move |i: u64| spin(i, rounds));
+    let mut pool = builder
+        .cancel_token(CancelToken::watching(stop_signal::flag()))
         .build()?;
     let pids = pool.pids();
     println!("workers        {pids:?} (press Ctrl-C to stop early)");
@@ -58,7 +61,7 @@ fn run() -> Result<()> {
         stop_signal::interrupt_after(Duration::from_millis(ms))?;
     }
     let (mut done, mut lost) = (0, 0);
-    for r in pool.imap_unordered(0..n as u64)? {
+    for r in pool.imap_unordered(job, 0..n as u64)? {
         match r {
             Ok((i, v)) if v == spin(i as u64, rounds) => done += 1,
             Ok((i, _)) => bail!("task {i}: wrong result"),
@@ -81,9 +84,10 @@ fn run() -> Result<()> {
         None => println!("finished       {done} of {n} tasks"),
     }
     // Each worker holds its own two pipe ends beyond what it inherited.
-    let worker_fds = pool.new_fds_per_worker(&fds_before, Duration::from_secs(2))?;
+    let worker_fds = new_fds_per_worker(&pool, &fds_before, Duration::from_secs(2))?;
     println!("worker fds     {worker_fds:?} new in each worker (its own task and result pipes)");
-    let report = pool.shutdown();
+    pool.close();
+    let report = pool.join()?;
     let (exited, killed) = (report.exited, report.killed);
     println!("shutdown       {exited} workers exited, {killed} killed after the deadline");
     let (left, fds_after) = (live_children()?, open_fds(None)?);

@@ -11,7 +11,7 @@
 //! that does not decode as the expected type is [`FrameError::Decode`].
 //!
 //! ```
-//! use examples_multiprocessing::frame::{self, FrameReader};
+//! use process_pool::frame::{self, FrameReader};
 //!
 //! let mut wire = Vec::new();
 //! frame::encode(&(7u32, "seven".to_string()), &mut wire)?;

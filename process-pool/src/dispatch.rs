@@ -1,0 +1,469 @@
+//! The parent's dispatch loop: hand out chunks round-robin into each
+//! worker's window, write without blocking, `poll` all result pipes at
+//! once, and route each result to its call.
+
+use std::collections::VecDeque;
+use std::io;
+use std::os::fd::AsFd;
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{self, SigSet, SigmaskHow, Signal};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::frame;
+use crate::recovery::close;
+use crate::wire::{Call, Chunk, Outcome, ResultHead, encode_chunk, split_chunk};
+use crate::{Error, Pool, PoolState, WorkerState};
+
+/// Work queued per worker, in nanoseconds of measured chunk time: enough
+/// to cover the parent's wake-up latency on a busy machine, small enough
+/// that the last chunks of a run are still spread over all workers.
+const QUEUE_NS: u64 = 10_000_000;
+/// Bytes of tasks queued per worker beyond its first chunk: a pipe's
+/// default capacity is 64 KiB.
+const QUEUE_BYTES: usize = 48 << 10;
+
+/// One call's progress: input not yet pulled, chunks to send again, and
+/// finished results not yet handed to the caller.
+pub(crate) struct Run<I, R> {
+    pub id: u64,
+    pub base: u64,
+    pub call: Call,
+    pub chunksize: usize,
+    pub input: Option<I>,
+    pub pulled: usize,
+    /// Pull no input past `yielded + ahead` (ordered `imap`: the results
+    /// held waiting for an earlier one stay bounded).
+    pub ahead: usize,
+    pub yielded: usize,
+    pub retry: VecDeque<Chunk>,
+    pub outstanding: usize,
+    pub ready: VecDeque<(usize, Result<R, Error>)>,
+}
+
+impl<I, R> Run<I, R> {
+    pub fn done(&self) -> bool {
+        self.input.is_none() && self.outstanding == 0 && self.retry.is_empty()
+    }
+}
+
+impl Pool {
+    pub(crate) fn start_run<R, I>(
+        &mut self,
+        call: Call,
+        chunksize: usize,
+        input: I,
+    ) -> Result<Run<I, R>, Error> {
+        match self.state {
+            PoolState::Open => {}
+            PoolState::Closed => return Err(Error::Closed),
+            PoolState::Cancelled => return Err(Error::Cancelled),
+            PoolState::Broken { restarts, last } => return Err(Error::Broken { restarts, last }),
+        }
+        if chunksize == 0 {
+            return Err(Error::Zero("chunksize"));
+        }
+        self.next_run += 1;
+        self.spread = vec![0; self.workers.len()];
+        Ok(Run {
+            id: self.next_run,
+            base: self.next_seq,
+            call,
+            chunksize,
+            input: Some(input),
+            pulled: 0,
+            ahead: usize::MAX,
+            yielded: 0,
+            retry: VecDeque::new(),
+            outstanding: 0,
+            ready: VecDeque::new(),
+        })
+    }
+
+    /// Drives the work until the run is done, or (with `one`) until at
+    /// least one result is ready.
+    pub(crate) fn pump<T, R, I>(&mut self, run: &mut Run<I, R>, one: bool) -> Result<(), Error>
+    where
+        T: Serialize + DeserializeOwned,
+        R: DeserializeOwned,
+        I: Iterator<Item = T>,
+    {
+        let _guard = SigpipeBlocked::new();
+        loop {
+            if self.cancel.as_ref().is_some_and(|t| t.is_cancelled()) {
+                self.state = PoolState::Cancelled;
+                return Err(Error::Cancelled);
+            }
+            self.fill(run);
+            self.write_out();
+            if run.done() || (one && !run.ready.is_empty()) {
+                return Ok(());
+            }
+            self.wait(run)?;
+        }
+    }
+
+    /// Hands out chunks round-robin, one per worker per pass, until every
+    /// worker's window is full or the work runs out. So a job smaller than
+    /// the windows still reaches every worker, while a large job keeps
+    /// several chunks queued on each.
+    fn fill<T: Serialize + DeserializeOwned, R, I: Iterator<Item = T>>(
+        &mut self,
+        run: &mut Run<I, R>,
+    ) {
+        loop {
+            let mut handed_out = false;
+            for wi in 0..self.workers.len() {
+                let w = &self.workers[wi];
+                if w.task_w.is_none()
+                    || w.state != WorkerState::Serving
+                    || w.full(self.max_in_flight)
+                {
+                    continue;
+                }
+                let quota = self.max_tasks_per_child.map(|m| m - w.sent);
+                let room = quota.unwrap_or(usize::MAX);
+                let Some(chunk) = self.next_chunk(run, room) else {
+                    return; // no input left, nothing to send again
+                };
+                let w = &mut self.workers[wi];
+                w.out.extend_from_slice(&chunk.frame);
+                w.sent += chunk.count;
+                w.queued_bytes += chunk.frame.len();
+                if quota.is_some_and(|q| q <= chunk.count) {
+                    w.state = WorkerState::Retiring;
+                }
+                w.in_flight.push_back(chunk);
+                handed_out = true;
+            }
+            if !handed_out {
+                return;
+            }
+        }
+    }
+
+    /// The next chunk of at most `room` tasks: a re-sent one, or new input.
+    fn next_chunk<T: Serialize + DeserializeOwned, R, I: Iterator<Item = T>>(
+        &mut self,
+        run: &mut Run<I, R>,
+        room: usize,
+    ) -> Option<Chunk> {
+        if let Some(chunk) = run.retry.pop_front() {
+            if chunk.count <= room {
+                return Some(chunk);
+            }
+            let mut parts = split_chunk::<T>(&chunk, room);
+            let rest = parts.pop()?;
+            run.retry.push_front(rest);
+            return parts.pop();
+        }
+        loop {
+            let allowed = run
+                .yielded
+                .saturating_add(run.ahead)
+                .saturating_sub(run.pulled);
+            let want = run.chunksize.min(room).min(allowed);
+            if want == 0 {
+                return None; // ordered imap: wait for the consumer
+            }
+            let input = run.input.as_mut()?;
+            let items: Vec<T> = input.by_ref().take(want).collect();
+            if items.len() < want {
+                run.input = None;
+            }
+            if items.is_empty() {
+                return None;
+            }
+            let first_index = run.pulled;
+            let first = run.base + first_index as u64;
+            run.pulled += items.len();
+            run.outstanding += items.len();
+            self.next_seq = run.base + run.pulled as u64;
+            match encode_chunk(run.id, run.call, first, &items) {
+                Ok(chunk) => return Some(chunk),
+                Err(_) => {
+                    // Find the items that cannot be encoded; send the rest one by one.
+                    for (k, item) in items.iter().enumerate() {
+                        let seq = first + k as u64;
+                        match encode_chunk(run.id, run.call, seq, std::slice::from_ref(item)) {
+                            Ok(chunk) => run.retry.push_back(chunk),
+                            Err(message) => {
+                                run.outstanding -= 1;
+                                let index = first_index + k;
+                                run.ready
+                                    .push_back((index, Err(Error::Encode { index, message })));
+                            }
+                        }
+                    }
+                    if let Some(chunk) = run.retry.pop_front() {
+                        return Some(chunk);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes queued task bytes without blocking; a worker whose task pipe
+    /// is full gets the rest when `poll` says it has room.
+    fn write_out(&mut self) {
+        for w in &mut self.workers {
+            while w.out_at < w.out.len() {
+                let Some(fd) = w.task_w.as_ref() else { break };
+                match nix::unistd::write(fd, &w.out[w.out_at..]) {
+                    Ok(n) => w.out_at += n,
+                    Err(Errno::EINTR) => continue,
+                    Err(Errno::EAGAIN) => break,
+                    // EPIPE (SIGPIPE is blocked): the worker is gone; its
+                    // result pipe will show end-of-file.
+                    Err(_) => {
+                        close(&mut w.task_w);
+                        break;
+                    }
+                }
+            }
+            if w.out_at == w.out.len() {
+                w.out.clear();
+                w.out_at = 0;
+                if w.state == WorkerState::Retiring {
+                    // The worker finishes what it has, sees end-of-file, exits 0.
+                    close(&mut w.task_w);
+                }
+            }
+        }
+    }
+
+    /// Sleeps in `poll` until a worker has results, has died, or has room
+    /// in its task pipe; then handles what happened.
+    fn wait<T, R, I>(&mut self, run: &mut Run<I, R>) -> Result<(), Error>
+    where
+        T: Serialize + DeserializeOwned,
+        R: DeserializeOwned,
+        I: Iterator<Item = T>,
+    {
+        let next_timeout = self.enforce_timeout();
+        let mut ready = Vec::new();
+        {
+            let mut fds = Vec::with_capacity(self.workers.len() * 2);
+            let mut owners = Vec::with_capacity(self.workers.len() * 2);
+            for (wi, w) in self.workers.iter().enumerate() {
+                if let Some(fd) = &w.result_r {
+                    fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+                    owners.push(wi);
+                }
+                if let (Some(fd), true) = (&w.task_w, w.out_at < w.out.len()) {
+                    fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLOUT));
+                    owners.push(usize::MAX);
+                }
+            }
+            if fds.is_empty() {
+                return Err(Error::Io(io::Error::other("no worker left to wait for")));
+            }
+            // With a cancel token, wake up now and then to look at it.
+            let mut wake = self.cancel.as_ref().map(|_| Duration::from_millis(100));
+            if let Some(next) = next_timeout {
+                wake = Some(wake.map_or(next, |w| w.min(next)));
+            }
+            let timeout = match wake {
+                // Round up, so a deadline is not polled for again and again.
+                Some(d) => PollTimeout::from(d.as_millis().min(60_000) as u16 + 1),
+                None => PollTimeout::NONE,
+            };
+            match poll(&mut fds, timeout) {
+                Ok(_) => {}
+                Err(Errno::EINTR) => return Ok(()),
+                Err(e) => return Err(Error::Io(e.into())),
+            }
+            for (fd, &wi) in fds.iter().zip(&owners) {
+                if wi != usize::MAX && fd.revents().is_some_and(|r| !r.is_empty()) {
+                    ready.push(wi);
+                }
+            }
+        }
+        for wi in ready {
+            self.read_results(wi, run)?;
+        }
+        Ok(())
+    }
+
+    fn read_results<T, R, I>(&mut self, wi: usize, run: &mut Run<I, R>) -> Result<(), Error>
+    where
+        T: Serialize + DeserializeOwned,
+        R: DeserializeOwned,
+        I: Iterator<Item = T>,
+    {
+        let w = &mut self.workers[wi];
+        let Some(fd) = w.result_r.as_ref() else {
+            return Ok(());
+        };
+        let mut ended = false;
+        loop {
+            let have = w.inbuf.len();
+            w.inbuf.resize(have + (64 << 10), 0);
+            let got = nix::unistd::read(fd, &mut w.inbuf[have..]);
+            w.inbuf.truncate(have + got.unwrap_or(0));
+            match got {
+                Ok(0) => {
+                    ended = true;
+                    break;
+                }
+                Ok(n) if n == 64 << 10 => continue,
+                Ok(_) | Err(Errno::EAGAIN) => break,
+                Err(Errno::EINTR) => continue,
+                Err(_) => {
+                    ended = true;
+                    break;
+                }
+            }
+        }
+        let mut inbuf = std::mem::take(&mut self.workers[wi].inbuf);
+        let mut at = 0;
+        let mut broken_protocol = false;
+        while let Ok(Some((payload, used))) = frame::split(&inbuf[at..]) {
+            at += used;
+            if !self.deliver(wi, payload, run) {
+                broken_protocol = true;
+                break;
+            }
+        }
+        if frame::split(&inbuf[at..]).is_err() {
+            broken_protocol = true;
+        }
+        inbuf.drain(..at);
+        let w = &mut self.workers[wi];
+        w.inbuf = inbuf;
+        if broken_protocol {
+            // A worker that sends garbage cannot be trusted with more work.
+            let _ = signal::kill(w.pid, Signal::SIGKILL);
+            ended = true;
+        }
+        if ended {
+            self.handle_death(wi, run)?;
+        }
+        Ok(())
+    }
+
+    /// Matches a result frame with the oldest chunk in flight on worker
+    /// `wi`; `false` if it does not match (a protocol error).
+    fn deliver<I, R: DeserializeOwned>(
+        &mut self,
+        wi: usize,
+        payload: &[u8],
+        run: &mut Run<I, R>,
+    ) -> bool {
+        let Ok((head, rest)) = postcard::take_from_bytes::<ResultHead>(payload) else {
+            return false;
+        };
+        let w = &mut self.workers[wi];
+        let Some(chunk) = w.in_flight.front() else {
+            return false;
+        };
+        if chunk.first != head.first {
+            return false;
+        }
+        let results = if chunk.run == run.id {
+            match postcard::from_bytes::<Vec<Outcome<R>>>(rest) {
+                Ok(results) if results.len() == chunk.count => Some(results),
+                _ => return false,
+            }
+        } else {
+            None // left over from an abandoned call
+        };
+        let chunk = w.in_flight.pop_front().expect("checked above");
+        w.queued_bytes -= chunk.frame.len();
+        let ns = head.ns.max(1);
+        w.chunk_ns = if w.chunk_ns == 0 {
+            ns
+        } else {
+            (3 * w.chunk_ns + ns) / 4
+        };
+        let Some(results) = results else {
+            return true;
+        };
+        let pid = w.pid.as_raw();
+        self.spread[wi] += chunk.count;
+        for (k, outcome) in results.into_iter().enumerate() {
+            let index = (chunk.first - run.base) as usize + k;
+            let result = match outcome {
+                Outcome::Ok(r) => {
+                    self.deaths_in_a_row = 0;
+                    Ok(r)
+                }
+                Outcome::Panicked(message) => Err(Error::Panicked {
+                    index,
+                    pid,
+                    message,
+                }),
+                Outcome::EncodeFailed(message) => Err(Error::Encode { index, message }),
+            };
+            run.ready.push_back((index, result));
+        }
+        run.outstanding -= chunk.count;
+        true
+    }
+}
+
+impl crate::Worker {
+    /// Whether the worker has enough queued: about `QUEUE_NS` (10 ms) of
+    /// measured work in chunks, at least 2 (so it never waits for a round
+    /// trip), at most `max`; and, past one chunk, no more bytes than a pipe
+    /// holds (so the parent need not wake up to push the rest).
+    fn full(&self, max: usize) -> bool {
+        let wanted = QUEUE_NS.checked_div(self.chunk_ns).unwrap_or(2);
+        let window = (wanted.clamp(2, 1 << 20) as usize).min(max);
+        self.in_flight.len() >= window
+            || (!self.in_flight.is_empty() && self.queued_bytes >= QUEUE_BYTES)
+    }
+}
+
+/// Blocks `SIGPIPE` for the calling thread while the pool writes to task
+/// pipes, so writing to a dead worker's pipe returns `EPIPE` instead of
+/// killing the whole program. Any `SIGPIPE` this caused is discarded on drop.
+struct SigpipeBlocked {
+    old: SigSet,
+    was_pending: bool,
+}
+
+impl SigpipeBlocked {
+    fn new() -> Self {
+        let mut set = SigSet::empty();
+        set.add(Signal::SIGPIPE);
+        let mut old = SigSet::empty();
+        let _ = signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old));
+        SigpipeBlocked {
+            old,
+            was_pending: sigpipe_pending(),
+        }
+    }
+}
+
+impl Drop for SigpipeBlocked {
+    fn drop(&mut self) {
+        if !self.was_pending && !self.old.contains(Signal::SIGPIPE) && sigpipe_pending() {
+            let mut set = SigSet::empty();
+            set.add(Signal::SIGPIPE);
+            let zero = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: `set` and `zero` are valid for the call; a null info
+            // pointer is allowed. This dequeues the SIGPIPE our own write
+            // raised while it was blocked.
+            unsafe { libc::sigtimedwait(set.as_ref(), std::ptr::null_mut(), &zero) };
+        }
+        let _ = signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&self.old), None);
+    }
+}
+
+fn sigpipe_pending() -> bool {
+    let mut set = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: sigpending fills the set it is given; we read it only on success.
+    unsafe {
+        if libc::sigpending(set.as_mut_ptr()) != 0 {
+            return false;
+        }
+        libc::sigismember(set.as_ptr(), libc::SIGPIPE) == 1
+    }
+}

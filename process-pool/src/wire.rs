@@ -1,0 +1,206 @@
+//! What crosses the pipes, and the shared page where each worker says
+//! which task it is running.
+//!
+//! A task chunk is one [frame](crate::frame): a [`TaskHead`] (the first
+//! task's sequence number, and which function to run: the address of a
+//! trampoline in this program's code, and its argument), then the
+//! postcard-encoded `Vec<T>` of items. A result chunk is one frame: a
+//! [`ResultHead`] (first task, nanoseconds the chunk took), then the
+//! `Vec<Outcome<R>>`. The heads decode without knowing `T` or `R`, so the
+//! parent can route a result to its call before decoding it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use process_toolkit::SharedMapping;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::frame;
+
+/// Which function a chunk runs: `tramp` is the address of a
+/// monomorphized `worker::run_chunk::<C>` in this program's code (the same
+/// address in every worker, forked from this image), `arg` what it needs
+/// (a build-time closure's index).
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Call {
+    pub(crate) tramp: usize,
+    pub(crate) arg: u64,
+}
+
+/// The start of every task frame.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct TaskHead {
+    pub first: u64,
+    pub call: Call,
+}
+
+/// The start of every result frame.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct ResultHead {
+    pub first: u64,
+    pub ns: u64,
+}
+
+/// One task's outcome, as the worker reports it.
+#[derive(Serialize, Deserialize)]
+pub(crate) enum Outcome<R> {
+    Ok(R),
+    Panicked(String),
+    EncodeFailed(String),
+}
+
+/// A chunk of tasks as sent: the call it belongs to, the sequence number
+/// of its first task, how many, and the whole frame (kept to send again
+/// if its worker dies).
+pub(crate) struct Chunk {
+    pub run: u64,
+    pub first: u64,
+    pub count: usize,
+    pub call: Call,
+    pub frame: Vec<u8>,
+}
+
+impl Chunk {
+    pub fn contains(&self, seq: u64) -> bool {
+        (self.first..self.first + self.count as u64).contains(&seq)
+    }
+}
+
+/// Encodes tasks `first..first + items.len()` for `call` as one frame.
+pub(crate) fn encode_chunk<T: Serialize>(
+    run: u64,
+    call: Call,
+    first: u64,
+    items: &[T],
+) -> Result<Chunk, String> {
+    let mut frame = vec![0; frame::HEADER];
+    frame::append(&TaskHead { first, call }, &mut frame)
+        .and_then(|()| frame::append(items, &mut frame))
+        .map_err(|e| format!("cannot encode: {e}"))?;
+    let len = frame.len() - frame::HEADER;
+    if len > frame::MAX_FRAME {
+        return Err(format!("task chunk of {len} bytes exceeds the frame limit"));
+    }
+    frame[..frame::HEADER].copy_from_slice(&(len as u32).to_le_bytes());
+    Ok(Chunk {
+        run,
+        first,
+        count: items.len(),
+        call,
+        frame,
+    })
+}
+
+/// Splits a chunk at task `at` into `[..at]` and `[at..]` (either may be
+/// empty), re-encoding the tasks. Only on the rare paths (a worker died, a
+/// retry does not fit a worker's remaining quota).
+pub(crate) fn split_chunk<T: Serialize + DeserializeOwned>(chunk: &Chunk, at: usize) -> Vec<Chunk> {
+    let Some(items) = frame::split(&chunk.frame)
+        .ok()
+        .flatten()
+        .and_then(|(payload, _)| postcard::take_from_bytes::<TaskHead>(payload).ok())
+        .and_then(|(_, rest)| postcard::from_bytes::<Vec<T>>(rest).ok())
+    else {
+        return Vec::new();
+    };
+    let at = at.min(items.len());
+    let (head, tail) = items.split_at(at);
+    [(chunk.first, head), (chunk.first + at as u64, tail)]
+        .into_iter()
+        .filter_map(|(first, items)| encode_chunk(chunk.run, chunk.call, first, items).ok())
+        .collect()
+}
+
+/// What a worker's slot says: `0` before its first task, `2 * seq + 1`
+/// while running task `seq`, `2 * seq + 2` after it.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum SlotState {
+    Fresh,
+    Running(u64),
+    Finished(u64),
+}
+
+impl From<u64> for SlotState {
+    fn from(v: u64) -> Self {
+        match v {
+            0 => SlotState::Fresh,
+            v if v % 2 == 1 => SlotState::Running((v - 1) / 2),
+            v => SlotState::Finished((v - 2) / 2),
+        }
+    }
+}
+
+const SLOT_WORDS: usize = 8; // one cache line per worker
+
+/// One cache line per worker in a [`SharedMapping`] made before the first
+/// fork: a worker's stores are visible to the parent even after the worker
+/// was killed.
+pub(crate) struct Slots {
+    map: SharedMapping,
+}
+
+/// One worker's words in [`Slots`]: its [`SlotState`], and when (on
+/// `CLOCK_MONOTONIC`, in ns) its current task started.
+#[derive(Clone, Copy)]
+pub(crate) struct Slot<'a> {
+    pub state: &'a AtomicU64,
+    pub started: &'a AtomicU64,
+}
+
+impl Slots {
+    pub fn new(count: usize) -> std::io::Result<Self> {
+        Ok(Slots {
+            map: SharedMapping::new(count.max(1) * SLOT_WORDS * 8)?,
+        })
+    }
+
+    pub fn get(&self, i: usize) -> Slot<'_> {
+        let words = &self.map.atomic_u64s()[i * SLOT_WORDS..];
+        Slot {
+            state: &words[0],
+            started: &words[1],
+        }
+    }
+
+    pub fn state(&self, i: usize) -> SlotState {
+        SlotState::from(self.get(i).state.load(Ordering::Acquire))
+    }
+}
+
+/// Nanoseconds on `CLOCK_MONOTONIC`, the same clock in every process.
+pub(crate) fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec for clock_gettime to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slot_states_round_trip() {
+        assert_eq!(SlotState::from(0), SlotState::Fresh);
+        assert_eq!(SlotState::from(2 * 41 + 1), SlotState::Running(41));
+        assert_eq!(SlotState::from(2 * 41 + 2), SlotState::Finished(41));
+    }
+
+    #[test]
+    fn split_chunk_keeps_sequence_numbers_and_call() {
+        let call = Call { tramp: 77, arg: 3 };
+        let chunk = encode_chunk(3, call, 10, &[1u8, 2, 3, 4]).unwrap();
+        let parts = split_chunk::<u8>(&chunk, 1);
+        assert_eq!(parts.len(), 2);
+        assert_eq!((parts[0].first, parts[0].count, parts[0].run), (10, 1, 3));
+        assert_eq!(
+            (parts[1].first, parts[1].count, parts[1].call),
+            (11, 3, call)
+        );
+        assert!(parts[1].contains(13) && !parts[1].contains(14));
+    }
+}

@@ -1,0 +1,328 @@
+//! The worker's side: read chunks, run them, send results in batches.
+//!
+//! A chunk names its function by the address of a trampoline,
+//! [`run_chunk::<C>`](run_chunk), monomorphized for the caller's function
+//! type `C`. The worker was forked from this very program image, so that
+//! address is the same function here; the parent is the only writer on the
+//! task pipe, so the address is one the parent took from a real function.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::marker::PhantomData;
+use std::os::fd::OwnedFd;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use nix::sys::signal::{self, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::unistd::Pid;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::frame;
+use crate::options::{EXIT_INIT_FAILED, EXIT_PROTOCOL};
+use crate::wire::{Call, Outcome, ResultHead, Slot, TaskHead, monotonic_ns};
+use process_toolkit::EXIT_PARENT_GONE;
+
+/// A worker sends its finished results at least this often...
+const FLUSH_NS: u128 = 100_000;
+/// ...or when this many bytes of results are waiting.
+const FLUSH_BYTES: usize = 32 << 10;
+
+/// What a running worker knows: its slot, whether tasks are timed, and the
+/// closures given at build.
+pub(crate) struct Ctx<'a> {
+    pub slot: Slot<'a>,
+    pub timed: bool,
+    pub closures: &'a [Box<dyn Any>],
+}
+
+/// A function type the pool can run: how the worker turns `arg` and an
+/// item into a result.
+pub(crate) trait Runner: 'static {
+    type T: Serialize + DeserializeOwned;
+    type R: Serialize + DeserializeOwned;
+    fn run(ctx: &Ctx<'_>, arg: u64, item: Self::T) -> Self::R;
+}
+
+/// The trampoline type every chunk names by address.
+type Tramp = fn(&Ctx<'_>, u64, u64, &[u8], &mut Vec<u8>) -> Result<(), ()>;
+
+/// The [`Call`] that runs `C` with `arg`.
+pub(crate) fn call_of<C: Runner>(arg: u64) -> Call {
+    Call {
+        tramp: run_chunk::<C> as Tramp as usize,
+        arg,
+    }
+}
+
+/// A zero-sized `Copy` function (a `fn` item or a closure that captures
+/// nothing), run by conjuring it in the worker.
+pub(crate) struct Plain<F, T, R>(PhantomData<F>, PhantomData<fn(T) -> R>);
+
+/// Produces the value of a zero-sized `Copy` type.
+fn conjure<F: Copy>() -> F {
+    const { assert!(size_of::<F>() == 0) };
+    // SAFETY: `F` has size 0 (checked at compile time) and is `Copy`, and
+    // the caller in the parent held a value of it: a bitwise copy of that
+    // value is zero bytes, which is what this produces.
+    unsafe { std::mem::zeroed::<F>() }
+}
+
+impl<F, T, R> Runner for Plain<F, T, R>
+where
+    F: Fn(T) -> R + Copy + 'static,
+    T: Serialize + DeserializeOwned + 'static,
+    R: Serialize + DeserializeOwned + 'static,
+{
+    type T = T;
+    type R = R;
+    fn run(_: &Ctx<'_>, _: u64, item: T) -> R {
+        conjure::<F>()(item)
+    }
+}
+
+/// `starmap`: a zero-sized `Fn(A, B) -> R` run on a tuple.
+pub(crate) struct Star<F, A, B, R>(PhantomData<F>, PhantomData<fn(A, B) -> R>);
+
+impl<F, A, B, R> Runner for Star<F, A, B, R>
+where
+    F: Fn(A, B) -> R + Copy + 'static,
+    A: Serialize + DeserializeOwned + 'static,
+    B: Serialize + DeserializeOwned + 'static,
+    R: Serialize + DeserializeOwned + 'static,
+{
+    type T = (A, B);
+    type R = R;
+    fn run(_: &Ctx<'_>, _: u64, (a, b): (A, B)) -> R {
+        conjure::<F>()(a, b)
+    }
+}
+
+/// A closure given at build, found by index in the worker's copy.
+pub(crate) struct Closure<T, R>(PhantomData<fn(T) -> R>);
+
+/// How a build-time closure is stored: boxed twice, so it can be found
+/// with `downcast_ref`.
+pub(crate) type Boxed<T, R> = Box<dyn Fn(T) -> R>;
+
+impl<T, R> Runner for Closure<T, R>
+where
+    T: Serialize + DeserializeOwned + 'static,
+    R: Serialize + DeserializeOwned + 'static,
+{
+    type T = T;
+    type R = R;
+    fn run(ctx: &Ctx<'_>, arg: u64, item: T) -> R {
+        let job = ctx
+            .closures
+            .get(arg as usize)
+            .and_then(|b| b.downcast_ref::<Boxed<T, R>>());
+        match job {
+            Some(job) => job(item),
+            None => panic!("job {arg} was not made by this pool's builder"),
+        }
+    }
+}
+
+/// Runs one chunk of `C` and appends its result frame to `out`.
+fn run_chunk<C: Runner>(
+    ctx: &Ctx<'_>,
+    arg: u64,
+    first: u64,
+    items: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), ()> {
+    let items: Vec<C::T> = postcard::from_bytes(items).map_err(|_| ())?;
+    let began = Instant::now();
+    let mut outcomes = Vec::with_capacity(items.len());
+    for (k, item) in items.into_iter().enumerate() {
+        let seq = first + k as u64;
+        if ctx.timed {
+            ctx.slot.started.store(monotonic_ns(), Ordering::Relaxed);
+        }
+        ctx.slot.state.store(2 * seq + 1, Ordering::Release);
+        outcomes.push(
+            match catch_unwind(AssertUnwindSafe(|| C::run(ctx, arg, item))) {
+                Ok(r) => Outcome::Ok(r),
+                Err(payload) => Outcome::Panicked(panic_text(&*payload)),
+            },
+        );
+        ctx.slot.state.store(2 * seq + 2, Ordering::Release);
+    }
+    let ns = began.elapsed().as_nanos().min(u64::MAX as u128) as u64;
+    encode_results(first, ns, &mut outcomes, out);
+    Ok(())
+}
+
+/// Appends one result frame; a result that cannot be encoded becomes an
+/// error for its task alone.
+pub(crate) fn encode_results<R: Serialize>(
+    first: u64,
+    ns: u64,
+    outcomes: &mut [Outcome<R>],
+    out: &mut Vec<u8>,
+) {
+    let head = ResultHead { first, ns };
+    let try_encode =
+        |outcomes: &[Outcome<R>], out: &mut Vec<u8>| frame::encode(&(&head, outcomes), out).is_ok();
+    if try_encode(outcomes, out) {
+        return;
+    }
+    for outcome in outcomes.iter_mut() {
+        if let Outcome::Ok(r) = outcome {
+            match postcard::to_stdvec(r).map(|v| v.len()) {
+                Err(e) => *outcome = Outcome::EncodeFailed(format!("cannot encode result: {e}")),
+                Ok(n) if n > frame::MAX_FRAME / 2 => {
+                    *outcome =
+                        Outcome::EncodeFailed(format!("result of {n} bytes is too large to send"));
+                }
+                Ok(_) => {}
+            }
+        }
+    }
+    if !try_encode(outcomes, out) {
+        for outcome in outcomes.iter_mut() {
+            *outcome = Outcome::EncodeFailed("result chunk too large to send".into());
+        }
+        try_encode(outcomes, out);
+    }
+}
+
+thread_local! {
+    /// The last panic message in a worker, recorded by its panic hook.
+    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+fn panic_text(payload: &(dyn Any + Send)) -> String {
+    match LAST_PANIC.with(|p| p.borrow_mut().take()) {
+        Some(message) => message.replace('\n', " "),
+        None => process_toolkit::panic_message(payload),
+    }
+}
+
+/// What a worker needs to start.
+pub(crate) struct Start<'a> {
+    pub init: Option<&'a dyn Fn()>,
+    pub ctx: Ctx<'a>,
+    pub parent: Pid,
+    /// Inherited descriptors this worker must close: every pool's
+    /// parent-side pipe ends.
+    pub close: &'a [i32],
+}
+
+/// The body of a worker process. Never returns: every path ends in `_exit`,
+/// so the child never unwinds into the caller's stack or runs the parent's
+/// destructors.
+pub(crate) fn worker_main(start: Start<'_>, task_r: OwnedFd, result_w: OwnedFd) -> ! {
+    let code = catch_unwind(AssertUnwindSafe(|| {
+        if process_toolkit::die_with_parent(start.parent).is_err() {
+            return EXIT_PARENT_GONE;
+        }
+        // Ctrl-C goes to the whole foreground process group: leave it to the
+        // parent. Handlers inherited from the parent would run the parent's
+        // logic here, so SIGTERM and friends get their default action back.
+        // SAFETY: installing SIG_IGN / SIG_DFL runs no code of ours.
+        unsafe {
+            let _ = signal::signal(Signal::SIGINT, SigHandler::SigIgn);
+            let _ = signal::signal(Signal::SIGPIPE, SigHandler::SigIgn);
+            for sig in [
+                Signal::SIGTERM,
+                Signal::SIGHUP,
+                Signal::SIGQUIT,
+                Signal::SIGALRM,
+                Signal::SIGUSR1,
+            ] {
+                let _ = signal::signal(sig, SigHandler::SigDfl);
+            }
+        }
+        let _ = signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+        for &fd in start.close {
+            // SAFETY: these are pool-side pipe ends inherited from the
+            // parent; nothing in this process owns them (the parent's
+            // `OwnedFd`s are never dropped here: the child ends in `_exit`).
+            unsafe { libc::close(fd) };
+        }
+        std::panic::set_hook(Box::new(|info| {
+            LAST_PANIC.with(|p| *p.borrow_mut() = Some(info.to_string()));
+        }));
+        if let Some(init) = start.init {
+            if catch_unwind(AssertUnwindSafe(init)).is_err() {
+                return EXIT_INIT_FAILED;
+            }
+        }
+        serve(&start.ctx, File::from(task_r), File::from(result_w))
+    }))
+    .unwrap_or(EXIT_PROTOCOL);
+    // SAFETY: `_exit` ends the process at once: no destructors of the
+    // parent's objects, no atexit handlers, no flushing of copied buffers.
+    unsafe { libc::_exit(code) }
+}
+
+/// The worker loop: read chunks, run them, send results in batches.
+fn serve(ctx: &Ctx<'_>, mut input: File, mut output: File) -> i32 {
+    let mut buf: Vec<u8> = Vec::with_capacity(64 << 10);
+    let mut start = 0;
+    let mut out: Vec<u8> = Vec::with_capacity(64 << 10);
+    let mut oldest_unsent: Option<Instant> = None;
+    loop {
+        loop {
+            let (payload, used) = match frame::split(&buf[start..]) {
+                Ok(Some(found)) => found,
+                Ok(None) => break,
+                Err(_) => return EXIT_PROTOCOL,
+            };
+            let Ok((head, items)) = postcard::take_from_bytes::<TaskHead>(payload) else {
+                return EXIT_PROTOCOL;
+            };
+            let began = Instant::now();
+            // SAFETY: the parent, the only writer of this pipe, put the
+            // address of a `run_chunk::<C>` there (see `call_of`); this
+            // process runs the parent's program image, so the same function
+            // is at that address here.
+            let tramp: Tramp = unsafe { std::mem::transmute::<usize, Tramp>(head.call.tramp) };
+            if tramp(ctx, head.call.arg, head.first, items, &mut out).is_err() {
+                return EXIT_PROTOCOL;
+            }
+            start += used;
+            // Flush once the oldest unsent result began FLUSH_NS ago: a long
+            // task's result goes at once, tiny ones travel in batches.
+            let now = Instant::now();
+            let oldest = *oldest_unsent.get_or_insert(began);
+            if now.duration_since(oldest).as_nanos() >= FLUSH_NS || out.len() >= FLUSH_BYTES {
+                if output.write_all(&out).is_err() {
+                    return EXIT_PARENT_GONE;
+                }
+                out.clear();
+                oldest_unsent = None;
+            }
+        }
+        // About to block for more tasks: send what is finished first.
+        if !out.is_empty() {
+            if output.write_all(&out).is_err() {
+                return EXIT_PARENT_GONE;
+            }
+            out.clear();
+            oldest_unsent = None;
+        }
+        buf.drain(..start);
+        start = 0;
+        let have = buf.len();
+        buf.resize(have + (64 << 10), 0);
+        let got = loop {
+            match input.read(&mut buf[have..]) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other,
+            }
+        };
+        buf.truncate(have + got.as_ref().map_or(0, |n| *n));
+        match got {
+            Ok(0) if have == 0 => return 0, // end of work
+            Ok(0) => return EXIT_PROTOCOL,  // pipe closed inside a frame
+            Ok(_) => {}
+            Err(_) => return EXIT_PARENT_GONE,
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! The pool's hard behaviours, driven through its API. `harness = false`:
+//! this `main` is single-threaded, so it may fork (a test harness runs
+//! threads). Each case checks that exactly the expected task failed, naming
+//! its pid and signal; that every other result equals the sequential
+//! answer; and that no child and no new descriptor is left. Prints each
+//! case; exits 1 on any failure.
+
+use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, raise};
+use process_pool::testing::{live_children, open_fds};
+use process_pool::{CancelToken, Death, Error, Pool};
+
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+/// Kills its own worker on task 5.
+fn crash_on_5(x: u64) -> u64 {
+    if x == 5 {
+        let _ = raise(Signal::SIGKILL);
+    }
+    square(x)
+}
+
+fn panic_on_3(x: u64) -> u64 {
+    assert!(x != 3, "task 3 panics on purpose");
+    square(x)
+}
+
+fn hang_on_2(x: u64) -> u64 {
+    if x == 2 {
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+    square(x)
+}
+
+fn slow(x: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(20));
+    square(x)
+}
+
+type Check = Result<(), String>;
+type Case = (&'static str, fn() -> Check);
+
+fn ensure(ok: bool, what: impl FnOnce() -> String) -> Check {
+    if ok { Ok(()) } else { Err(what()) }
+}
+
+/// Every result but `bad` equals the sequential answer.
+fn others_right(results: &[Result<u64, Error>], bad: Option<usize>) -> Check {
+    for (i, r) in results.iter().enumerate() {
+        if Some(i) == bad {
+            continue;
+        }
+        match r {
+            Ok(v) if *v == square(i as u64) => {}
+            other => return Err(format!("task {i}: {other:?}")),
+        }
+    }
+    Ok(())
+}
+
+fn killed_worker_mid_task() -> Check {
+    let mut pool = Pool::new(2).map_err(|e| e.to_string())?;
+    let pids = pool.pids();
+    let out = pool.map(crash_on_5, 0..20u64).map_err(|e| e.to_string())?;
+    match &out[5] {
+        Err(Error::WorkerDied {
+            index: 5,
+            pid,
+            cause: Death::Signaled(Signal::SIGKILL),
+        }) if pids.contains(pid) => {}
+        other => return Err(format!("task 5: {other:?}")),
+    }
+    let e = out[5].as_ref().unwrap_err().to_string();
+    ensure(e.contains("SIGKILL"), || e.clone())?;
+    others_right(&out, Some(5))
+}
+
+fn panicking_task() -> Check {
+    let mut pool = Pool::new(2).map_err(|e| e.to_string())?;
+    let out = pool.map(panic_on_3, 0..20u64).map_err(|e| e.to_string())?;
+    match &out[3] {
+        Err(Error::Panicked {
+            index: 3, message, ..
+        }) if message.contains("on purpose") => {}
+        other => return Err(format!("task 3: {other:?}")),
+    }
+    ensure(pool.replacements().is_empty(), || {
+        "a panic cost a worker".into()
+    })?;
+    others_right(&out, Some(3))
+}
+
+fn hung_task_under_timeout() -> Check {
+    let mut pool = Pool::builder(2)
+        .task_timeout(Duration::from_millis(300))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let out = pool.map(hang_on_2, 0..10u64).map_err(|e| e.to_string())?;
+    match &out[2] {
+        Err(Error::TimedOut { index: 2, .. }) => {}
+        other => return Err(format!("task 2: {other:?}")),
+    }
+    others_right(&out, Some(2))
+}
+
+fn retirement() -> Check {
+    let mut pool = Pool::builder(2)
+        .max_tasks_per_child(3)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let out = pool.map(square, 0..30u64).map_err(|e| e.to_string())?;
+    let retired = pool.replacements().iter().filter(|r| r.retired).count();
+    ensure(retired >= 8, || format!("only {retired} workers retired"))?;
+    others_right(&out, None)
+}
+
+fn cancel() -> Check {
+    let token = CancelToken::new();
+    let mut pool = Pool::builder(2)
+        .cancel_token(token.clone())
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut seen = 0;
+    for r in pool
+        .imap_unordered(slow, 0..1000u64)
+        .map_err(|e| e.to_string())?
+    {
+        match r {
+            Ok(_) if seen < 3 => seen += 1,
+            Ok(_) => token.cancel(),
+            Err(Error::Cancelled) => break,
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    ensure(token.is_cancelled(), || "never cancelled".into())?;
+    match pool.map(square, [1u64]) {
+        Err(Error::Cancelled) => Ok(()),
+        other => Err(format!("a call after cancel: {other:?}")),
+    }
+}
+
+fn ordered_imap_and_starmap() -> Check {
+    let mut pool = Pool::new(2).map_err(|e| e.to_string())?;
+    let first: Vec<u64> = pool
+        .chunked(3)
+        .imap(square, 0..)
+        .map_err(|e| e.to_string())?
+        .take(500)
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
+    ensure(first == (0..500).map(square).collect::<Vec<_>>(), || {
+        "imap order".into()
+    })?;
+    let sums = pool
+        .starmap(|a: u64, b: u64| a + b, (0..50u64).map(|i| (i, i)))
+        .map_err(|e| e.to_string())?;
+    ensure(
+        sums.iter()
+            .enumerate()
+            .all(|(i, r)| r.as_ref().ok() == Some(&(2 * i as u64))),
+        || "starmap".into(),
+    )
+}
+
+fn dropped_with_tasks_in_flight() -> Check {
+    let mut pool = Pool::new(2).map_err(|e| e.to_string())?;
+    let mut it = pool
+        .imap_unordered(slow, 0..100u64)
+        .map_err(|e| e.to_string())?;
+    let _ = it.next();
+    drop(it);
+    drop(pool);
+    Ok(())
+}
+
+/// Forks a child that builds a pool, reports its workers' pids and waits;
+/// SIGKILLs the child; the workers must be gone within 1 s.
+fn parent_killed() -> Check {
+    let (read_end, write_end) = nix::unistd::pipe().map_err(|e| e.to_string())?;
+    let mut read_end = std::fs::File::from(read_end);
+    let mut child = process_toolkit::fork(move || {
+        let Ok(pool) = Pool::new(2) else { return 1 };
+        let line = format!("{:?}\n", pool.pids());
+        // SAFETY: writing a buffer we own to a pipe end we own.
+        unsafe { libc::write(write_end.as_raw_fd(), line.as_ptr().cast(), line.len()) };
+        std::thread::sleep(Duration::from_secs(30));
+        0
+    })
+    .map_err(|e| e.to_string())?;
+    let mut text = [0u8; 128];
+    let n = read_end.read(&mut text).map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&text[..n]).to_string();
+    let pids: Vec<i32> = text
+        .trim()
+        .trim_matches(['[', ']'])
+        .split(", ")
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    ensure(pids.len() == 2, || format!("pids {text:?}"))?;
+    child.kill_and_wait().map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let alive = |pid: i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|s| s.rsplit(") ").next().is_some_and(|r| !r.starts_with('Z')))
+    };
+    while pids.iter().any(|&p| alive(p)) {
+        if Instant::now() > deadline {
+            return Err(format!(
+                "workers {pids:?} outlived their killed parent by 1 s"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cases: [Case; 8] = [
+        ("a SIGKILLed worker mid-task", killed_worker_mid_task),
+        ("a panicking task", panicking_task),
+        ("a hung task under a timeout", hung_task_under_timeout),
+        ("max_tasks_per_child retirement", retirement),
+        ("cancel through a token", cancel),
+        ("ordered imap and starmap", ordered_imap_and_starmap),
+        (
+            "a pool dropped with tasks in flight",
+            dropped_with_tasks_in_flight,
+        ),
+        (
+            "the parent SIGKILLed: workers gone within 1 s",
+            parent_killed,
+        ),
+    ];
+    let (mut passed, mut failed) = (0, 0);
+    for (name, case) in cases {
+        let fds = open_fds(None).unwrap_or_default();
+        let mut result = case();
+        if result.is_ok() {
+            let left = live_children().unwrap_or_default();
+            let after = open_fds(None).unwrap_or_default();
+            if !left.is_empty() {
+                result = Err(format!("children left: {left:?}"));
+            } else if after != fds {
+                result = Err(format!("fds {fds:?} before, {after:?} after"));
+            }
+        }
+        match result {
+            Ok(()) => {
+                passed += 1;
+                println!("ok      {name}");
+            }
+            Err(e) => {
+                failed += 1;
+                println!("FAILED  {name}: {e}");
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

@@ -1,0 +1,40 @@
+//! Dying with the parent.
+
+use nix::sys::prctl;
+use nix::sys::signal::Signal;
+use nix::unistd::{Pid, getppid};
+
+/// A conventional exit code for a child that found its parent gone.
+pub const EXIT_PARENT_GONE: i32 = 4;
+
+/// The parent died before the death signal was armed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the parent process {0} is gone")]
+pub struct ParentGone(pub Pid);
+
+/// Makes the kernel send this process `SIGKILL` when its parent dies
+/// (`PR_SET_PDEATHSIG`), then checks that `parent` (the pid the parent
+/// recorded before forking) is still the parent: if it died in between,
+/// this process was already re-parented and no signal would ever come.
+/// On `Err` the caller should `_exit` (with [`EXIT_PARENT_GONE`]).
+///
+/// The death signal fires when the parent *thread* that forked this
+/// process ends, so fork long-lived children from a thread that lives as
+/// long as they should. Async-signal-safe (two system calls): fine in a
+/// child forked from a threaded parent, or in `pre_exec`.
+///
+/// ```
+/// use process_toolkit::{Ended, die_with_parent, fork_raw};
+///
+/// let parent = nix::unistd::getpid();
+/// // SAFETY: the child makes two system calls and returns a number.
+/// let mut child = unsafe { fork_raw(move || die_with_parent(parent).map_or(4, |()| 0)) }?;
+/// assert_eq!(child.wait_ended()?, Ended::Exited(0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn die_with_parent(parent: Pid) -> Result<(), ParentGone> {
+    if prctl::set_pdeathsig(Signal::SIGKILL).is_err() || getppid() != parent {
+        return Err(ParentGone(parent));
+    }
+    Ok(())
+}
