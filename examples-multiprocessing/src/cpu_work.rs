@@ -42,29 +42,8 @@ pub fn rounds_per_ms() -> u64 {
     (probe as f64 / (spent.as_secs_f64() * 1e3)).max(1.0) as u64
 }
 
-/// CPU time used so far by the calling thread.
-pub fn thread_cpu_time() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid timespec for clock_gettime to fill.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
-
-/// User + system CPU time of a live process, from `/proc/<pid>/stat`
-/// (clock-tick resolution, usually 10 ms). `None` if it is gone.
-pub fn process_cpu_time(pid: i32) -> Option<Duration> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split(' ').collect();
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    Some(Duration::from_nanos(ticks * 1_000_000_000 / hz))
-}
+// One home for CPU time: the toolkit's, re-exported for this crate's callers.
+pub use process_toolkit::{process_cpu_time, thread_cpu_time};
 
 #[cfg(test)]
 mod tests {

@@ -12,7 +12,8 @@ pub use process_pool::frame;
 pub mod cpu_work;
 pub mod faults;
 pub mod measure;
-pub mod stop_signal;
+/// Ctrl-C and `SIGTERM` as a flag: the one home is the toolkit.
+pub use process_toolkit::stop_signal;
 
 // fork, start methods and the process gotchas.
 pub mod fork;
