@@ -73,8 +73,7 @@ fn process_pool_measures_speedup_and_per_task_overhead() {
         out.contains("imap_unordered      first result after"),
         "{out}"
     );
-    // Per-task cost at chunksizes 1, 10, 100, 1000, in us: with one chunk in
-    // flight it falls with chunksize; a window beats it at chunksize 1.
+    // Per-task cost at chunksizes 1, 10, 100, 1000, in us, both ways.
     let row = |label: &str| -> Vec<f64> {
         line_starting(&out, label)[label.len()..]
             .split_whitespace()
@@ -84,7 +83,12 @@ fn process_pool_measures_speedup_and_per_task_overhead() {
     let (naive, piped) = (row("one chunk in flight"), row("pipelined (window)"));
     assert!(naive.len() == 4 && piped.len() == 4, "{out}");
     assert!(naive.iter().chain(&piped).all(|&us| us > 0.0), "{out}");
-    assert!(naive[3] < naive[0] && piped[0] < naive[0], "{out}");
+    // Which cost is lower is the program's claim, checked only in a release
+    // build; this debug build says it did not check.
+    assert!(
+        out.contains("note: a debug build: speed and CPU cost not checked"),
+        "{out}"
+    );
     // 8 tasks on 2 workers with windows of hundreds of chunks: dealt out
     // round-robin, every worker gets some (filling worker 0's window first
     // put all 8 on it).

@@ -64,8 +64,13 @@ fn run() -> Result<()> {
     let (retired, us) = measure::recycling(w, a.tiny, 1000)?;
     println!("max_tasks_per_child 1000: {retired:>4} workers retired  {us:>15.2} us/task");
     let cpus = speed.cpus;
-    let checked = w >= 2 && cpus >= 1.5;
-    if w >= 2 && !checked {
+    // Speed and CPU cost are claims of a release build on idle cores; a
+    // debug build (the tests') or a busy machine says so instead.
+    let release = !cfg!(debug_assertions);
+    let checked = release && w >= 2 && cpus >= 1.5;
+    if !release {
+        println!("note: a debug build: speed and CPU cost not checked (run with --release)");
+    } else if w >= 2 && !checked {
         println!("note: workers got {cpus:.2} CPUs on average (machine busy): speedup not checked");
     }
     println!("lesson: keep several tasks in flight per worker and chunk tiny tasks");
@@ -78,15 +83,17 @@ fn run() -> Result<()> {
         retired + w >= a.tiny / 1000,
         "only {retired} workers retired"
     );
-    ensure!(
-        one[3] < one[0],
-        "per-task cost did not fall with chunksize: {one:?}"
-    );
-    ensure!(
-        win[0] < one[0],
-        "pipelining did not beat one chunk in flight: {win:?} {one:?}"
-    );
-    if let Some(e) = speed.efficiency {
+    if release {
+        ensure!(
+            one[3] < one[0],
+            "per-task cost did not fall with chunksize: {one:?}"
+        );
+        ensure!(
+            win[0] < one[0],
+            "pipelining did not beat one chunk in flight: {win:?} {one:?}"
+        );
+    }
+    if let (true, Some(e)) = (checked, speed.efficiency) {
         let extra = (1.0 / e - 1.0) * 100.0;
         ensure!(e >= 0.8, "the pool spent {extra:.0}% extra CPU");
     }
