@@ -434,11 +434,11 @@ fn fork_peer(
 /// is already gone) and leave Ctrl-C to the parent. Only async-signal-safe
 /// system calls, so it is safe in a child of a threaded parent.
 fn become_peer(parent: u32) {
+    let parent = nix::unistd::Pid::from_raw(parent as i32);
     // SAFETY: plain system calls on integers; `_exit` never returns and
     // runs none of the parent's destructors or atexit handlers.
     unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-        if libc::getppid() as u32 != parent {
+        if process_toolkit::die_with_parent(parent).is_err() {
             libc::_exit(0);
         }
         libc::signal(libc::SIGINT, libc::SIG_IGN);

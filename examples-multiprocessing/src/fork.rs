@@ -52,7 +52,7 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::sys::signal::{self, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-use nix::unistd::{ForkResult, Pid, alarm, getpid, getppid};
+use nix::unistd::{ForkResult, Pid, alarm, getpid};
 
 /// Exit code of a child whose closure panicked (the same code a Rust
 /// program exits with after an uncaught panic on its main thread).
@@ -154,10 +154,10 @@ pub unsafe fn fork_async_safe<F: FnOnce() -> i32>(child: F) -> nix::Result<Child
     match unsafe { nix::unistd::fork() }? {
         ForkResult::Parent { child } => Ok(Child::adopt(child)),
         ForkResult::Child => {
-            // `prctl` and `getppid` are plain system calls (async-signal-
+            // `die_with_parent` makes two plain system calls (async-signal-
             // safe). If the parent died before the signal was armed, this
             // child was already re-parented: end now instead of living on.
-            if nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_err() || getppid() != parent {
+            if process_toolkit::die_with_parent(parent).is_err() {
                 // SAFETY: `_exit` is async-signal-safe.
                 unsafe { libc::_exit(PARENT_GONE) }
             }

@@ -23,10 +23,9 @@ use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use nix::sys::prctl;
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-use nix::unistd::{ForkResult, Pid, getpid, getppid};
+use nix::unistd::{ForkResult, Pid, getpid};
 
 /// Exit code of a forked child whose task panicked.
 pub const PANICKED: i32 = 101;
@@ -146,8 +145,7 @@ fn fcntl_ok(fd: RawFd) -> bool {
 
 /// Ends this process when `parent` dies (or is already gone).
 fn die_with(parent: Pid) {
-    let _ = prctl::set_pdeathsig(Signal::SIGKILL);
-    if getppid() != parent {
+    if process_toolkit::die_with_parent(parent).is_err() {
         // SAFETY: the parent died before the death signal was armed; end
         // now, without unwinding into the caller.
         unsafe { libc::_exit(1) }
