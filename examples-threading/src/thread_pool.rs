@@ -34,7 +34,6 @@
 
 use crate::sync::channel::{Receiver, Sender, bounded, unbounded};
 use crate::sync::{Arc, thread};
-use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
@@ -242,17 +241,8 @@ pub fn default_size() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// The message of a panic payload: the `&str` or `String` given to `panic!`,
-/// or a placeholder for any other payload.
-pub fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "(non-string panic payload)".to_string()
-    }
-}
+/// The message of a panic payload (one home: the process toolkit's).
+pub use process_toolkit::panic_message;
 
 #[cfg(all(test, not(loom)))]
 mod tests {
