@@ -8,8 +8,9 @@
 //! even a small job reaches every worker, cuts that to well under a
 //! microsecond per task. Reach for a process pool when the work is
 //! CPU-bound and must not share memory (in Python, to get past the GIL).
-//! Python: `multiprocessing.Pool(2).map(f, range(n), chunksize=1)` costs
-//! 16-50 us per task on these machines; compare the `chunksize 1` column.
+//! Python: `multiprocessing.Pool(2).map(f, range(n), chunksize=1)`; to
+//! measure CPython's per-task cost beside the pool's on this machine, run
+//! `cargo run --release -p benches --bin compare -- --python`.
 //!
 //! Timings are best of `--rounds`; task length is calibrated in CPU time.
 //! Exits 0 when results equal the sequential answer; at least 80% of the
