@@ -5,8 +5,10 @@
 //! A process killed by SIGKILL runs no cleanup, so a name it made and had
 //! not yet removed stays behind. Every program that makes such names first
 //! calls [`sweep`] on its own pattern: an entry is removed only if its name
-//! matches `<prefix><digits>-`, it belongs to this user, and no process
-//! with that pid exists (`kill(pid, 0)` says `ESRCH`). A live owner, another
+//! matches `<prefix><digits>-`, it belongs to this user, and its owner has
+//! ended: no process has that pid, or it is a zombie. (A helper killed with
+//! its parent is an orphan, and stays a zombie until init reaps it, seconds
+//! later on a busy machine.) A live owner, another
 //! user's entry or a name of another pattern is never touched. (A pid that
 //! was reused by an unrelated process keeps its stale entry until that
 //! process ends: the sweep errs on the side of leaving things.)
@@ -14,10 +16,6 @@
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-
-use nix::errno::Errno;
-use nix::sys::signal::kill;
-use nix::unistd::Pid;
 
 /// The pid in `name` if it is `<prefix><pid>-...`.
 ///
@@ -35,9 +33,10 @@ pub fn owner(name: &str, prefix: &str) -> Option<i32> {
     pid.parse().ok().filter(|&p| p > 0)
 }
 
-/// Whether no process with this pid exists (a zombie still counts as one).
+/// Whether the owner `pid` has ended: gone, or a zombie that holds no
+/// memory and can remove nothing ([`process_toolkit::has_exited`]).
 pub fn is_dead(pid: i32) -> bool {
-    kill(Pid::from_raw(pid), None) == Err(Errno::ESRCH)
+    process_toolkit::has_exited(pid)
 }
 
 /// Removes every entry of `dir` named `<prefix><pid>-...` that belongs to
@@ -82,5 +81,23 @@ mod tests {
         for n in &names[1..] {
             assert!(dir.path().join(n).exists(), "{n} was swept");
         }
+    }
+
+    /// An owner that has exited but is not yet reaped (a zombie, as an
+    /// orphan is until init gets to it) has ended: its name is swept.
+    #[test]
+    fn a_zombie_owner_counts_as_ended() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id() as i32;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !is_dead(pid) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let name = dir.path().join(format!("lesson-z-{pid}-zombie"));
+        std::fs::write(&name, b"").unwrap();
+        let removed = sweep(dir.path(), "lesson-z-").unwrap();
+        child.wait().unwrap(); // reaped only now: it was a zombie above
+        assert_eq!(removed, vec![name]);
     }
 }

@@ -7,6 +7,8 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
+use examples_shared_memory::owned_name::is_dead;
+
 use lesson::testing::{
     Command, assert_contains_all, assert_lesson_last, assert_output_error, assert_pids_gone,
     assert_quiet_under_head, assert_usage_errors, entries, line_with, number_after, output,
@@ -38,13 +40,13 @@ fn owner(path: &str) -> Option<u32> {
     rest.split('-').next()?.parse().ok()
 }
 
-/// Names new since `before` whose creator is gone: leaks. A name whose
-/// creator still runs belongs to another run on this machine (tests of a
-/// second checkout, say) and is not counted; a leak must also still be
-/// there 200 ms later.
+/// Names new since `before` whose creator has ended (gone, or a zombie
+/// not yet reaped): leaks. A name whose creator still runs belongs to
+/// another run on this machine (tests of a second checkout, say) and is not
+/// counted; a leak must also still be there 200 ms later.
 fn left_behind(before: &BTreeSet<String>) -> Vec<String> {
     let check = || -> BTreeSet<String> {
-        let gone = |p: &String| owner(p).is_none_or(|pid| !pid_exists(pid));
+        let gone = |p: &String| owner(p).is_none_or(|pid| is_dead(pid as i32));
         ours()
             .difference(before)
             .filter(|p| gone(p))

@@ -38,6 +38,30 @@ pub fn process_cpu_time(pid: i32) -> Option<Duration> {
     Some(Duration::from_nanos(ticks * 1_000_000_000 / hz))
 }
 
+/// Whether the process `pid` has ended: no process has that pid, or the
+/// one that has it is a zombie (`Z` or `X` in `/proc/<pid>/stat`), which
+/// has released its memory, mappings and descriptors and waits only to be
+/// reaped. An orphan's zombie can wait seconds for init to reap it; a
+/// sweep of what dead processes left must not wait for that.
+///
+/// ```
+/// assert!(!process_toolkit::has_exited(std::process::id() as i32));
+/// assert!(process_toolkit::has_exited(-5));
+/// ```
+pub fn has_exited(pid: i32) -> bool {
+    if pid <= 0 {
+        return true;
+    }
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return true;
+    };
+    // The state is the first field after the command name in parentheses.
+    let state = stat
+        .rfind(')')
+        .and_then(|i| stat[i + 1..].trim_start().chars().next());
+    matches!(state, Some('Z' | 'X'))
+}
+
 /// What `getrusage` says; see [`rusage`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Usage {

@@ -9,6 +9,7 @@
 //! | a child that dies when its parent dies | [`die_with_parent`] | `Process(daemon=True)` (only at a clean exit) |
 //! | memory that parent and forked children really share | [`SharedMapping`] | `multiprocessing.RawArray` |
 //! | CPU time of this thread, of a process, rusage | [`thread_cpu_time`], [`process_cpu_time`], [`rusage`] | `time.thread_time`, `resource.getrusage` |
+//! | whether a pid has ended (gone, or a zombie) | [`has_exited`] | `psutil.pid_exists` |
 //! | Ctrl-C / `SIGTERM` as a flag a loop checks | [`stop_signal`] | `signal.signal(SIGINT, handler)` |
 //! | the fastest of N runs on a busy machine | [`best_of`] | `min(timeit.repeat(...))` |
 //! | a panic payload as text | [`panic_message`] | `str(exc)` |
@@ -35,7 +36,7 @@ pub mod stop_signal;
 mod timing;
 
 pub use child::{Child, Ended};
-pub use cpu::{Usage, process_cpu_time, rusage, thread_cpu_time};
+pub use cpu::{Usage, has_exited, process_cpu_time, rusage, thread_cpu_time};
 pub use fork::{ForkError, PANIC_EXIT, fork, fork_raw, thread_count};
 pub use mapping::SharedMapping;
 pub use parent::{EXIT_PARENT_GONE, ParentGone, die_with_parent};
