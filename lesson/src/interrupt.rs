@@ -3,10 +3,10 @@
 //! dying of it, let the program finish the short step it is in, clean up,
 //! and end with [`Failure::interrupted`] (exit 130 or 143).
 //!
-//! The handler only stores the signal number in an atomic (async-signal-
-//! safe), installed with `SA_RESTART`, so blocking calls carry on; every
-//! wait in such a program must be short or have a deadline, so that it
-//! reaches [`check`] soon.
+//! The handler ([`process_toolkit::stop_signal`]'s) only stores the signal
+//! number in an atomic (async-signal-safe), installed with `SA_RESTART`, so
+//! blocking calls carry on; every wait in such a program must be short or
+//! have a deadline, so that it reaches [`check`] soon.
 //!
 //! ```no_run
 //! fn run() -> Result<(), lesson::Failure> {
@@ -20,41 +20,18 @@
 //! ```
 
 use std::io;
-use std::sync::atomic::{AtomicI32, Ordering};
 
 use crate::Failure;
 
-static SIGNAL: AtomicI32 = AtomicI32::new(0);
-
-extern "C" fn on_signal(sig: libc::c_int) {
-    SIGNAL.store(sig, Ordering::SeqCst);
-}
-
-/// Records `SIGINT` and `SIGTERM` from now on instead of dying of them.
+/// Records `SIGINT` and `SIGTERM` from now on instead of dying of them
+/// (the flag is [`process_toolkit::stop_signal`]'s, with `SA_RESTART`).
 pub fn defer() -> io::Result<()> {
-    for sig in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: an all-zero sigaction is a valid value (empty mask, no
-        // flags); the handler set below only performs an atomic store,
-        // which is async-signal-safe.
-        let result = unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-            action.sa_flags = libc::SA_RESTART;
-            libc::sigaction(sig, &action, std::ptr::null_mut())
-        };
-        if result != 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(())
+    process_toolkit::stop_signal::install_restarting().map_err(io::Error::from)
 }
 
 /// The deferred signal's number, if one arrived.
 pub fn requested() -> Option<i32> {
-    match SIGNAL.load(Ordering::SeqCst) {
-        0 => None,
-        sig => Some(sig),
-    }
+    process_toolkit::stop_signal::received().map(|sig| sig as i32)
 }
 
 /// `Err(`[`Failure::interrupted`]`)` once a deferred signal arrived; call

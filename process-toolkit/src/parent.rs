@@ -33,7 +33,14 @@ pub struct ParentGone(pub Pid);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn die_with_parent(parent: Pid) -> Result<(), ParentGone> {
-    if prctl::set_pdeathsig(Signal::SIGKILL).is_err() || getppid() != parent {
+    signal_when_parent_dies(parent, Signal::SIGKILL)
+}
+
+/// [`die_with_parent`] with another signal than `SIGKILL`: `SIGINT` or
+/// `SIGTERM` lets a child that handles it clean up (a Python script
+/// unlinks its shared memory on `KeyboardInterrupt`) before it exits.
+pub fn signal_when_parent_dies(parent: Pid, signal: Signal) -> Result<(), ParentGone> {
+    if prctl::set_pdeathsig(signal).is_err() || getppid() != parent {
         return Err(ParentGone(parent));
     }
     Ok(())

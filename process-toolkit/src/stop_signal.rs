@@ -45,11 +45,24 @@ extern "C" fn on_signal(sig: libc::c_int) {
 /// # Ok::<(), nix::Error>(())
 /// ```
 pub fn install() -> nix::Result<()> {
-    let action = SigAction::new(
-        SigHandler::Handler(on_signal),
-        SaFlags::empty(),
-        SigSet::empty(),
-    );
+    install_with(SaFlags::empty())
+}
+
+/// [`install`], but with `SA_RESTART`: a blocking call that the signal
+/// interrupts carries on instead of failing with `EINTR`. For a program
+/// whose every wait is short or has a deadline, so that it reaches its
+/// next [`requested`] check soon without handling `EINTR` everywhere.
+///
+/// ```
+/// process_toolkit::stop_signal::install_restarting()?;
+/// # Ok::<(), nix::Error>(())
+/// ```
+pub fn install_restarting() -> nix::Result<()> {
+    install_with(SaFlags::SA_RESTART)
+}
+
+fn install_with(flags: SaFlags) -> nix::Result<()> {
+    let action = SigAction::new(SigHandler::Handler(on_signal), flags, SigSet::empty());
     for sig in [Signal::SIGINT, Signal::SIGTERM] {
         // SAFETY: `on_signal` only performs atomic stores, which are
         // async-signal-safe; no other handler state is replaced unsafely.
