@@ -211,52 +211,13 @@ pub fn work_dir() -> io::Result<tempfile::TempDir> {
         .tempdir()
 }
 
-/// Whether a process `pid` exists (a zombie counts: its parent may still
-/// clean up).
-fn alive(pid: i32) -> bool {
-    // SAFETY: signal 0 sends nothing; kill only checks that `pid` exists
-    // and may be signalled.
-    let sent = unsafe { libc::kill(pid, 0) } == 0;
-    sent || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
-}
-
 /// Removes the work directories in `temp` whose owner (the pid in the
-/// name) is dead and which belong to this user: what runs killed by
-/// `SIGKILL` left. Returns the paths removed. A directory whose pid was
-/// reused by a live process stays until that process is gone.
+/// name) has ended and which belong to this user: what runs killed by
+/// `SIGKILL` left ([`process_toolkit::owned_name::sweep`]). Returns the
+/// paths removed. A directory whose pid was reused by a live process stays
+/// until that process is gone.
 pub fn sweep_stale(temp: &Path) -> io::Result<Vec<PathBuf>> {
-    use std::os::unix::fs::MetadataExt;
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let me = unsafe { libc::geteuid() };
-    let mut swept = Vec::new();
-    for entry in fs::read_dir(temp)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(PREFIX)) else {
-            continue;
-        };
-        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
-            continue;
-        };
-        if pid <= 0 || alive(pid) {
-            continue;
-        }
-        // symlink_metadata: a symlink planted under our prefix is not
-        // followed, and not ours to remove. Another run may be sweeping
-        // the same directory: one that is gone already is not an error.
-        let meta = match entry.path().symlink_metadata() {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            other => other?,
-        };
-        if meta.is_dir() && meta.uid() == me {
-            match fs::remove_dir_all(entry.path()) {
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                other => other?,
-            }
-            swept.push(entry.path());
-        }
-    }
-    Ok(swept)
+    process_toolkit::owned_name::sweep(temp, PREFIX)
 }
 
 /// One round in `dir`: `processes` children race for lock file

@@ -225,12 +225,12 @@ pub fn run(command: &mut Command, limit: Duration) -> Result<Ran, PyError> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
+    let parent = nix::unistd::getpid();
     // SAFETY: runs in the forked child before exec and makes two system
     // calls (prctl, getppid), which are async-signal-safe. If the Rust
     // program dies (even by SIGKILL) the script gets SIGINT and cleans up
     // (its pools terminate, its shared memory is unlinked) instead of
     // running on; if it died before the signal was armed, no exec.
-    let parent = nix::unistd::getpid();
     unsafe {
         command.pre_exec(move || {
             process_toolkit::signal_when_parent_dies(parent, nix::sys::signal::Signal::SIGINT)

@@ -10,6 +10,7 @@
 //! | memory that parent and forked children really share | [`SharedMapping`] | `multiprocessing.RawArray` |
 //! | CPU time of this thread, of a process, rusage | [`thread_cpu_time`], [`process_cpu_time`], [`rusage`] | `time.thread_time`, `resource.getrusage` |
 //! | whether a pid has ended (gone, or a zombie) | [`has_exited`] | `psutil.pid_exists` |
+//! | names that carry their owner's pid, and a sweep of those whose owner ended | [`owned_name`] | the resource tracker |
 //! | Ctrl-C / `SIGTERM` as a flag a loop checks | [`stop_signal`] | `signal.signal(SIGINT, handler)` |
 //! | the fastest of N runs on a busy machine | [`best_of`] | `min(timeit.repeat(...))` |
 //! | a panic payload as text | [`panic_message`] | `str(exc)` |
@@ -31,6 +32,7 @@ mod child;
 mod cpu;
 mod fork;
 mod mapping;
+pub mod owned_name;
 mod parent;
 pub mod stop_signal;
 mod timing;
