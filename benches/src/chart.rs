@@ -97,19 +97,22 @@ fn draw(table: &Table, out: &mut String) -> Result<(), Box<dyn Error>> {
     } else {
         (decade(fastest / 1.5, false), decade(slowest * 3.0, true))
     };
-    let label_px = 7 * labels.iter().map(|l| l.chars().count()).max().unwrap_or(10) as u32;
-    let size = (label_px + 640, 22 * n as u32 + 110);
+    let label_px = 6 * labels.iter().map(|l| l.chars().count()).max().unwrap_or(10) as u32;
+    let size = (label_px + 800, 22 * n as u32 + 110);
     // The first row at the top: plotters counts upwards.
     let slot = |i: usize| n - 1 - i;
     {
         let root = SVGBackend::with_string(out, size).into_drawing_area();
         root.fill(&WHITE)?;
-        let mut chart = ChartBuilder::on(&root)
+        // The legend sits right of the plot, never over a bar.
+        let (plot, side) = root.split_horizontally(size.0 - 160);
+        let mut chart = ChartBuilder::on(&plot)
             .caption(
                 format!("{}: {}", table.name, table.question),
                 ("sans-serif", 16),
             )
             .margin(12)
+            .margin_right(40)
             .x_label_area_size(36)
             .y_label_area_size(label_px + 10)
             .build_cartesian_2d((lo..hi).log_scale(), (0..n - 1).into_segmented())?;
@@ -130,6 +133,7 @@ fn draw(table: &Table, out: &mut String) -> Result<(), Box<dyn Error>> {
             .draw()?;
         let value =
             TextStyle::from(("sans-serif", 11).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
+        let mut shown = 0;
         for (python, model, name, colour) in KINDS {
             let mine: Vec<(usize, &Row)> = rows
                 .iter()
@@ -140,22 +144,17 @@ fn draw(table: &Table, out: &mut String) -> Result<(), Box<dyn Error>> {
             if mine.is_empty() {
                 continue;
             }
-            chart
-                .draw_series(mine.iter().map(|&(y, r)| {
-                    let mut bar = Rectangle::new(
-                        [
-                            (lo, SegmentValue::Exact(y)),
-                            (r.time, SegmentValue::Exact(y + 1)),
-                        ],
-                        colour.filled(),
-                    );
-                    bar.set_margin(3, 3, 0, 0);
-                    bar
-                }))?
-                .label(name)
-                .legend(move |(x, y)| {
-                    Rectangle::new([(x, y - 5), (x + 10, y + 5)], colour.filled())
-                });
+            chart.draw_series(mine.iter().map(|&(y, r)| {
+                let mut bar = Rectangle::new(
+                    [
+                        (lo, SegmentValue::Exact(y)),
+                        (r.time, SegmentValue::Exact(y + 1)),
+                    ],
+                    colour.filled(),
+                );
+                bar.set_margin(3, 3, 0, 0);
+                bar
+            }))?;
             chart.draw_series(mine.iter().map(|&(y, r)| {
                 Text::new(
                     format!(" {}", duration(r.time)),
@@ -163,13 +162,11 @@ fn draw(table: &Table, out: &mut String) -> Result<(), Box<dyn Error>> {
                     value.clone(),
                 )
             }))?;
+            let y = 40 + 20 * shown;
+            side.draw(&Rectangle::new([(0, y), (12, y + 12)], colour.filled()))?;
+            side.draw(&Text::new(name, (18, y), ("sans-serif", 13)))?;
+            shown += 1;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .draw()?;
         root.present()?;
     }
     Ok(())
