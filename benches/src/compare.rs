@@ -6,7 +6,7 @@
 //! answer (primes counted, increments summed, bytes delivered); a wrong
 //! answer is an error, never a row.
 
-use std::io;
+use std::io::{self, IsTerminal};
 use std::time::Duration;
 
 use examples_threading::gil::{self, Gil, Mode};
@@ -17,7 +17,7 @@ use rayon::prelude::*;
 use crate::contention::{self, Counter, Layout};
 use crate::ipc::{Pattern, Peer, Transport};
 use crate::pools::{self, Pools};
-use crate::report::{Model, Rounds, Table};
+use crate::report::{Model, Rounds, Table, thousands};
 use crate::spawn::{self, Spawn};
 
 /// Measures one question's table.
@@ -433,19 +433,6 @@ pub fn merge_python(tables: &mut [Table], run: &crate::python::PyRun) {
     }
 }
 
-/// The top of a Markdown report: machine, date, command, how to read it.
-pub fn markdown_header(command: &str, seconds: f64) -> String {
-    format!(
-        "Machine: {}. Date: {}. Command: `{}` ({seconds:.0} s in all).\n\n\
-         Each time is the fastest of a few runs; *speedup* is the first row of the \
-         same case divided by the row (2.00x = twice as fast). Rows marked `py` \
-         are CPython, compared with their own first row.\n\n",
-        machine(),
-        today(),
-        command.trim_end()
-    )
-}
-
 /// Runs `python/compare.py` on `python` with this plan's size (and a time
 /// limit) and merges its rows, every one labelled with the interpreter's
 /// build; adds "py threading x2 calling Rust, GIL released" (measured in the
@@ -487,76 +474,38 @@ pub fn add_python(
     Ok(format!("py rows: {}", python.build.label()))
 }
 
-/// Every table as text or Markdown, each followed by a blank line.
-pub fn render(tables: &[Table], markdown: bool) -> String {
-    tables
-        .iter()
-        .map(|t| if markdown { t.markdown() } else { t.text() } + "\n")
-        .collect()
-}
-
-/// One line about this machine: cores and CPU model.
-pub fn machine() -> String {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name"))
-        .and_then(|l| l.split(':').nth(1))
-        .map_or("unknown CPU".to_string(), |m| m.trim().to_string());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    format!(
-        "{cores} cores, {model}, {} {}",
-        std::env::consts::OS,
-        std::env::consts::ARCH
-    )
-}
-
-/// Today's date (UTC) as `YYYY-MM-DD`.
-pub fn today() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = (secs / 86_400) as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
-/// `1234567` as `1 234 567`.
-pub fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(' ');
-        }
-        out.push(c);
+/// Every table of [`STEPS`], then (given an interpreter) CPython's rows,
+/// saying each step on stderr; returns the tables and the Python note.
+/// Forks the process pools first, so call it while this process has one
+/// thread.
+pub fn measure(
+    plan: &Plan,
+    python: Option<&crate::python::Interpreter>,
+) -> (Vec<Table>, Option<String>) {
+    let mut pools = Pools::start(plan.workers, plan.wait_job().waits);
+    let total = STEPS.len() + usize::from(python.is_some());
+    let mut tables = Vec::new();
+    for (i, (name, run)) in STEPS.iter().enumerate() {
+        progress(&format!("[{}/{total}] {name}", i + 1));
+        tables.push(run(plan, &mut pools));
     }
-    out
+    drop(pools); // shut down and reap the workers
+    let note = python.map(|py| {
+        progress(&format!("[{total}/{total}] {}", py.path.display()));
+        add_python(plan, &mut tables, py).unwrap_or_else(|e| e)
+    });
+    progress("");
+    (tables, note)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn thousands_groups_digits() {
-        assert_eq!(thousands(7), "7");
-        assert_eq!(thousands(1_000), "1 000");
-        assert_eq!(thousands(2_000_000), "2 000 000");
-    }
-
-    #[test]
-    fn today_is_a_date() {
-        let d = today();
-        assert_eq!(d.len(), 10, "{d}");
-        assert!(d.starts_with("20"), "{d}");
+/// One progress line on stderr, rewritten in place on a terminal; an
+/// empty `what` clears it.
+pub fn progress(what: &str) {
+    let tty = std::io::stderr().is_terminal();
+    match (what.is_empty(), tty) {
+        (true, true) => eprint!("\r{:60}\r", ""),
+        (true, false) => {}
+        (false, true) => eprint!("\r{:60}\rcompare: {what} ...", ""),
+        (false, false) => eprintln!("compare: {what} ..."),
     }
 }

@@ -16,9 +16,9 @@ use examples_distributed::primes;
 use examples_distributed::report::MEMBER_ENV;
 use examples_threading::work::PrimeJob;
 
-use crate::compare::{Plan, thousands};
+use crate::compare::Plan;
 use crate::pools::{self, Pools};
-use crate::report::{Model, Rounds, Table};
+use crate::report::{Model, Rounds, Table, thousands};
 
 fn wrong(what: String) -> io::Error {
     io::Error::other(what)

@@ -7,6 +7,7 @@
 //! job, the GIL model, the pools, the shared ring) come from the example
 //! crates; this crate only arranges and times them.
 
+pub mod chart;
 pub mod compare;
 pub mod contention;
 pub mod distributed;

@@ -340,6 +340,239 @@ pub fn duration(seconds: f64) -> String {
     }
 }
 
+/// `1234567` as `1 234 567`.
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// What a report says about the run it came from, all measured in it.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// The command line that made it.
+    pub command: String,
+    /// The one-minute load average just before the run, if Linux says.
+    pub load_before: Option<f64>,
+    /// Seconds the measuring took.
+    pub seconds: f64,
+    /// The note naming the Python build of the `py` rows, or why there are
+    /// none.
+    pub python_note: Option<String>,
+    /// Where the charts are, as the Markdown should link them.
+    pub charts: Option<std::path::PathBuf>,
+}
+
+impl Run {
+    /// A run of the current process's command line (shown as the `cargo
+    /// run` that reproduces it), with the load average read now.
+    pub fn start() -> Self {
+        let rest: Vec<String> = std::env::args().skip(1).collect();
+        Self {
+            command: format!(
+                "cargo run --release -p benches --bin compare -- {}",
+                rest.join(" ")
+            ),
+            load_before: load_average(),
+            seconds: 0.0,
+            python_note: None,
+            charts: None,
+        }
+    }
+
+    /// The whole report: every table as text, or as Markdown under its
+    /// header (with each table's chart, when there are charts).
+    pub fn render(&self, tables: &[Table], markdown: bool) -> String {
+        let mut out = if markdown {
+            self.markdown_header()
+        } else {
+            String::new()
+        };
+        if let Some(note) = &self.python_note {
+            let _ = writeln!(out, "{}{note}\n", if markdown { "Note: " } else { "" });
+        }
+        for t in tables {
+            if !markdown {
+                out.push_str(&t.text());
+            } else if let Some(dir) = &self.charts {
+                let md = t.markdown();
+                let (heading, rest) = md.split_once("\n\n").unwrap_or((&md, ""));
+                let chart = dir.join(format!("{}.svg", t.name));
+                let _ = write!(
+                    out,
+                    "{heading}\n\n![{}: {}]({})\n\n{rest}",
+                    t.name,
+                    t.question,
+                    chart.display()
+                );
+            } else {
+                out.push_str(&t.markdown());
+            }
+            out.push('\n');
+        }
+        if !markdown {
+            let _ = writeln!(
+                out,
+                "lesson: threads share memory and start in microseconds; processes pay to start \
+                 and to copy every byte, and win only where a lock (a GIL) stops threads ({:.1} s)",
+                self.seconds
+            );
+        }
+        out
+    }
+
+    /// Links the charts in `dir` from the Markdown, relative to the folder
+    /// of the file the report goes into (if any).
+    pub fn link_charts(&mut self, dir: &std::path::Path, file: Option<&std::path::Path>) {
+        let base = file.and_then(std::path::Path::parent);
+        let dir = base.and_then(|b| dir.strip_prefix(b).ok()).unwrap_or(dir);
+        self.charts = Some(dir.to_path_buf());
+    }
+
+    /// The top of a Markdown report: machine and its load, date, command,
+    /// how to read it.
+    pub fn markdown_header(&self) -> String {
+        let load = self.load_before.map_or(String::new(), |l| {
+            format!(", load average {l:.2} before the run")
+        });
+        format!(
+            "Machine: {}{load}. Date: {}. Command: `{}` ({:.0} s in all).\n\n\
+             Each time is the fastest of a few runs; *speedup* is the first row of the \
+             same case divided by the row (2.00x = twice as fast). Rows marked `py` \
+             are CPython, compared with their own first row.\n\n",
+            machine(),
+            today(),
+            self.command.trim_end(),
+            self.seconds
+        )
+    }
+}
+
+/// The one-minute load average (`/proc/loadavg`), if there is one.
+pub fn load_average() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// One line about this machine: cores and CPU model.
+pub fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map_or("unknown CPU".to_string(), |m| m.trim().to_string());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!(
+        "{cores} cores, {model}, {} {}",
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    )
+}
+
+/// Today's date (UTC) as `YYYY-MM-DD`.
+pub fn today() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = (secs / 86_400) as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// The line in a Markdown file after which `compare --update FILE` writes
+/// its report; what is above it is the file's own text, kept as it is.
+pub const MARKER: &str = "<!-- compare --update writes everything below this line -->";
+
+/// `doc` up to and including its [`MARKER`] line, then `report`; `None`
+/// when `doc` has no marker line.
+///
+/// ```
+/// use benches::report::{MARKER, splice};
+///
+/// let doc = format!("# Results\n\nProse.\n\n{MARKER}\n\nold tables\n");
+/// let new = splice(&doc, "new tables\n").unwrap();
+/// assert_eq!(new, format!("# Results\n\nProse.\n\n{MARKER}\n\nnew tables\n"));
+/// assert_eq!(splice("no marker", "x"), None);
+/// ```
+pub fn splice(doc: &str, report: &str) -> Option<String> {
+    let at = doc.lines().position(|l| l.trim() == MARKER)?;
+    let mut out: String = doc.lines().take(at + 1).flat_map(|l| [l, "\n"]).collect();
+    out.push('\n');
+    out.push_str(report);
+    Some(out)
+}
+
+/// Writes `contents` to `path` through a temporary file in the same
+/// folder, renamed into place: a reader (or a failed write) never sees a
+/// half-written file, and nothing is left behind on failure.
+pub fn write_whole(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .map_or("out".into(), |n| n.to_string_lossy());
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let written = std::fs::write(&tmp, contents).and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(std::io::Error::new(
+            e.kind(),
+            format!("{}: {e}", path.display()),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that a new file can be made in `dir`, so a bad output path is
+/// said before anything is measured.
+pub fn check_writable(dir: &std::path::Path) -> std::io::Result<()> {
+    let dir = if dir.as_os_str().is_empty() {
+        std::path::Path::new(".")
+    } else {
+        dir
+    };
+    write_whole(&dir.join(".compare-probe"), "")?;
+    std::fs::remove_file(dir.join(".compare-probe"))
+}
+
+/// The text of `file`, checked before anything is measured: it must have
+/// the [`MARKER`] line (else a usage error, exit 2) and its folder must
+/// take a new file (else exit 74).
+pub fn open_for_update(file: &std::path::Path) -> Result<String, lesson::Failure> {
+    let doc = std::fs::read_to_string(file)
+        .map_err(|e| lesson::Failure::usage(format_args!("cannot read {}: {e}", file.display())))?;
+    if splice(&doc, "").is_none() {
+        let f = file.display();
+        return Err(lesson::Failure::usage(format_args!(
+            "{f} has no line {MARKER}"
+        )));
+    }
+    let dir = file.parent().unwrap_or(std::path::Path::new("."));
+    check_writable(dir).map_err(|e| cannot_write(file, e))?;
+    Ok(doc)
+}
+
+/// A file or folder that cannot be written: exit 74, one line.
+pub fn cannot_write(path: &std::path::Path, e: std::io::Error) -> lesson::Failure {
+    lesson::Failure::with_code(
+        lesson::OUTPUT,
+        format_args!("cannot write {}: {e}", path.display()),
+    )
+}
+
 /// The approaches of one table, timed in interleaved rounds: every
 /// approach once, then every approach again, and so on. Load from other
 /// programs that comes and goes then hits all rows alike instead of
@@ -503,5 +736,19 @@ mod tests {
         assert_eq!(duration(2.5e-9), "2.50 ns");
         assert_eq!(ratio(1.234), "1.23x");
         assert_eq!(ratio(123.4), "123x");
+    }
+
+    #[test]
+    fn thousands_groups_digits() {
+        assert_eq!(thousands(7), "7");
+        assert_eq!(thousands(1_000), "1 000");
+        assert_eq!(thousands(2_000_000), "2 000 000");
+    }
+
+    #[test]
+    fn today_is_a_date() {
+        let d = today();
+        assert_eq!(d.len(), 10, "{d}");
+        assert!(d.starts_with("20"), "{d}");
     }
 }

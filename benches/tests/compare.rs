@@ -1,7 +1,9 @@
 //! Runs `compare` (quick) and checks every table, row and ratio it prints,
-//! as text, as Markdown and with the Python rows.
+//! as text, as Markdown and with the Python rows, and the charts and the
+//! report file it writes.
 #![cfg(not(loom))]
 
+use std::path::Path;
 use std::process::Command as StdCommand;
 use std::time::Duration;
 
@@ -77,9 +79,52 @@ fn check_text(out: &str) -> usize {
     py_rows
 }
 
+/// Checks that `file` is one whole SVG document: it opens with `<svg` (or
+/// an XML declaration), every tag it opens is closed in order, and it ends
+/// with `</svg>`. Returns how many bars (`<rect`) it holds.
+fn check_svg(file: &Path) -> usize {
+    let text = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let body = text.trim();
+    assert!(
+        body.starts_with("<svg") || body.starts_with("<?xml"),
+        "{}: {}",
+        file.display(),
+        &body[..body.len().min(80)]
+    );
+    assert!(body.ends_with("</svg>"), "{} ends badly", file.display());
+    let mut open: Vec<&str> = Vec::new();
+    for tag in body.split('<').skip(1) {
+        let tag = tag.split('>').next().unwrap_or_default();
+        if tag.starts_with('?') || tag.starts_with('!') || tag.ends_with('/') {
+            continue;
+        }
+        let name = tag.split_whitespace().next().unwrap_or_default();
+        match name.strip_prefix('/') {
+            Some(closed) => assert_eq!(open.pop(), Some(closed), "{}: </{closed}>", file.display()),
+            None => open.push(name),
+        }
+    }
+    assert!(open.is_empty(), "{}: unclosed {open:?}", file.display());
+    assert_eq!(body.matches("<svg").count(), 1, "{}", file.display());
+    body.matches("<rect").count()
+}
+
+/// Every table's chart is in `dir`, a valid SVG with bars; nothing else is.
+fn check_charts(dir: &Path) {
+    for table in TABLES {
+        let bars = check_svg(&dir.join(format!("{table}.svg")));
+        assert!(bars >= 2, "{table}.svg has no bars");
+    }
+    assert_eq!(entries(dir).len(), TABLES.len(), "{:?}", entries(dir));
+}
+
 #[test]
 fn quick_run_prints_every_table_with_positive_ratios() {
-    let (out, err) = compare(&["--quick"]);
+    let tmp = tempfile::tempdir().expect("a temporary folder");
+    // A folder that does not exist yet: compare makes it.
+    let charts = tmp.path().join("new/charts");
+    let (out, err) = compare(&["--quick", "--svg", charts.to_str().expect("utf-8")]);
+    check_charts(&charts);
     assert_eq!(check_text(&out), 0, "no Python rows without --python");
     assert!(
         err.contains("compare: [1/7] spawn"),
@@ -117,6 +162,69 @@ fn markdown_run_prints_every_table_as_markdown() {
         }
     }
     assert_eq!(out.matches("**Verdict:** ").count(), TABLES.len());
+}
+
+#[test]
+fn update_rewrites_the_file_below_its_marker_with_the_charts() {
+    let tmp = tempfile::tempdir().expect("a temporary folder");
+    let file = tmp.path().join("BENCHMARKS.md");
+    let marker = benches::report::MARKER;
+    std::fs::write(&file, format!("# Kept\n\nProse.\n\n{marker}\n\nold run\n")).expect("write");
+    let charts = tmp.path().join("charts");
+    let (f, c) = (
+        file.to_str().expect("utf-8"),
+        charts.to_str().expect("utf-8"),
+    );
+    let (out, err) = compare(&["--quick", "--svg", c, "--update", f]);
+    assert!(out.is_empty(), "the report went into the file: {out}");
+    assert!(err.contains("compare: wrote "), "{err}");
+    let doc = std::fs::read_to_string(&file).expect("read back");
+    assert!(
+        doc.starts_with(&format!("# Kept\n\nProse.\n\n{marker}\n\nMachine: ")),
+        "{doc}"
+    );
+    assert!(!doc.contains("old run"), "{doc}");
+    assert_eq!(doc.matches("**Verdict:** ").count(), TABLES.len(), "{doc}");
+    // Each table links its chart, relative to the file.
+    for table in TABLES {
+        assert!(
+            doc.contains(&format!("](charts/{table}.svg)")),
+            "{table}: {doc}"
+        );
+    }
+    check_charts(&charts);
+    // Nothing else beside the file: no temporary file left.
+    assert_eq!(entries(tmp.path()).len(), 2, "{:?}", entries(tmp.path()));
+}
+
+#[test]
+fn unusable_outputs_are_one_line_before_anything_runs() {
+    let tmp = tempfile::tempdir().expect("a temporary folder");
+    let plain = tmp.path().join("plain");
+    std::fs::write(&plain, "no marker here\n").expect("write");
+    let p = plain.to_str().expect("utf-8");
+    let under_a_file = format!("{p}/charts");
+    let missing = format!("{}/missing.md", tmp.path().display());
+    for (args, code, says) in [
+        (vec!["--quick", "--svg", &under_a_file], 74, "cannot write"),
+        (
+            vec!["--quick", "--update", p],
+            2,
+            "has no line <!-- compare --update",
+        ),
+        (vec!["--quick", "--update", &missing], 2, "cannot read"),
+    ] {
+        let (got, out, err) = run(env!("CARGO_BIN_EXE_compare"), &args, 60);
+        assert_eq!(got, code, "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(out.is_empty(), "{args:?} measured: {out}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(&plain).expect("read"),
+        "no marker here\n"
+    );
+    assert_eq!(entries(tmp.path()).len(), 1, "{:?}", entries(tmp.path()));
 }
 
 #[test]
