@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 
 use crate::frame;
 use crate::recovery::close;
+use crate::submit::SUBMITTED;
 use crate::wire::{Call, Chunk, Outcome, ResultHead, encode_chunk, split_chunk};
 use crate::{Error, Pool, PoolState, WorkerState};
 
@@ -45,24 +46,47 @@ pub(crate) struct Run<I, R> {
 }
 
 impl<I, R> Run<I, R> {
+    /// A run with no input and an id no chunk carries: what the pool
+    /// drives while a [`TaskHandle`](crate::TaskHandle) waits.
+    pub fn idle() -> Self {
+        Run {
+            id: u64::MAX,
+            base: 0,
+            call: Call { tramp: 0, arg: 0 },
+            chunksize: 1,
+            input: None,
+            pulled: 0,
+            ahead: 0,
+            yielded: 0,
+            retry: VecDeque::new(),
+            outstanding: 0,
+            ready: VecDeque::new(),
+        }
+    }
+
     pub fn done(&self) -> bool {
         self.input.is_none() && self.outstanding == 0 && self.retry.is_empty()
     }
 }
 
 impl Pool {
+    /// `Ok` if the pool takes new work.
+    pub(crate) fn check_open(&self) -> Result<(), Error> {
+        match self.state {
+            PoolState::Open => Ok(()),
+            PoolState::Closed => Err(Error::Closed),
+            PoolState::Cancelled => Err(Error::Cancelled),
+            PoolState::Broken { restarts, last } => Err(Error::Broken { restarts, last }),
+        }
+    }
+
     pub(crate) fn start_run<R, I>(
         &mut self,
         call: Call,
         chunksize: usize,
         input: I,
     ) -> Result<Run<I, R>, Error> {
-        match self.state {
-            PoolState::Open => {}
-            PoolState::Closed => return Err(Error::Closed),
-            PoolState::Cancelled => return Err(Error::Cancelled),
-            PoolState::Broken { restarts, last } => return Err(Error::Broken { restarts, last }),
-        }
+        self.check_open()?;
         if chunksize == 0 {
             return Err(Error::Zero("chunksize"));
         }
@@ -97,12 +121,13 @@ impl Pool {
                 self.state = PoolState::Cancelled;
                 return Err(Error::Cancelled);
             }
+            self.fill_submits();
             self.fill(run);
             self.write_out();
             if run.done() || (one && !run.ready.is_empty()) {
                 return Ok(());
             }
-            self.wait(run)?;
+            self.wait(run, None)?;
         }
     }
 
@@ -208,7 +233,7 @@ impl Pool {
 
     /// Writes queued task bytes without blocking; a worker whose task pipe
     /// is full gets the rest when `poll` says it has room.
-    fn write_out(&mut self) {
+    pub(crate) fn write_out(&mut self) {
         for w in &mut self.workers {
             while w.out_at < w.out.len() {
                 let Some(fd) = w.task_w.as_ref() else { break };
@@ -236,8 +261,12 @@ impl Pool {
     }
 
     /// Sleeps in `poll` until a worker has results, has died, or has room
-    /// in its task pipe; then handles what happened.
-    fn wait<T, R, I>(&mut self, run: &mut Run<I, R>) -> Result<(), Error>
+    /// in its task pipe, or at most `limit`; then handles what happened.
+    pub(crate) fn wait<T, R, I>(
+        &mut self,
+        run: &mut Run<I, R>,
+        limit: Option<Duration>,
+    ) -> Result<(), Error>
     where
         T: Serialize + DeserializeOwned,
         R: DeserializeOwned,
@@ -263,7 +292,7 @@ impl Pool {
             }
             // With a cancel token, wake up now and then to look at it.
             let mut wake = self.cancel.as_ref().map(|_| Duration::from_millis(100));
-            if let Some(next) = next_timeout {
+            for next in [next_timeout, limit].into_iter().flatten() {
                 wake = Some(wake.map_or(next, |w| w.min(next)));
             }
             let timeout = match wake {
@@ -363,6 +392,17 @@ impl Pool {
         if chunk.first != head.first {
             return false;
         }
+        if chunk.run == SUBMITTED {
+            if chunk.count != 1 {
+                return false;
+            }
+            let chunk = w.in_flight.pop_front().expect("checked above");
+            w.queued_bytes -= chunk.frame.len();
+            // `[1, 0, ..]`: a `Vec` of one `Outcome::Ok`.
+            let ok = rest.get(..2) == Some(&[1, 0]);
+            self.deliver_submitted(chunk.first, rest, ok);
+            return true;
+        }
         let results = if chunk.run == run.id {
             match postcard::from_bytes::<Vec<Outcome<R>>>(rest) {
                 Ok(results) if results.len() == chunk.count => Some(results),
@@ -421,13 +461,13 @@ impl crate::Worker {
 /// Blocks `SIGPIPE` for the calling thread while the pool writes to task
 /// pipes, so writing to a dead worker's pipe returns `EPIPE` instead of
 /// killing the whole program. Any `SIGPIPE` this caused is discarded on drop.
-struct SigpipeBlocked {
+pub(crate) struct SigpipeBlocked {
     old: SigSet,
     was_pending: bool,
 }
 
 impl SigpipeBlocked {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let mut set = SigSet::empty();
         set.add(Signal::SIGPIPE);
         let mut old = SigSet::empty();

@@ -39,7 +39,10 @@
 //! | `pool.terminate()` | [`Pool::terminate`] |
 //! | `ProcessPoolExecutor.map(timeout=)` | [`PoolBuilder::task_timeout`] (per task) |
 //! | `shutdown(cancel_futures=True)`, `Event` | [`CancelToken`] ([`PoolBuilder::cancel_token`]) |
-//! | `apply_async`, `submit` + `Future` | not yet: use `imap_unordered` |
+//! | `pool.apply_async(f, (x,))`, `executor.submit(f, x)` | [`Pool::submit`] returns a [`TaskHandle`] |
+//! | `AsyncResult.get()`, `Future.result()` | [`TaskHandle::wait`] |
+//! | `get(timeout=)`, `result(timeout=)` | [`TaskHandle::wait_timeout`] (`None`: not yet) |
+//! | `Future.cancel()` | [`TaskHandle::cancel`] (`true`: taken back before any worker had it) |
 //! | `BrokenProcessPool`, the hang of gh-96062 | only the task fails: [`Error::WorkerDied`] |
 //!
 //! **How a function travels.** A worker is forked from this program, so
@@ -110,6 +113,7 @@ mod error;
 pub mod frame;
 mod options;
 mod recovery;
+mod submit;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod wire;
@@ -121,6 +125,7 @@ pub use options::{
     EXIT_INIT_FAILED, EXIT_PROTOCOL, Job, PoolBuilder,
 };
 pub use process_toolkit::EXIT_PARENT_GONE;
+pub use submit::TaskHandle;
 
 use dispatch::Run;
 #[doc(hidden)]
@@ -227,6 +232,7 @@ pub struct Pool {
     deaths_in_a_row: usize,
     replacements: Vec<Replacement>,
     spread: Vec<usize>,
+    submits: submit::Submits,
     state: PoolState,
     /// Not `Send`: the workers' death signal is tied to this thread.
     _here: PhantomData<*const ()>,
@@ -272,6 +278,7 @@ impl Pool {
             deaths_in_a_row: 0,
             replacements: Vec::new(),
             spread: Vec::new(),
+            submits: submit::Submits::default(),
             state: PoolState::Open,
             _here: PhantomData,
         };

@@ -18,7 +18,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::dispatch::Run;
-use crate::wire::{SlotState, monotonic_ns, split_chunk};
+use crate::submit::SUBMITTED;
+use crate::wire::{Chunk, SlotState, monotonic_ns, split_chunk};
 use crate::worker::{Ctx, Start, worker_main};
 use crate::{Death, Error, Pool, PoolState, Replacement, ShutdownReport, Worker, WorkerState};
 
@@ -130,6 +131,28 @@ impl Pool {
         let attributable = running.is_none_or(|seq| in_flight.iter().any(|c| c.contains(seq)));
         let mut lost = None;
         let pid_raw = pid.as_raw();
+        let (submitted, in_flight): (Vec<Chunk>, Vec<Chunk>) =
+            in_flight.into_iter().partition(|c| c.run == SUBMITTED);
+        for chunk in submitted {
+            let error = match running {
+                Some(seq) if chunk.contains(seq) || !attributable => {
+                    Some(match self.task_timeout {
+                        Some(after) if timed_out == Some(seq) => Error::TimedOut {
+                            index: 0,
+                            pid: pid_raw,
+                            after,
+                        },
+                        _ => Error::WorkerDied {
+                            index: 0,
+                            pid: pid_raw,
+                            cause,
+                        },
+                    })
+                }
+                _ => None,
+            };
+            self.lost_submitted(chunk, error);
+        }
         for chunk in in_flight.into_iter().filter(|c| c.run == run.id) {
             match running.filter(|&seq| chunk.contains(seq) || !attributable) {
                 Some(seq) if attributable => {

@@ -45,6 +45,11 @@ fn slow(x: u64) -> u64 {
     square(x)
 }
 
+fn slower(x: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(300));
+    square(x)
+}
+
 type Check = Result<(), String>;
 type Case = (&'static str, fn() -> Check);
 
@@ -170,6 +175,51 @@ fn ordered_imap_and_starmap() -> Check {
     )
 }
 
+fn submit_and_wait_timeout() -> Check {
+    let mut pool = Pool::new(2).map_err(|e| e.to_string())?;
+    let pids = pool.pids();
+    let e = |e: Error| e.to_string();
+    // Both workers busy for 300 ms, so a third task waits in the parent.
+    let (a, b) = (
+        pool.submit(slower, 7).map_err(e)?,
+        pool.submit(slower, 8).map_err(e)?,
+    );
+    let queued = pool.submit(slower, 9).map_err(e)?;
+    ensure(
+        a.wait_timeout(&mut pool, Duration::from_millis(20))
+            .is_none(),
+        || "a 300 ms task finished within 20 ms".into(),
+    )?;
+    ensure(queued.cancel(&mut pool) && !a.cancel(&mut pool), || {
+        "cancel: the queued task is taken back, the running one is not".into()
+    })?;
+    match queued.wait(&mut pool) {
+        Err(Error::Cancelled) => {}
+        other => return Err(format!("a cancelled task: {other:?}")),
+    }
+    let handles = (0..20u64)
+        .map(|x| pool.submit(crash_on_5, x))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(e)?;
+    let out: Vec<Result<u64, Error>> = handles.into_iter().map(|h| h.wait(&mut pool)).collect();
+    match &out[5] {
+        Err(Error::WorkerDied {
+            pid,
+            cause: Death::Signaled(Signal::SIGKILL),
+            ..
+        }) if pids.contains(pid) => {}
+        other => return Err(format!("task 5: {other:?}")),
+    }
+    others_right(&out, Some(5))?;
+    for (h, x) in [(a, 7), (b, 8)] {
+        match h.wait_timeout(&mut pool, Duration::from_secs(5)) {
+            Some(Ok(v)) if v == square(x) => {}
+            other => return Err(format!("slow task {x}: {other:?}")),
+        }
+    }
+    Ok(())
+}
+
 fn dropped_with_tasks_in_flight() -> Check {
     let mut pool = Pool::new(2).map_err(|e| e.to_string())?;
     let mut it = pool
@@ -223,13 +273,14 @@ fn parent_killed() -> Check {
 }
 
 fn main() -> ExitCode {
-    let cases: [Case; 8] = [
+    let cases: [Case; 9] = [
         ("a SIGKILLed worker mid-task", killed_worker_mid_task),
         ("a panicking task", panicking_task),
         ("a hung task under a timeout", hung_task_under_timeout),
         ("max_tasks_per_child retirement", retirement),
         ("cancel through a token", cancel),
         ("ordered imap and starmap", ordered_imap_and_starmap),
+        ("submit, wait_timeout, cancel", submit_and_wait_timeout),
         (
             "a pool dropped with tasks in flight",
             dropped_with_tasks_in_flight,
