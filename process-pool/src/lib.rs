@@ -43,6 +43,7 @@
 //! | `AsyncResult.get()`, `Future.result()` | [`TaskHandle::wait`] |
 //! | `get(timeout=)`, `result(timeout=)` | [`TaskHandle::wait_timeout`] (`None`: not yet) |
 //! | `Future.cancel()` | [`TaskHandle::cancel`] (`true`: taken back before any worker had it) |
+//! | `set_start_method("forkserver")` | always: workers fork from a server made at build |
 //! | `BrokenProcessPool`, the hang of gh-96062 | only the task fails: [`Error::WorkerDied`] |
 //!
 //! **How a function travels.** A worker is forked from this program, so
@@ -73,18 +74,25 @@
 //! row the pool gives up with [`Error::Broken`] instead of forking forever.
 //!
 //! **Dying with the parent.** Workers arm `PR_SET_PDEATHSIG(SIGKILL)` and
-//! re-check `getppid()` ([`process_toolkit::die_with_parent`]); they
+//! re-check `getppid()` ([`process_toolkit::die_with_parent`]) against
+//! the fork server, which does the same against the pool's process; both
 //! ignore `SIGINT`, so Ctrl-C reaches only the parent, which decides.
 //!
 //! **Shutdown.** `Drop` (and [`Pool::join`]) closes the workers' pipes,
-//! waits up to [`PoolBuilder::shutdown_timeout`], `SIGKILL`s stragglers
-//! and reaps every worker: no zombies, no descriptors left.
+//! waits up to [`PoolBuilder::shutdown_timeout`], `SIGKILL`s stragglers,
+//! waits for every worker's end, then stops the fork server and reaps it:
+//! no zombies, no descriptors left.
 //!
-//! **Threads.** `fork` copies only the calling thread, with every lock
-//! other threads held at that moment still held. So building, and forking
-//! a replacement, is refused with [`Error::ThreadsRunning`] while other
-//! threads run, unless [`PoolBuilder::allow_threads`] says the worker code
-//! needs none of their locks.
+//! **Threads: a fork server.** `fork` copies only the calling thread, with
+//! every lock other threads held at that moment still held. So `build`
+//! forks one small process first, the fork server (Python's `forkserver`
+//! start method), while the program is still single-threaded, and refuses
+//! with [`Error::ThreadsRunning`] if it is not (unless
+//! [`PoolBuilder::allow_threads`]). Every worker, the first ones and each
+//! replacement, is a fork of that server, which never starts a thread; so
+//! a worker that dies after the program started threads is still replaced.
+//! The server reaps the workers and reports how each ended; a report it
+//! cannot parse is an error, never a panic. See the `server` module.
 //!
 //! **Speed.** The parent keeps a window of chunks in flight per worker
 //! (about 10 ms of measured work, at least 2 chunks), dealt round-robin;
@@ -113,6 +121,7 @@ mod error;
 pub mod frame;
 mod options;
 mod recovery;
+mod server;
 mod submit;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -233,6 +242,8 @@ pub struct Pool {
     replacements: Vec<Replacement>,
     spread: Vec<usize>,
     submits: submit::Submits,
+    /// Forks every worker; `None` once shut down.
+    server: Option<server::ForkServer>,
     state: PoolState,
     /// Not `Send`: the workers' death signal is tied to this thread.
     _here: PhantomData<*const ()>,
@@ -279,9 +290,11 @@ impl Pool {
             replacements: Vec::new(),
             spread: Vec::new(),
             submits: submit::Submits::default(),
+            server: None,
             state: PoolState::Open,
             _here: PhantomData,
         };
+        pool.start_server(b.workers)?;
         for i in 0..b.workers {
             let worker = pool.spawn(i)?;
             pool.workers.push(worker);

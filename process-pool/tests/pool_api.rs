@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, raise};
-use process_pool::testing::{live_children, open_fds};
+use process_pool::testing::{live_children, new_fds_per_worker, open_fds};
 use process_pool::{CancelToken, Death, Error, Pool};
 
 fn square(x: u64) -> u64 {
@@ -220,6 +220,48 @@ fn submit_and_wait_timeout() -> Check {
     Ok(())
 }
 
+/// The program starts a thread after build; a worker killed then is still
+/// replaced (by the fork server), and the replacement holds only its pipes.
+fn thread_then_killed_worker() -> Check {
+    let e = |e: Error| e.to_string();
+    let before = open_fds(None).map_err(|e| e.to_string())?;
+    let mut pool = Pool::new(2).map_err(e)?;
+    let (stop, parked) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::spawn(move || parked.recv());
+    let threads = process_toolkit::thread_count().map_err(|e| e.to_string())?;
+    ensure(threads == 2, || format!("{threads} threads, wanted 2"))?;
+    let pids = pool.pids();
+    let out = pool.map(crash_on_5, 0..20u64).map_err(e)?;
+    match &out[5] {
+        Err(
+            err @ Error::WorkerDied {
+                index: 5,
+                pid,
+                cause: Death::Signaled(Signal::SIGKILL),
+            },
+        ) if pids.contains(pid)
+            && err
+                .to_string()
+                .contains(&format!("worker {pid} was killed by SIGKILL")) => {}
+        other => return Err(format!("task 5: {other:?}")),
+    }
+    others_right(&out, Some(5))?;
+    let replaced = pool.replacements();
+    ensure(replaced.len() == 1 && replaced[0].new_pid.is_some(), || {
+        format!("replacements {replaced:?}")
+    })?;
+    let fds =
+        new_fds_per_worker(&pool, &before, Duration::from_secs(1)).map_err(|e| e.to_string())?;
+    ensure(fds == [2, 2], || {
+        format!("new descriptors per worker {fds:?}")
+    })?;
+    others_right(&pool.map(square, 0..20u64).map_err(e)?, None)?;
+    drop(pool);
+    drop(stop);
+    let _ = thread.join();
+    Ok(())
+}
+
 fn dropped_with_tasks_in_flight() -> Check {
     let mut pool = Pool::new(2).map_err(|e| e.to_string())?;
     let mut it = pool
@@ -255,6 +297,17 @@ fn parent_killed() -> Check {
         .filter_map(|p| p.parse().ok())
         .collect();
     ensure(pids.len() == 2, || format!("pids {text:?}"))?;
+    // The workers' parent is the pool's fork server; it must go too.
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pids[0])).unwrap_or_default();
+    let server: Option<i32> = stat
+        .rsplit(") ")
+        .next()
+        .and_then(|r| r.split(' ').nth(1)?.parse().ok());
+    let server = server.ok_or_else(|| format!("no parent in {stat:?}"))?;
+    ensure(server != child.pid().as_raw(), || {
+        "workers forked by the pool's process, not a server".into()
+    })?;
+    let pids: Vec<i32> = pids.into_iter().chain([server]).collect();
     child.kill_and_wait().map_err(|e| e.to_string())?;
     let deadline = Instant::now() + Duration::from_secs(1);
     let alive = |pid: i32| {
@@ -264,7 +317,7 @@ fn parent_killed() -> Check {
     while pids.iter().any(|&p| alive(p)) {
         if Instant::now() > deadline {
             return Err(format!(
-                "workers {pids:?} outlived their killed parent by 1 s"
+                "workers and server {pids:?} outlived their killed parent by 1 s"
             ));
         }
         std::thread::sleep(Duration::from_millis(10));
@@ -273,7 +326,7 @@ fn parent_killed() -> Check {
 }
 
 fn main() -> ExitCode {
-    let cases: [Case; 9] = [
+    let cases: [Case; 10] = [
         ("a SIGKILLed worker mid-task", killed_worker_mid_task),
         ("a panicking task", panicking_task),
         ("a hung task under a timeout", hung_task_under_timeout),
@@ -282,11 +335,15 @@ fn main() -> ExitCode {
         ("ordered imap and starmap", ordered_imap_and_starmap),
         ("submit, wait_timeout, cancel", submit_and_wait_timeout),
         (
+            "a thread started after build, then a worker killed",
+            thread_then_killed_worker,
+        ),
+        (
             "a pool dropped with tasks in flight",
             dropped_with_tasks_in_flight,
         ),
         (
-            "the parent SIGKILLed: workers gone within 1 s",
+            "the parent SIGKILLed: workers and server gone within 1 s",
             parent_killed,
         ),
     ];
