@@ -29,7 +29,7 @@ const QUEUE_BYTES: usize = 48 << 10;
 
 /// One call's progress: input not yet pulled, chunks to send again, and
 /// finished results not yet handed to the caller.
-pub(crate) struct Run<I, R> {
+pub(crate) struct Run<I: Iterator, R> {
     pub id: u64,
     pub base: u64,
     pub call: Call,
@@ -43,9 +43,12 @@ pub(crate) struct Run<I, R> {
     pub retry: VecDeque<Chunk>,
     pub outstanding: usize,
     pub ready: VecDeque<(usize, Result<R, Error>)>,
+    /// The items of the chunk being encoded (kept, so pulling a chunk
+    /// allocates nothing).
+    pub scratch: Vec<I::Item>,
 }
 
-impl<I, R> Run<I, R> {
+impl<I: Iterator, R> Run<I, R> {
     /// A run with no input and an id no chunk carries: what the pool
     /// drives while a [`TaskHandle`](crate::TaskHandle) waits.
     pub fn idle() -> Self {
@@ -61,6 +64,7 @@ impl<I, R> Run<I, R> {
             retry: VecDeque::new(),
             outstanding: 0,
             ready: VecDeque::new(),
+            scratch: Vec::new(),
         }
     }
 
@@ -80,7 +84,7 @@ impl Pool {
         }
     }
 
-    pub(crate) fn start_run<R, I>(
+    pub(crate) fn start_run<R, I: Iterator>(
         &mut self,
         call: Call,
         chunksize: usize,
@@ -104,6 +108,7 @@ impl Pool {
             retry: VecDeque::new(),
             outstanding: 0,
             ready: VecDeque::new(),
+            scratch: Vec::new(),
         })
     }
 
@@ -195,11 +200,14 @@ impl Pool {
                 return None; // ordered imap: wait for the consumer
             }
             let input = run.input.as_mut()?;
-            let items: Vec<T> = input.by_ref().take(want).collect();
+            let mut items = std::mem::take(&mut run.scratch);
+            items.clear();
+            items.extend(input.by_ref().take(want));
             if items.len() < want {
                 run.input = None;
             }
             if items.is_empty() {
+                run.scratch = items;
                 return None;
             }
             let first_index = run.pulled;
@@ -207,7 +215,12 @@ impl Pool {
             run.pulled += items.len();
             run.outstanding += items.len();
             self.next_seq = run.base + run.pulled as u64;
-            match encode_chunk(run.id, run.call, first, &items) {
+            let encoded = encode_chunk(run.id, run.call, first, &items);
+            if encoded.is_ok() {
+                items.clear();
+                run.scratch = std::mem::take(&mut items);
+            }
+            match encoded {
                 Ok(chunk) => return Some(chunk),
                 Err(_) => {
                     // Find the items that cannot be encoded; send the rest one by one.
@@ -329,17 +342,23 @@ impl Pool {
         };
         let mut ended = false;
         loop {
-            let have = w.inbuf.len();
-            w.inbuf.resize(have + (64 << 10), 0);
+            let have = w.in_len;
+            if w.inbuf.len() < have + (64 << 10) {
+                w.inbuf.resize(have + (64 << 10), 0);
+            }
             let got = nix::unistd::read(fd, &mut w.inbuf[have..]);
-            w.inbuf.truncate(have + got.unwrap_or(0));
             match got {
                 Ok(0) => {
                     ended = true;
                     break;
                 }
-                Ok(n) if n == 64 << 10 => continue,
-                Ok(_) | Err(Errno::EAGAIN) => break,
+                Ok(n) => {
+                    w.in_len += n;
+                    if n < 64 << 10 {
+                        break;
+                    }
+                }
+                Err(Errno::EAGAIN) => break,
                 Err(Errno::EINTR) => continue,
                 Err(_) => {
                     ended = true;
@@ -347,22 +366,24 @@ impl Pool {
                 }
             }
         }
-        let mut inbuf = std::mem::take(&mut self.workers[wi].inbuf);
+        let inbuf = std::mem::take(&mut self.workers[wi].inbuf);
+        let have = self.workers[wi].in_len;
         let mut at = 0;
         let mut broken_protocol = false;
-        while let Ok(Some((payload, used))) = frame::split(&inbuf[at..]) {
+        while let Ok(Some((payload, used))) = frame::split(&inbuf[at..have]) {
             at += used;
             if !self.deliver(wi, payload, run) {
                 broken_protocol = true;
                 break;
             }
         }
-        if frame::split(&inbuf[at..]).is_err() {
+        if frame::split(&inbuf[at..have]).is_err() {
             broken_protocol = true;
         }
-        inbuf.drain(..at);
         let w = &mut self.workers[wi];
         w.inbuf = inbuf;
+        w.inbuf.copy_within(at..have, 0);
+        w.in_len = have - at;
         if broken_protocol {
             // A worker that sends garbage cannot be trusted with more work.
             let _ = signal::kill(w.pid, Signal::SIGKILL);
@@ -376,7 +397,7 @@ impl Pool {
 
     /// Matches a result frame with the oldest chunk in flight on worker
     /// `wi`; `false` if it does not match (a protocol error).
-    fn deliver<I, R: DeserializeOwned>(
+    fn deliver<I: Iterator, R: DeserializeOwned>(
         &mut self,
         wi: usize,
         payload: &[u8],
@@ -403,46 +424,71 @@ impl Pool {
             self.deliver_submitted(chunk.first, rest, ok);
             return true;
         }
-        let results = if chunk.run == run.id {
-            match postcard::from_bytes::<Vec<Outcome<R>>>(rest) {
-                Ok(results) if results.len() == chunk.count => Some(results),
-                _ => return false,
-            }
-        } else {
-            None // left over from an abandoned call
+        if chunk.run != run.id {
+            // Left over from an abandoned call: nobody waits for it.
+            let chunk = w.in_flight.pop_front().expect("checked above");
+            w.queued_bytes -= chunk.frame.len();
+            return true;
+        }
+        // Decode each outcome straight into the run's ready queue; on bad
+        // bytes, take them back out (the worker is killed, the chunk retried).
+        let mark = run.ready.len();
+        let pid = w.pid.as_raw();
+        let decoded = decode_outcomes(rest, chunk, run, pid, &mut self.deaths_in_a_row);
+        let Some(ns) = decoded else {
+            run.ready.truncate(mark);
+            return false;
         };
+        let w = &mut self.workers[wi];
         let chunk = w.in_flight.pop_front().expect("checked above");
         w.queued_bytes -= chunk.frame.len();
-        let ns = head.ns.max(1);
+        let ns = ns.max(1);
         w.chunk_ns = if w.chunk_ns == 0 {
             ns
         } else {
             (3 * w.chunk_ns + ns) / 4
         };
-        let Some(results) = results else {
-            return true;
-        };
-        let pid = w.pid.as_raw();
         self.spread[wi] += chunk.count;
-        for (k, outcome) in results.into_iter().enumerate() {
-            let index = (chunk.first - run.base) as usize + k;
-            let result = match outcome {
-                Outcome::Ok(r) => {
-                    self.deaths_in_a_row = 0;
-                    Ok(r)
-                }
-                Outcome::Panicked(message) => Err(Error::Panicked {
-                    index,
-                    pid,
-                    message,
-                }),
-                Outcome::EncodeFailed(message) => Err(Error::Encode { index, message }),
-            };
-            run.ready.push_back((index, result));
-        }
         run.outstanding -= chunk.count;
         true
     }
+}
+
+/// Decodes a result frame's outcomes (after its head) for `chunk` into
+/// `run.ready`; returns the chunk's nanoseconds, or `None` on bytes that
+/// do not decode (the caller takes back what was pushed).
+fn decode_outcomes<I: Iterator, R: DeserializeOwned>(
+    bytes: &[u8],
+    chunk: &crate::wire::Chunk,
+    run: &mut Run<I, R>,
+    pid: i32,
+    deaths_in_a_row: &mut usize,
+) -> Option<u64> {
+    let (count, mut bytes) = postcard::take_from_bytes::<usize>(bytes).ok()?;
+    if count != chunk.count {
+        return None;
+    }
+    for k in 0..count {
+        let (outcome, rest) = postcard::take_from_bytes::<Outcome<R>>(bytes).ok()?;
+        bytes = rest;
+        let index = (chunk.first - run.base) as usize + k;
+        let result = match outcome {
+            Outcome::Ok(r) => {
+                *deaths_in_a_row = 0;
+                Ok(r)
+            }
+            Outcome::Panicked(message) => Err(Error::Panicked {
+                index,
+                pid,
+                message,
+            }),
+            Outcome::EncodeFailed(message) => Err(Error::Encode { index, message }),
+        };
+        run.ready.push_back((index, result));
+    }
+    postcard::take_from_bytes::<u64>(bytes)
+        .ok()
+        .map(|(ns, _)| ns)
 }
 
 impl crate::Worker {

@@ -212,8 +212,10 @@ struct Worker {
     /// Task bytes not yet written, and how far writing got.
     out: Vec<u8>,
     out_at: usize,
-    /// Result bytes read but not yet a whole frame.
+    /// `inbuf[..in_len]`: result bytes read but not yet a whole frame.
+    /// `inbuf` never shrinks, so reading into it costs no zeroing.
     inbuf: Vec<u8>,
+    in_len: usize,
     in_flight: VecDeque<Chunk>,
     /// Tasks sent to this process (for `max_tasks_per_child`).
     sent: usize,
@@ -625,7 +627,7 @@ impl<'p> Chunked<'p> {
 }
 
 /// Iterator returned by [`Pool::imap_unordered`].
-pub struct ImapUnordered<'p, R, I> {
+pub struct ImapUnordered<'p, R, I: Iterator> {
     pool: &'p mut Pool,
     run: Run<I, R>,
     ended: bool,
@@ -657,7 +659,7 @@ where
 }
 
 /// Iterator returned by [`Pool::imap`]: results in input order.
-pub struct Imap<'p, R, I> {
+pub struct Imap<'p, R, I: Iterator> {
     pool: &'p mut Pool,
     run: Run<I, R>,
     /// Results that arrived before an earlier one, by distance from the

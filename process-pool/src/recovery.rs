@@ -296,6 +296,7 @@ impl Pool {
             out: Vec::new(),
             out_at: 0,
             inbuf: Vec::new(),
+            in_len: 0,
             in_flight: VecDeque::new(),
             sent: 0,
             chunk_ns: 0,
