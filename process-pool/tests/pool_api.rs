@@ -262,6 +262,48 @@ fn thread_then_killed_worker() -> Check {
     Ok(())
 }
 
+/// The parent pid of `pid`, from `/proc/<pid>/stat`.
+fn parent_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit(") ").next()?.split(' ').nth(1)?.parse().ok()
+}
+
+/// Whether `pid` runs (exists and is not a zombie).
+fn running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| s.rsplit(") ").next().is_some_and(|r| !r.starts_with('Z')))
+}
+
+/// Someone SIGKILLs the fork server: its workers die with it, and the next
+/// call is an error (no replacement can be forked), not a hang.
+fn server_killed() -> Check {
+    let mut pool = Pool::new(2).map_err(|e| e.to_string())?;
+    let pids = pool.pids();
+    let server = parent_of(pids[0]).ok_or("no fork server")?;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(server), Signal::SIGKILL)
+        .map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while pids.iter().any(|&p| running(p)) {
+        ensure(Instant::now() < deadline, || {
+            format!("workers {pids:?} outlived their server by 1 s")
+        })?;
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let began = Instant::now();
+    let out = pool.map(square, 0..10u64);
+    ensure(began.elapsed() < Duration::from_secs(10), || {
+        "a call on a pool without its server took 10 s".into()
+    })?;
+    match out {
+        Err(Error::Spawn(e)) if e.to_string().contains("fork server") => {}
+        other => return Err(format!("a call after the server died: {other:?}")),
+    }
+    match pool.map(square, [1u64]) {
+        Err(Error::Broken { .. }) => Ok(()),
+        other => Err(format!("the next call: {other:?}")),
+    }
+}
+
 fn dropped_with_tasks_in_flight() -> Check {
     let mut pool = Pool::new(2).map_err(|e| e.to_string())?;
     let mut it = pool
@@ -298,23 +340,14 @@ fn parent_killed() -> Check {
         .collect();
     ensure(pids.len() == 2, || format!("pids {text:?}"))?;
     // The workers' parent is the pool's fork server; it must go too.
-    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pids[0])).unwrap_or_default();
-    let server: Option<i32> = stat
-        .rsplit(") ")
-        .next()
-        .and_then(|r| r.split(' ').nth(1)?.parse().ok());
-    let server = server.ok_or_else(|| format!("no parent in {stat:?}"))?;
+    let server = parent_of(pids[0]).ok_or_else(|| format!("no parent of {}", pids[0]))?;
     ensure(server != child.pid().as_raw(), || {
         "workers forked by the pool's process, not a server".into()
     })?;
     let pids: Vec<i32> = pids.into_iter().chain([server]).collect();
     child.kill_and_wait().map_err(|e| e.to_string())?;
     let deadline = Instant::now() + Duration::from_secs(1);
-    let alive = |pid: i32| {
-        std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .is_ok_and(|s| s.rsplit(") ").next().is_some_and(|r| !r.starts_with('Z')))
-    };
-    while pids.iter().any(|&p| alive(p)) {
+    while pids.iter().any(|&p| running(p)) {
         if Instant::now() > deadline {
             return Err(format!(
                 "workers and server {pids:?} outlived their killed parent by 1 s"
@@ -326,7 +359,7 @@ fn parent_killed() -> Check {
 }
 
 fn main() -> ExitCode {
-    let cases: [Case; 10] = [
+    let cases: [Case; 11] = [
         ("a SIGKILLed worker mid-task", killed_worker_mid_task),
         ("a panicking task", panicking_task),
         ("a hung task under a timeout", hung_task_under_timeout),
@@ -337,6 +370,10 @@ fn main() -> ExitCode {
         (
             "a thread started after build, then a worker killed",
             thread_then_killed_worker,
+        ),
+        (
+            "the fork server killed: the next call fails, no hang",
+            server_killed,
         ),
         (
             "a pool dropped with tasks in flight",
