@@ -123,6 +123,9 @@ impl Pool {
         let _guard = SigpipeBlocked::new();
         loop {
             if self.cancel.as_ref().is_some_and(|t| t.is_cancelled()) {
+                // Take in what already happened first (a worker that died
+                // is reaped, reported and replaced), then stop.
+                let _ = self.wait(run, Some(Duration::ZERO));
                 self.state = PoolState::Cancelled;
                 return Err(Error::Cancelled);
             }
