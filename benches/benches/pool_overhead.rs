@@ -1,5 +1,5 @@
-//! pool_overhead: tiny tasks through the process pool
-//! (`examples_multiprocessing::pool`) and the thread pool
+//! pool_overhead: tiny tasks through the process pool (`process_pool`,
+//! the function given per call) and the thread pool
 //! (`examples_threading::thread_pool`) at chunksize 1, 8, 64 and 512,
 //! against rayon with the same minimum chunk.
 
@@ -15,7 +15,7 @@ const WORKERS: usize = 2;
 
 fn pool_overhead(c: &mut Criterion) {
     // Forked before this function starts the thread and rayon pools.
-    let mut processes = pools::tiny_pool(WORKERS, true).expect("process pool");
+    let mut processes = pools::prime_pool(WORKERS, true).expect("process pool");
     let threads = ThreadPool::new(WORKERS).expect("thread pool");
     let rayon = rayon::ThreadPoolBuilder::new()
         .num_threads(WORKERS)

@@ -1,14 +1,16 @@
 //! The process pool (`process_pool::Pool`) on the workloads it runs here:
 //! counting primes, blocking waits and tiny tasks. The pool takes the
-//! function per call, so one pool runs both the prime and the tiny job;
-//! the waits get a second pool only because they want more workers (one
-//! per wait). This module only gives the pool its jobs and checks answers.
+//! function per call, so one pool runs the prime and the tiny job alike
+//! ([`prime_pool`]); the waits get a pool of their own ([`wait_pool`]) only
+//! because they want a different number of workers (one per wait). This
+//! module only gives the pool its jobs and checks answers.
 //!
 //! Build a pool before starting threads (`allow_threads(false)`, what
 //! `compare` does at the top of `main`); criterion runs threads of its own,
 //! so the benches pass `allow_threads = true`, the pool's documented opt-out:
-//! the forked workers run only the job functions, which touch no lock those
-//! threads could hold. A pool stays on the thread that built it.
+//! the fork server the pool forks at build runs only the job functions,
+//! which touch no lock those threads could hold. A pool stays on the thread
+//! that built it.
 
 use std::io;
 use std::time::Duration;
@@ -22,7 +24,8 @@ fn lost(e: Error) -> io::Error {
     io::Error::other(format!("process pool: {e}"))
 }
 
-/// Forks a pool of `workers` for the prime and tiny jobs.
+/// Forks a pool of `workers` for any job given per call: the primes and
+/// the tiny tasks.
 pub fn prime_pool(workers: usize, allow_threads: bool) -> Result<Pool, Error> {
     Pool::builder(workers).allow_threads(allow_threads).build()
 }
@@ -67,11 +70,6 @@ pub fn waits_in_pool(pool: &mut Pool, job: &WaitJob) -> io::Result<usize> {
         .map(|r| r.map_err(lost))
         .sum::<io::Result<u64>>()?;
     Ok(done as usize)
-}
-
-/// Forks a pool of `workers` for the tiny job (the same as [`prime_pool`]).
-pub fn tiny_pool(workers: usize, allow_threads: bool) -> Result<Pool, Error> {
-    prime_pool(workers, allow_threads)
 }
 
 /// `tasks` tiny tasks through the pool's `map`, `chunk` per message.

@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 
 use crate::frame;
 use crate::recovery::close;
+use crate::submit::SUBMITTED;
 use crate::wire::{Call, Chunk, Outcome, ResultHead, encode_chunk, split_chunk};
 use crate::{Error, Pool, PoolState, WorkerState};
 
@@ -28,7 +29,7 @@ const QUEUE_BYTES: usize = 48 << 10;
 
 /// One call's progress: input not yet pulled, chunks to send again, and
 /// finished results not yet handed to the caller.
-pub(crate) struct Run<I, R> {
+pub(crate) struct Run<I: Iterator, R> {
     pub id: u64,
     pub base: u64,
     pub call: Call,
@@ -42,27 +43,54 @@ pub(crate) struct Run<I, R> {
     pub retry: VecDeque<Chunk>,
     pub outstanding: usize,
     pub ready: VecDeque<(usize, Result<R, Error>)>,
+    /// The items of the chunk being encoded (kept, so pulling a chunk
+    /// allocates nothing).
+    pub scratch: Vec<I::Item>,
 }
 
-impl<I, R> Run<I, R> {
+impl<I: Iterator, R> Run<I, R> {
+    /// A run with no input and an id no chunk carries: what the pool
+    /// drives while a [`TaskHandle`](crate::TaskHandle) waits.
+    pub fn idle() -> Self {
+        Run {
+            id: u64::MAX,
+            base: 0,
+            call: Call { tramp: 0, arg: 0 },
+            chunksize: 1,
+            input: None,
+            pulled: 0,
+            ahead: 0,
+            yielded: 0,
+            retry: VecDeque::new(),
+            outstanding: 0,
+            ready: VecDeque::new(),
+            scratch: Vec::new(),
+        }
+    }
+
     pub fn done(&self) -> bool {
         self.input.is_none() && self.outstanding == 0 && self.retry.is_empty()
     }
 }
 
 impl Pool {
-    pub(crate) fn start_run<R, I>(
+    /// `Ok` if the pool takes new work.
+    pub(crate) fn check_open(&self) -> Result<(), Error> {
+        match self.state {
+            PoolState::Open => Ok(()),
+            PoolState::Closed => Err(Error::Closed),
+            PoolState::Cancelled => Err(Error::Cancelled),
+            PoolState::Broken { restarts, last } => Err(Error::Broken { restarts, last }),
+        }
+    }
+
+    pub(crate) fn start_run<R, I: Iterator>(
         &mut self,
         call: Call,
         chunksize: usize,
         input: I,
     ) -> Result<Run<I, R>, Error> {
-        match self.state {
-            PoolState::Open => {}
-            PoolState::Closed => return Err(Error::Closed),
-            PoolState::Cancelled => return Err(Error::Cancelled),
-            PoolState::Broken { restarts, last } => return Err(Error::Broken { restarts, last }),
-        }
+        self.check_open()?;
         if chunksize == 0 {
             return Err(Error::Zero("chunksize"));
         }
@@ -80,6 +108,7 @@ impl Pool {
             retry: VecDeque::new(),
             outstanding: 0,
             ready: VecDeque::new(),
+            scratch: Vec::new(),
         })
     }
 
@@ -94,15 +123,19 @@ impl Pool {
         let _guard = SigpipeBlocked::new();
         loop {
             if self.cancel.as_ref().is_some_and(|t| t.is_cancelled()) {
+                // Take in what already happened first (a worker that died
+                // is reaped, reported and replaced), then stop.
+                let _ = self.wait(run, Some(Duration::ZERO));
                 self.state = PoolState::Cancelled;
                 return Err(Error::Cancelled);
             }
+            self.fill_submits();
             self.fill(run);
             self.write_out();
             if run.done() || (one && !run.ready.is_empty()) {
                 return Ok(());
             }
-            self.wait(run)?;
+            self.wait(run, None)?;
         }
     }
 
@@ -170,11 +203,14 @@ impl Pool {
                 return None; // ordered imap: wait for the consumer
             }
             let input = run.input.as_mut()?;
-            let items: Vec<T> = input.by_ref().take(want).collect();
+            let mut items = std::mem::take(&mut run.scratch);
+            items.clear();
+            items.extend(input.by_ref().take(want));
             if items.len() < want {
                 run.input = None;
             }
             if items.is_empty() {
+                run.scratch = items;
                 return None;
             }
             let first_index = run.pulled;
@@ -182,7 +218,12 @@ impl Pool {
             run.pulled += items.len();
             run.outstanding += items.len();
             self.next_seq = run.base + run.pulled as u64;
-            match encode_chunk(run.id, run.call, first, &items) {
+            let encoded = encode_chunk(run.id, run.call, first, &items);
+            if encoded.is_ok() {
+                items.clear();
+                run.scratch = std::mem::take(&mut items);
+            }
+            match encoded {
                 Ok(chunk) => return Some(chunk),
                 Err(_) => {
                     // Find the items that cannot be encoded; send the rest one by one.
@@ -208,7 +249,7 @@ impl Pool {
 
     /// Writes queued task bytes without blocking; a worker whose task pipe
     /// is full gets the rest when `poll` says it has room.
-    fn write_out(&mut self) {
+    pub(crate) fn write_out(&mut self) {
         for w in &mut self.workers {
             while w.out_at < w.out.len() {
                 let Some(fd) = w.task_w.as_ref() else { break };
@@ -236,8 +277,12 @@ impl Pool {
     }
 
     /// Sleeps in `poll` until a worker has results, has died, or has room
-    /// in its task pipe; then handles what happened.
-    fn wait<T, R, I>(&mut self, run: &mut Run<I, R>) -> Result<(), Error>
+    /// in its task pipe, or at most `limit`; then handles what happened.
+    pub(crate) fn wait<T, R, I>(
+        &mut self,
+        run: &mut Run<I, R>,
+        limit: Option<Duration>,
+    ) -> Result<(), Error>
     where
         T: Serialize + DeserializeOwned,
         R: DeserializeOwned,
@@ -263,7 +308,7 @@ impl Pool {
             }
             // With a cancel token, wake up now and then to look at it.
             let mut wake = self.cancel.as_ref().map(|_| Duration::from_millis(100));
-            if let Some(next) = next_timeout {
+            for next in [next_timeout, limit].into_iter().flatten() {
                 wake = Some(wake.map_or(next, |w| w.min(next)));
             }
             let timeout = match wake {
@@ -300,17 +345,23 @@ impl Pool {
         };
         let mut ended = false;
         loop {
-            let have = w.inbuf.len();
-            w.inbuf.resize(have + (64 << 10), 0);
+            let have = w.in_len;
+            if w.inbuf.len() < have + (64 << 10) {
+                w.inbuf.resize(have + (64 << 10), 0);
+            }
             let got = nix::unistd::read(fd, &mut w.inbuf[have..]);
-            w.inbuf.truncate(have + got.unwrap_or(0));
             match got {
                 Ok(0) => {
                     ended = true;
                     break;
                 }
-                Ok(n) if n == 64 << 10 => continue,
-                Ok(_) | Err(Errno::EAGAIN) => break,
+                Ok(n) => {
+                    w.in_len += n;
+                    if n < 64 << 10 {
+                        break;
+                    }
+                }
+                Err(Errno::EAGAIN) => break,
                 Err(Errno::EINTR) => continue,
                 Err(_) => {
                     ended = true;
@@ -318,22 +369,24 @@ impl Pool {
                 }
             }
         }
-        let mut inbuf = std::mem::take(&mut self.workers[wi].inbuf);
+        let inbuf = std::mem::take(&mut self.workers[wi].inbuf);
+        let have = self.workers[wi].in_len;
         let mut at = 0;
         let mut broken_protocol = false;
-        while let Ok(Some((payload, used))) = frame::split(&inbuf[at..]) {
+        while let Ok(Some((payload, used))) = frame::split(&inbuf[at..have]) {
             at += used;
             if !self.deliver(wi, payload, run) {
                 broken_protocol = true;
                 break;
             }
         }
-        if frame::split(&inbuf[at..]).is_err() {
+        if frame::split(&inbuf[at..have]).is_err() {
             broken_protocol = true;
         }
-        inbuf.drain(..at);
         let w = &mut self.workers[wi];
         w.inbuf = inbuf;
+        w.inbuf.copy_within(at..have, 0);
+        w.in_len = have - at;
         if broken_protocol {
             // A worker that sends garbage cannot be trusted with more work.
             let _ = signal::kill(w.pid, Signal::SIGKILL);
@@ -347,7 +400,7 @@ impl Pool {
 
     /// Matches a result frame with the oldest chunk in flight on worker
     /// `wi`; `false` if it does not match (a protocol error).
-    fn deliver<I, R: DeserializeOwned>(
+    fn deliver<I: Iterator, R: DeserializeOwned>(
         &mut self,
         wi: usize,
         payload: &[u8],
@@ -363,46 +416,82 @@ impl Pool {
         if chunk.first != head.first {
             return false;
         }
-        let results = if chunk.run == run.id {
-            match postcard::from_bytes::<Vec<Outcome<R>>>(rest) {
-                Ok(results) if results.len() == chunk.count => Some(results),
-                _ => return false,
+        if chunk.run == SUBMITTED {
+            if chunk.count != 1 {
+                return false;
             }
-        } else {
-            None // left over from an abandoned call
+            let chunk = w.in_flight.pop_front().expect("checked above");
+            w.queued_bytes -= chunk.frame.len();
+            // `[1, 0, ..]`: a `Vec` of one `Outcome::Ok`.
+            let ok = rest.get(..2) == Some(&[1, 0]);
+            self.deliver_submitted(chunk.first, rest, ok);
+            return true;
+        }
+        if chunk.run != run.id {
+            // Left over from an abandoned call: nobody waits for it.
+            let chunk = w.in_flight.pop_front().expect("checked above");
+            w.queued_bytes -= chunk.frame.len();
+            return true;
+        }
+        // Decode each outcome straight into the run's ready queue; on bad
+        // bytes, take them back out (the worker is killed, the chunk retried).
+        let mark = run.ready.len();
+        let pid = w.pid.as_raw();
+        let decoded = decode_outcomes(rest, chunk, run, pid, &mut self.deaths_in_a_row);
+        let Some(ns) = decoded else {
+            run.ready.truncate(mark);
+            return false;
         };
+        let w = &mut self.workers[wi];
         let chunk = w.in_flight.pop_front().expect("checked above");
         w.queued_bytes -= chunk.frame.len();
-        let ns = head.ns.max(1);
+        let ns = ns.max(1);
         w.chunk_ns = if w.chunk_ns == 0 {
             ns
         } else {
             (3 * w.chunk_ns + ns) / 4
         };
-        let Some(results) = results else {
-            return true;
-        };
-        let pid = w.pid.as_raw();
         self.spread[wi] += chunk.count;
-        for (k, outcome) in results.into_iter().enumerate() {
-            let index = (chunk.first - run.base) as usize + k;
-            let result = match outcome {
-                Outcome::Ok(r) => {
-                    self.deaths_in_a_row = 0;
-                    Ok(r)
-                }
-                Outcome::Panicked(message) => Err(Error::Panicked {
-                    index,
-                    pid,
-                    message,
-                }),
-                Outcome::EncodeFailed(message) => Err(Error::Encode { index, message }),
-            };
-            run.ready.push_back((index, result));
-        }
         run.outstanding -= chunk.count;
         true
     }
+}
+
+/// Decodes a result frame's outcomes (after its head) for `chunk` into
+/// `run.ready`; returns the chunk's nanoseconds, or `None` on bytes that
+/// do not decode (the caller takes back what was pushed).
+fn decode_outcomes<I: Iterator, R: DeserializeOwned>(
+    bytes: &[u8],
+    chunk: &crate::wire::Chunk,
+    run: &mut Run<I, R>,
+    pid: i32,
+    deaths_in_a_row: &mut usize,
+) -> Option<u64> {
+    let (count, mut bytes) = postcard::take_from_bytes::<usize>(bytes).ok()?;
+    if count != chunk.count {
+        return None;
+    }
+    for k in 0..count {
+        let (outcome, rest) = postcard::take_from_bytes::<Outcome<R>>(bytes).ok()?;
+        bytes = rest;
+        let index = (chunk.first - run.base) as usize + k;
+        let result = match outcome {
+            Outcome::Ok(r) => {
+                *deaths_in_a_row = 0;
+                Ok(r)
+            }
+            Outcome::Panicked(message) => Err(Error::Panicked {
+                index,
+                pid,
+                message,
+            }),
+            Outcome::EncodeFailed(message) => Err(Error::Encode { index, message }),
+        };
+        run.ready.push_back((index, result));
+    }
+    postcard::take_from_bytes::<u64>(bytes)
+        .ok()
+        .map(|(ns, _)| ns)
 }
 
 impl crate::Worker {
@@ -421,13 +510,13 @@ impl crate::Worker {
 /// Blocks `SIGPIPE` for the calling thread while the pool writes to task
 /// pipes, so writing to a dead worker's pipe returns `EPIPE` instead of
 /// killing the whole program. Any `SIGPIPE` this caused is discarded on drop.
-struct SigpipeBlocked {
+pub(crate) struct SigpipeBlocked {
     old: SigSet,
     was_pending: bool,
 }
 
 impl SigpipeBlocked {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let mut set = SigSet::empty();
         set.add(Signal::SIGPIPE);
         let mut old = SigSet::empty();

@@ -14,7 +14,8 @@ pub enum Death {
     Signaled(Signal),
     /// Exited with a code.
     Exited(i32),
-    /// Reaped by someone else (a stray `waitpid(-1)` elsewhere in the process).
+    /// The fork server, which reaps the workers, could not say (it is gone,
+    /// or sent no report in time).
     Unknown,
 }
 
@@ -32,7 +33,7 @@ impl fmt::Display for Death {
         match self {
             Death::Signaled(sig) => Ended::Signaled(*sig).fmt(f),
             Death::Exited(code) => Ended::Exited(*code).fmt(f),
-            Death::Unknown => write!(f, "ended (reaped elsewhere, status unknown)"),
+            Death::Unknown => write!(f, "ended (status unknown: the fork server did not say)"),
         }
     }
 }
@@ -46,12 +47,13 @@ pub enum Error {
     /// `chunksize` (or another count) of zero.
     #[error("{0} must be at least 1")]
     Zero(&'static str),
-    /// The process runs other threads; see
+    /// `build` found other threads running, so it would fork the fork
+    /// server with their locks held; see
     /// [`PoolBuilder::allow_threads`](crate::PoolBuilder::allow_threads).
     #[error(
-        "refusing to fork workers: this process already runs {threads} threads, and fork would copy \
-         their held locks into each worker (build the pool before starting threads, or opt out with \
-         allow_threads(true))"
+        "refusing to fork the pool's fork server: this process already runs {threads} threads, and \
+         fork would copy their held locks into it (build the pool before starting threads, or opt \
+         out with allow_threads(true))"
     )]
     ThreadsRunning {
         /// Threads found in `/proc/self/task`.

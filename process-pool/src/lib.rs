@@ -39,7 +39,11 @@
 //! | `pool.terminate()` | [`Pool::terminate`] |
 //! | `ProcessPoolExecutor.map(timeout=)` | [`PoolBuilder::task_timeout`] (per task) |
 //! | `shutdown(cancel_futures=True)`, `Event` | [`CancelToken`] ([`PoolBuilder::cancel_token`]) |
-//! | `apply_async`, `submit` + `Future` | not yet: use `imap_unordered` |
+//! | `pool.apply_async(f, (x,))`, `executor.submit(f, x)` | [`Pool::submit`] returns a [`TaskHandle`] |
+//! | `AsyncResult.get()`, `Future.result()` | [`TaskHandle::wait`] |
+//! | `get(timeout=)`, `result(timeout=)` | [`TaskHandle::wait_timeout`] (`None`: not yet) |
+//! | `Future.cancel()` | [`TaskHandle::cancel`] (`true`: taken back before any worker had it) |
+//! | `set_start_method("forkserver")` | always: workers fork from a server made at build |
 //! | `BrokenProcessPool`, the hang of gh-96062 | only the task fails: [`Error::WorkerDied`] |
 //!
 //! **How a function travels.** A worker is forked from this program, so
@@ -70,18 +74,25 @@
 //! row the pool gives up with [`Error::Broken`] instead of forking forever.
 //!
 //! **Dying with the parent.** Workers arm `PR_SET_PDEATHSIG(SIGKILL)` and
-//! re-check `getppid()` ([`process_toolkit::die_with_parent`]); they
+//! re-check `getppid()` ([`process_toolkit::die_with_parent`]) against
+//! the fork server, which does the same against the pool's process; both
 //! ignore `SIGINT`, so Ctrl-C reaches only the parent, which decides.
 //!
 //! **Shutdown.** `Drop` (and [`Pool::join`]) closes the workers' pipes,
-//! waits up to [`PoolBuilder::shutdown_timeout`], `SIGKILL`s stragglers
-//! and reaps every worker: no zombies, no descriptors left.
+//! waits up to [`PoolBuilder::shutdown_timeout`], `SIGKILL`s stragglers,
+//! waits for every worker's end, then stops the fork server and reaps it:
+//! no zombies, no descriptors left.
 //!
-//! **Threads.** `fork` copies only the calling thread, with every lock
-//! other threads held at that moment still held. So building, and forking
-//! a replacement, is refused with [`Error::ThreadsRunning`] while other
-//! threads run, unless [`PoolBuilder::allow_threads`] says the worker code
-//! needs none of their locks.
+//! **Threads: a fork server.** `fork` copies only the calling thread, with
+//! every lock other threads held at that moment still held. So `build`
+//! forks one small process first, the fork server (Python's `forkserver`
+//! start method), while the program is still single-threaded, and refuses
+//! with [`Error::ThreadsRunning`] if it is not (unless
+//! [`PoolBuilder::allow_threads`]). Every worker, the first ones and each
+//! replacement, is a fork of that server, which never starts a thread; so
+//! a worker that dies after the program started threads is still replaced.
+//! The server reaps the workers and reports how each ended; a report it
+//! cannot parse is an error, never a panic. See the `server` module.
 //!
 //! **Speed.** The parent keeps a window of chunks in flight per worker
 //! (about 10 ms of measured work, at least 2 chunks), dealt round-robin;
@@ -110,6 +121,8 @@ mod error;
 pub mod frame;
 mod options;
 mod recovery;
+mod server;
+mod submit;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod wire;
@@ -121,6 +134,7 @@ pub use options::{
     EXIT_INIT_FAILED, EXIT_PROTOCOL, Job, PoolBuilder,
 };
 pub use process_toolkit::EXIT_PARENT_GONE;
+pub use submit::TaskHandle;
 
 use dispatch::Run;
 #[doc(hidden)]
@@ -198,8 +212,10 @@ struct Worker {
     /// Task bytes not yet written, and how far writing got.
     out: Vec<u8>,
     out_at: usize,
-    /// Result bytes read but not yet a whole frame.
+    /// `inbuf[..in_len]`: result bytes read but not yet a whole frame.
+    /// `inbuf` never shrinks, so reading into it costs no zeroing.
     inbuf: Vec<u8>,
+    in_len: usize,
     in_flight: VecDeque<Chunk>,
     /// Tasks sent to this process (for `max_tasks_per_child`).
     sent: usize,
@@ -227,6 +243,9 @@ pub struct Pool {
     deaths_in_a_row: usize,
     replacements: Vec<Replacement>,
     spread: Vec<usize>,
+    submits: submit::Submits,
+    /// Forks every worker; `None` once shut down.
+    server: Option<server::ForkServer>,
     state: PoolState,
     /// Not `Send`: the workers' death signal is tied to this thread.
     _here: PhantomData<*const ()>,
@@ -272,9 +291,12 @@ impl Pool {
             deaths_in_a_row: 0,
             replacements: Vec::new(),
             spread: Vec::new(),
+            submits: submit::Submits::default(),
+            server: None,
             state: PoolState::Open,
             _here: PhantomData,
         };
+        pool.start_server(b.workers)?;
         for i in 0..b.workers {
             let worker = pool.spawn(i)?;
             pool.workers.push(worker);
@@ -605,7 +627,7 @@ impl<'p> Chunked<'p> {
 }
 
 /// Iterator returned by [`Pool::imap_unordered`].
-pub struct ImapUnordered<'p, R, I> {
+pub struct ImapUnordered<'p, R, I: Iterator> {
     pool: &'p mut Pool,
     run: Run<I, R>,
     ended: bool,
@@ -637,7 +659,7 @@ where
 }
 
 /// Iterator returned by [`Pool::imap`]: results in input order.
-pub struct Imap<'p, R, I> {
+pub struct Imap<'p, R, I: Iterator> {
     pool: &'p mut Pool,
     run: Run<I, R>,
     /// Results that arrived before an earlier one, by distance from the

@@ -212,10 +212,10 @@ impl PoolBuilder {
 
     /// Allows building in a process that already runs other threads. Only
     /// safe if the functions and initializer need no lock those threads
-    /// might hold at the moment of `fork` (malloc's arenas included).
-    /// Replacements fork from this process too, so a program that starts
-    /// threads after `build` needs the same opt-out (a single-threaded fork
-    /// server made at build would lift that; not done yet).
+    /// might hold at the moment `build` forks the fork server (malloc's
+    /// arenas included). Threads started *after* `build` need no opt-out:
+    /// workers, replacements included, are forked by that single-threaded
+    /// server, never by this process.
     ///
     /// ```no_run
     /// let pool = process_pool::Pool::builder(2).allow_threads(true).build()?;

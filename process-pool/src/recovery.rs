@@ -13,12 +13,14 @@ use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::sys::signal::{self, Signal};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-use nix::unistd::{ForkResult, Pid, fork, getpid, pipe2};
+use nix::unistd::{Pid, pipe2};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::dispatch::Run;
-use crate::wire::{SlotState, monotonic_ns, split_chunk};
+use crate::server::ForkServer;
+use crate::submit::SUBMITTED;
+use crate::wire::{Chunk, SlotState, monotonic_ns, split_chunk};
 use crate::worker::{Ctx, Start, worker_main};
 use crate::{Death, Error, Pool, PoolState, Replacement, ShutdownReport, Worker, WorkerState};
 
@@ -26,9 +28,9 @@ use crate::{Death, Error, Pool, PoolState, Replacement, ShutdownReport, Worker, 
 /// all of them, so it holds no sibling's (or another pool's) ends. The
 /// lock is held across `fork`, so the child reads a complete list (the
 /// forking thread, the only one in the child, holds the guard).
-static POOL_FDS: Mutex<Vec<RawFd>> = Mutex::new(Vec::new());
+pub(crate) static POOL_FDS: Mutex<Vec<RawFd>> = Mutex::new(Vec::new());
 
-fn register(fds: &[RawFd]) {
+pub(crate) fn register(fds: &[RawFd]) {
     POOL_FDS
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -46,8 +48,8 @@ pub(crate) fn close(fd: &mut Option<OwnedFd>) {
     }
 }
 
-/// Waits for `pid` to end, at most `limit`, then kills and reaps it.
-fn reap(pid: Pid, limit: Duration) -> Death {
+/// Waits for child `pid` to end, at most `limit`, then kills and reaps it.
+pub(crate) fn reap(pid: Pid, limit: Duration) -> Death {
     let deadline = Instant::now() + limit;
     let mut nap = Duration::from_micros(20);
     loop {
@@ -114,7 +116,10 @@ impl Pool {
         close(&mut w.task_w);
         close(&mut w.result_r);
         let pid = w.pid;
-        let cause = reap(pid, Duration::from_secs(1));
+        let cause = match self.server.as_mut() {
+            Some(server) => server.ended(pid, Duration::from_secs(1)),
+            None => Death::Unknown,
+        };
         let before = std::mem::replace(&mut w.state, WorkerState::Reaped);
         let in_flight = std::mem::take(&mut w.in_flight);
         let timed_out = match before {
@@ -130,6 +135,28 @@ impl Pool {
         let attributable = running.is_none_or(|seq| in_flight.iter().any(|c| c.contains(seq)));
         let mut lost = None;
         let pid_raw = pid.as_raw();
+        let (submitted, in_flight): (Vec<Chunk>, Vec<Chunk>) =
+            in_flight.into_iter().partition(|c| c.run == SUBMITTED);
+        for chunk in submitted {
+            let error = match running {
+                Some(seq) if chunk.contains(seq) || !attributable => {
+                    Some(match self.task_timeout {
+                        Some(after) if timed_out == Some(seq) => Error::TimedOut {
+                            index: 0,
+                            pid: pid_raw,
+                            after,
+                        },
+                        _ => Error::WorkerDied {
+                            index: 0,
+                            pid: pid_raw,
+                            cause,
+                        },
+                    })
+                }
+                _ => None,
+            };
+            self.lost_submitted(chunk, error);
+        }
         for chunk in in_flight.into_iter().filter(|c| c.run == run.id) {
             match running.filter(|&seq| chunk.contains(seq) || !attributable) {
                 Some(seq) if attributable => {
@@ -208,14 +235,38 @@ impl Pool {
         }
     }
 
-    /// Forks worker number `wi` with fresh pipes.
-    pub(crate) fn spawn(&mut self, wi: usize) -> Result<Worker, Error> {
+    /// Forks the fork server, from this (checked) single-threaded process.
+    pub(crate) fn start_server(&mut self, workers: usize) -> Result<(), Error> {
         if !self.allow_threads {
             let threads = process_toolkit::thread_count().map_err(Error::Spawn)?;
             if threads > 1 {
                 return Err(Error::ThreadsRunning { threads });
             }
         }
+        // Otherwise a worker that prints would also print our unflushed output.
+        let _ = io::stdout().flush();
+        let _ = io::stderr().flush();
+        let pool = &*self;
+        let body = |wi: usize, task_r: OwnedFd, result_w: OwnedFd, close: &[RawFd], parent| {
+            let start = Start {
+                init: pool.init.as_deref(),
+                ctx: Ctx {
+                    slot: pool.slots.get(wi),
+                    timed: pool.task_timeout.is_some(),
+                    closures: &pool.closures,
+                },
+                parent,
+                close,
+            };
+            worker_main(start, task_r, result_w)
+        };
+        let server = ForkServer::start(workers, &body).map_err(Error::Spawn)?;
+        self.server = Some(server);
+        Ok(())
+    }
+
+    /// Has the fork server fork worker number `wi` with fresh pipes.
+    pub(crate) fn spawn(&mut self, wi: usize) -> Result<Worker, Error> {
         let spawn_err = |e: Errno| Error::Spawn(e.into());
         let (task_r, task_w) = pipe2(OFlag::O_CLOEXEC).map_err(spawn_err)?;
         let (result_r, result_w) = pipe2(OFlag::O_CLOEXEC).map_err(spawn_err)?;
@@ -223,58 +274,35 @@ impl Pool {
         let mut task_w = Some(task_w);
         let mut result_r = Some(result_r);
         self.slots.get(wi).state.store(0, Ordering::Release);
-        // Otherwise a worker that prints would also print our unflushed output.
-        let _ = io::stdout().flush();
-        let _ = io::stderr().flush();
-        let parent = getpid();
-        let registry = POOL_FDS.lock().unwrap_or_else(|e| e.into_inner());
-        // SAFETY: without allow_threads this process runs one thread
-        // (checked above), so the child is a complete copy and may run
-        // ordinary Rust code. With allow_threads the caller has accepted
-        // that the worker code needs no lock another thread could hold.
-        // The child never returns: `worker_main` ends in `_exit`.
-        let forked = unsafe { fork() };
-        match forked {
-            Ok(ForkResult::Child) => {
-                let start = Start {
-                    init: self.init.as_deref(),
-                    ctx: Ctx {
-                        slot: self.slots.get(wi),
-                        timed: self.task_timeout.is_some(),
-                        closures: &self.closures,
-                    },
-                    parent,
-                    close: &registry,
-                };
-                worker_main(start, task_r, result_w)
-            }
-            Ok(ForkResult::Parent { child }) => {
-                drop(registry);
-                drop((task_r, result_w));
-                for fd in [&task_w, &result_r].into_iter().flatten() {
-                    fcntl(fd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).map_err(spawn_err)?;
-                }
-                Ok(Worker {
-                    pid: child,
-                    task_w: task_w.take(),
-                    result_r: result_r.take(),
-                    out: Vec::new(),
-                    out_at: 0,
-                    inbuf: Vec::new(),
-                    in_flight: VecDeque::new(),
-                    sent: 0,
-                    chunk_ns: 0,
-                    queued_bytes: 0,
-                    state: WorkerState::Serving,
-                })
-            }
+        let forked = match self.server.as_mut() {
+            Some(server) => server.spawn(wi, task_r, result_w).map_err(Error::Spawn),
+            None => Err(Error::Spawn(io::Error::other("the pool is shut down"))),
+        };
+        let pid = match forked {
+            Ok(pid) => pid,
             Err(e) => {
-                drop(registry);
                 close(&mut task_w);
                 close(&mut result_r);
-                Err(spawn_err(e))
+                return Err(e);
             }
+        };
+        for fd in [&task_w, &result_r].into_iter().flatten() {
+            fcntl(fd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).map_err(spawn_err)?;
         }
+        Ok(Worker {
+            pid,
+            task_w: task_w.take(),
+            result_r: result_r.take(),
+            out: Vec::new(),
+            out_at: 0,
+            inbuf: Vec::new(),
+            in_len: 0,
+            in_flight: VecDeque::new(),
+            sent: 0,
+            chunk_ns: 0,
+            queued_bytes: 0,
+            state: WorkerState::Serving,
+        })
     }
 
     /// Closes every pipe, waits up to `limit` for the workers to exit,
@@ -292,24 +320,25 @@ impl Pool {
                 left.push(w.pid);
             }
         }
+        let Some(server) = self.server.as_mut() else {
+            return report;
+        };
+        // Each worker's end, as the server reports it (it reaps them).
         let deadline = Instant::now() + limit;
-        let mut nap = Duration::from_micros(50);
-        while !left.is_empty() && Instant::now() < deadline {
-            left.retain(|&pid| match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::StillAlive) | Err(Errno::EINTR) => true,
-                _ => {
-                    report.exited += 1;
-                    false
-                }
-            });
-            std::thread::sleep(nap);
-            nap = (nap * 2).min(Duration::from_millis(10));
-        }
+        let mut stragglers = Vec::new();
         for pid in left {
+            match server.wait_end(pid, deadline) {
+                Some(_) => report.exited += 1,
+                None => stragglers.push(pid),
+            }
+        }
+        for pid in stragglers {
             let _ = signal::kill(pid, Signal::SIGKILL);
-            reap(pid, Duration::from_secs(5));
+            server.wait_end(pid, Instant::now() + Duration::from_secs(5));
             report.killed += 1;
         }
+        server.stop();
+        self.server = None;
         report
     }
 }

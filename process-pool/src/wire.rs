@@ -5,9 +5,11 @@
 //! task's sequence number, and which function to run: the address of a
 //! trampoline in this program's code, and its argument), then the
 //! postcard-encoded `Vec<T>` of items. A result chunk is one frame: a
-//! [`ResultHead`] (first task, nanoseconds the chunk took), then the
-//! `Vec<Outcome<R>>`. The heads decode without knowing `T` or `R`, so the
-//! parent can route a result to its call before decoding it.
+//! [`ResultHead`] (the first task), the `Vec<Outcome<R>>` (its length,
+//! then each outcome, encoded by the worker as it finishes the task), then
+//! the nanoseconds the chunk took as a `u64`. The heads decode without
+//! knowing `T` or `R`, so the parent can route a result to its call before
+//! decoding it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -39,7 +41,6 @@ pub(crate) struct TaskHead {
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct ResultHead {
     pub first: u64,
-    pub ns: u64,
 }
 
 /// One task's outcome, as the worker reports it.
@@ -74,7 +75,10 @@ pub(crate) fn encode_chunk<T: Serialize>(
     first: u64,
     items: &[T],
 ) -> Result<Chunk, String> {
-    let mut frame = vec![0; frame::HEADER];
+    // One buffer per chunk, sized for the usual encoding (a varint per
+    // word), so appending the items rarely grows it.
+    let mut frame = Vec::with_capacity(frame::HEADER + 32 + size_of_val(items) * 5 / 4);
+    frame.extend_from_slice(&[0; frame::HEADER]);
     frame::append(&TaskHead { first, call }, &mut frame)
         .and_then(|()| frame::append(items, &mut frame))
         .map_err(|e| format!("cannot encode: {e}"))?;

@@ -47,8 +47,10 @@ pub(crate) trait Runner: 'static {
     fn run(ctx: &Ctx<'_>, arg: u64, item: Self::T) -> Self::R;
 }
 
-/// The trampoline type every chunk names by address.
-type Tramp = fn(&Ctx<'_>, u64, u64, &[u8], &mut Vec<u8>) -> Result<(), ()>;
+/// The trampoline type every chunk names by address: runs the chunk's
+/// items, appends the result frame to the buffer, and moves the clock
+/// (when the previous chunk ended) to when this one did.
+type Tramp = fn(&Ctx<'_>, u64, u64, &[u8], &mut Vec<u8>, &mut Instant) -> Result<(), ()>;
 
 /// The [`Call`] that runs `C` with `arg`.
 pub(crate) fn call_of<C: Runner>(arg: u64) -> Call {
@@ -127,68 +129,72 @@ where
     }
 }
 
-/// Runs one chunk of `C` and appends its result frame to `out`.
+/// Runs one chunk of `C` and appends its result frame to `out`: items
+/// are decoded one at a time and each outcome is encoded as soon as it is
+/// known, so a chunk costs no allocation but its results' own. One clock
+/// read per chunk: `since` (the previous chunk's end) to now.
 fn run_chunk<C: Runner>(
     ctx: &Ctx<'_>,
     arg: u64,
     first: u64,
     items: &[u8],
     out: &mut Vec<u8>,
+    since: &mut Instant,
 ) -> Result<(), ()> {
-    let items: Vec<C::T> = postcard::from_bytes(items).map_err(|_| ())?;
-    let began = Instant::now();
-    let mut outcomes = Vec::with_capacity(items.len());
-    for (k, item) in items.into_iter().enumerate() {
+    let (count, mut items) = postcard::take_from_bytes::<usize>(items).map_err(|_| ())?;
+    let start = out.len();
+    out.extend_from_slice(&[0; frame::HEADER]);
+    let appended =
+        frame::append(&ResultHead { first }, out).and_then(|()| frame::append(&count, out));
+    appended.map_err(|_| ())?;
+    for k in 0..count {
+        let (item, rest) = postcard::take_from_bytes::<C::T>(items).map_err(|_| ())?;
+        items = rest;
         let seq = first + k as u64;
         if ctx.timed {
             ctx.slot.started.store(monotonic_ns(), Ordering::Relaxed);
         }
         ctx.slot.state.store(2 * seq + 1, Ordering::Release);
-        outcomes.push(
-            match catch_unwind(AssertUnwindSafe(|| C::run(ctx, arg, item))) {
-                Ok(r) => Outcome::Ok(r),
-                Err(payload) => Outcome::Panicked(panic_text(&*payload)),
-            },
-        );
+        let outcome = match catch_unwind(AssertUnwindSafe(|| C::run(ctx, arg, item))) {
+            Ok(r) => Outcome::Ok(r),
+            Err(payload) => Outcome::Panicked(panic_text(&*payload)),
+        };
         ctx.slot.state.store(2 * seq + 2, Ordering::Release);
+        append_outcome(&outcome, out);
     }
-    let ns = began.elapsed().as_nanos().min(u64::MAX as u128) as u64;
-    encode_results(first, ns, &mut outcomes, out);
+    let now = Instant::now();
+    let ns = now.duration_since(*since).as_nanos().min(u64::MAX as u128) as u64;
+    *since = now;
+    let _ = frame::append(&ns, out);
+    let len = out.len() - start - frame::HEADER;
+    if len > frame::MAX_FRAME {
+        // Too large as a whole: every task of it fails, each on its own.
+        out.truncate(start + frame::HEADER);
+        let too_large = Outcome::<C::R>::EncodeFailed("result chunk too large to send".into());
+        let _ = frame::append(&ResultHead { first }, out).and_then(|()| frame::append(&count, out));
+        for _ in 0..count {
+            append_outcome(&too_large, out);
+        }
+        let _ = frame::append(&ns, out);
+    }
+    let len = (out.len() - start - frame::HEADER) as u32;
+    out[start..start + frame::HEADER].copy_from_slice(&len.to_le_bytes());
     Ok(())
 }
 
-/// Appends one result frame; a result that cannot be encoded becomes an
-/// error for its task alone.
-pub(crate) fn encode_results<R: Serialize>(
-    first: u64,
-    ns: u64,
-    outcomes: &mut [Outcome<R>],
-    out: &mut Vec<u8>,
-) {
-    let head = ResultHead { first, ns };
-    let try_encode =
-        |outcomes: &[Outcome<R>], out: &mut Vec<u8>| frame::encode(&(&head, outcomes), out).is_ok();
-    if try_encode(outcomes, out) {
-        return;
-    }
-    for outcome in outcomes.iter_mut() {
-        if let Outcome::Ok(r) = outcome {
-            match postcard::to_stdvec(r).map(|v| v.len()) {
-                Err(e) => *outcome = Outcome::EncodeFailed(format!("cannot encode result: {e}")),
-                Ok(n) if n > frame::MAX_FRAME / 2 => {
-                    *outcome =
-                        Outcome::EncodeFailed(format!("result of {n} bytes is too large to send"));
-                }
-                Ok(_) => {}
-            }
+/// Appends one outcome; a result that cannot be encoded, or is too large,
+/// becomes an error for its task alone.
+pub(crate) fn append_outcome<R: Serialize>(outcome: &Outcome<R>, out: &mut Vec<u8>) {
+    let at = out.len();
+    let failed = match frame::append(outcome, out) {
+        Err(e) => format!("cannot encode result: {e}"),
+        Ok(()) if out.len() - at > frame::MAX_FRAME / 2 => {
+            format!("result of {} bytes is too large to send", out.len() - at)
         }
-    }
-    if !try_encode(outcomes, out) {
-        for outcome in outcomes.iter_mut() {
-            *outcome = Outcome::EncodeFailed("result chunk too large to send".into());
-        }
-        try_encode(outcomes, out);
-    }
+        Ok(()) => return,
+    };
+    out.truncate(at);
+    let _ = frame::append(&Outcome::<R>::EncodeFailed(failed), out);
 }
 
 thread_local! {
@@ -263,13 +269,16 @@ pub(crate) fn worker_main(start: Start<'_>, task_r: OwnedFd, result_w: OwnedFd) 
 
 /// The worker loop: read chunks, run them, send results in batches.
 fn serve(ctx: &Ctx<'_>, mut input: File, mut output: File) -> i32 {
-    let mut buf: Vec<u8> = Vec::with_capacity(64 << 10);
-    let mut start = 0;
+    // `buf[start..filled]` holds unread task bytes; `buf` never shrinks,
+    // so reading costs no zeroing.
+    let mut buf: Vec<u8> = vec![0; 64 << 10];
+    let (mut start, mut filled) = (0, 0);
     let mut out: Vec<u8> = Vec::with_capacity(64 << 10);
     let mut oldest_unsent: Option<Instant> = None;
+    let mut clock = Instant::now();
     loop {
         loop {
-            let (payload, used) = match frame::split(&buf[start..]) {
+            let (payload, used) = match frame::split(&buf[start..filled]) {
                 Ok(Some(found)) => found,
                 Ok(None) => break,
                 Err(_) => return EXIT_PROTOCOL,
@@ -277,21 +286,20 @@ fn serve(ctx: &Ctx<'_>, mut input: File, mut output: File) -> i32 {
             let Ok((head, items)) = postcard::take_from_bytes::<TaskHead>(payload) else {
                 return EXIT_PROTOCOL;
             };
-            let began = Instant::now();
+            let began = clock;
             // SAFETY: the parent, the only writer of this pipe, put the
             // address of a `run_chunk::<C>` there (see `call_of`); this
             // process runs the parent's program image, so the same function
             // is at that address here.
             let tramp: Tramp = unsafe { std::mem::transmute::<usize, Tramp>(head.call.tramp) };
-            if tramp(ctx, head.call.arg, head.first, items, &mut out).is_err() {
+            if tramp(ctx, head.call.arg, head.first, items, &mut out, &mut clock).is_err() {
                 return EXIT_PROTOCOL;
             }
             start += used;
             // Flush once the oldest unsent result began FLUSH_NS ago: a long
             // task's result goes at once, tiny ones travel in batches.
-            let now = Instant::now();
             let oldest = *oldest_unsent.get_or_insert(began);
-            if now.duration_since(oldest).as_nanos() >= FLUSH_NS || out.len() >= FLUSH_BYTES {
+            if clock.duration_since(oldest).as_nanos() >= FLUSH_NS || out.len() >= FLUSH_BYTES {
                 if output.write_all(&out).is_err() {
                     return EXIT_PARENT_GONE;
                 }
@@ -307,21 +315,23 @@ fn serve(ctx: &Ctx<'_>, mut input: File, mut output: File) -> i32 {
             out.clear();
             oldest_unsent = None;
         }
-        buf.drain(..start);
+        buf.copy_within(start..filled, 0);
+        filled -= start;
         start = 0;
-        let have = buf.len();
-        buf.resize(have + (64 << 10), 0);
+        if buf.len() < filled + (64 << 10) {
+            buf.resize(filled + (64 << 10), 0);
+        }
         let got = loop {
-            match input.read(&mut buf[have..]) {
+            match input.read(&mut buf[filled..]) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 other => break other,
             }
         };
-        buf.truncate(have + got.as_ref().map_or(0, |n| *n));
+        clock = Instant::now();
         match got {
-            Ok(0) if have == 0 => return 0, // end of work
-            Ok(0) => return EXIT_PROTOCOL,  // pipe closed inside a frame
-            Ok(_) => {}
+            Ok(0) if filled == 0 => return 0, // end of work
+            Ok(0) => return EXIT_PROTOCOL,    // pipe closed inside a frame
+            Ok(n) => filled += n,
             Err(_) => return EXIT_PARENT_GONE,
         }
     }

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, raise};
-use process_pool::testing::{live_children, open_fds};
+use process_pool::testing::{live_children, new_fds_per_worker, open_fds};
 use process_pool::{CancelToken, Death, Error, Pool};
 
 fn square(x: u64) -> u64 {
@@ -42,6 +42,11 @@ fn hang_on_2(x: u64) -> u64 {
 
 fn slow(x: u64) -> u64 {
     std::thread::sleep(Duration::from_millis(20));
+    square(x)
+}
+
+fn slower(x: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(300));
     square(x)
 }
 
@@ -170,6 +175,135 @@ fn ordered_imap_and_starmap() -> Check {
     )
 }
 
+fn submit_and_wait_timeout() -> Check {
+    let mut pool = Pool::new(2).map_err(|e| e.to_string())?;
+    let pids = pool.pids();
+    let e = |e: Error| e.to_string();
+    // Both workers busy for 300 ms, so a third task waits in the parent.
+    let (a, b) = (
+        pool.submit(slower, 7).map_err(e)?,
+        pool.submit(slower, 8).map_err(e)?,
+    );
+    let queued = pool.submit(slower, 9).map_err(e)?;
+    ensure(
+        a.wait_timeout(&mut pool, Duration::from_millis(20))
+            .is_none(),
+        || "a 300 ms task finished within 20 ms".into(),
+    )?;
+    ensure(queued.cancel(&mut pool) && !a.cancel(&mut pool), || {
+        "cancel: the queued task is taken back, the running one is not".into()
+    })?;
+    match queued.wait(&mut pool) {
+        Err(Error::Cancelled) => {}
+        other => return Err(format!("a cancelled task: {other:?}")),
+    }
+    let handles = (0..20u64)
+        .map(|x| pool.submit(crash_on_5, x))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(e)?;
+    let out: Vec<Result<u64, Error>> = handles.into_iter().map(|h| h.wait(&mut pool)).collect();
+    match &out[5] {
+        Err(Error::WorkerDied {
+            pid,
+            cause: Death::Signaled(Signal::SIGKILL),
+            ..
+        }) if pids.contains(pid) => {}
+        other => return Err(format!("task 5: {other:?}")),
+    }
+    others_right(&out, Some(5))?;
+    for (h, x) in [(a, 7), (b, 8)] {
+        match h.wait_timeout(&mut pool, Duration::from_secs(5)) {
+            Some(Ok(v)) if v == square(x) => {}
+            other => return Err(format!("slow task {x}: {other:?}")),
+        }
+    }
+    Ok(())
+}
+
+/// The program starts a thread after build; a worker killed then is still
+/// replaced (by the fork server), and the replacement holds only its pipes.
+fn thread_then_killed_worker() -> Check {
+    let e = |e: Error| e.to_string();
+    let before = open_fds(None).map_err(|e| e.to_string())?;
+    let mut pool = Pool::new(2).map_err(e)?;
+    let (stop, parked) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::spawn(move || parked.recv());
+    let threads = process_toolkit::thread_count().map_err(|e| e.to_string())?;
+    ensure(threads == 2, || format!("{threads} threads, wanted 2"))?;
+    let pids = pool.pids();
+    let out = pool.map(crash_on_5, 0..20u64).map_err(e)?;
+    match &out[5] {
+        Err(
+            err @ Error::WorkerDied {
+                index: 5,
+                pid,
+                cause: Death::Signaled(Signal::SIGKILL),
+            },
+        ) if pids.contains(pid)
+            && err
+                .to_string()
+                .contains(&format!("worker {pid} was killed by SIGKILL")) => {}
+        other => return Err(format!("task 5: {other:?}")),
+    }
+    others_right(&out, Some(5))?;
+    let replaced = pool.replacements();
+    ensure(replaced.len() == 1 && replaced[0].new_pid.is_some(), || {
+        format!("replacements {replaced:?}")
+    })?;
+    let fds =
+        new_fds_per_worker(&pool, &before, Duration::from_secs(1)).map_err(|e| e.to_string())?;
+    ensure(fds == [2, 2], || {
+        format!("new descriptors per worker {fds:?}")
+    })?;
+    others_right(&pool.map(square, 0..20u64).map_err(e)?, None)?;
+    drop(pool);
+    drop(stop);
+    let _ = thread.join();
+    Ok(())
+}
+
+/// The parent pid of `pid`, from `/proc/<pid>/stat`.
+fn parent_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit(") ").next()?.split(' ').nth(1)?.parse().ok()
+}
+
+/// Whether `pid` runs (exists and is not a zombie).
+fn running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| s.rsplit(") ").next().is_some_and(|r| !r.starts_with('Z')))
+}
+
+/// Someone SIGKILLs the fork server: its workers die with it, and the next
+/// call is an error (no replacement can be forked), not a hang.
+fn server_killed() -> Check {
+    let mut pool = Pool::new(2).map_err(|e| e.to_string())?;
+    let pids = pool.pids();
+    let server = parent_of(pids[0]).ok_or("no fork server")?;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(server), Signal::SIGKILL)
+        .map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while pids.iter().any(|&p| running(p)) {
+        ensure(Instant::now() < deadline, || {
+            format!("workers {pids:?} outlived their server by 1 s")
+        })?;
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let began = Instant::now();
+    let out = pool.map(square, 0..10u64);
+    ensure(began.elapsed() < Duration::from_secs(10), || {
+        "a call on a pool without its server took 10 s".into()
+    })?;
+    match out {
+        Err(Error::Spawn(e)) if e.to_string().contains("fork server") => {}
+        other => return Err(format!("a call after the server died: {other:?}")),
+    }
+    match pool.map(square, [1u64]) {
+        Err(Error::Broken { .. }) => Ok(()),
+        other => Err(format!("the next call: {other:?}")),
+    }
+}
+
 fn dropped_with_tasks_in_flight() -> Check {
     let mut pool = Pool::new(2).map_err(|e| e.to_string())?;
     let mut it = pool
@@ -205,16 +339,18 @@ fn parent_killed() -> Check {
         .filter_map(|p| p.parse().ok())
         .collect();
     ensure(pids.len() == 2, || format!("pids {text:?}"))?;
+    // The workers' parent is the pool's fork server; it must go too.
+    let server = parent_of(pids[0]).ok_or_else(|| format!("no parent of {}", pids[0]))?;
+    ensure(server != child.pid().as_raw(), || {
+        "workers forked by the pool's process, not a server".into()
+    })?;
+    let pids: Vec<i32> = pids.into_iter().chain([server]).collect();
     child.kill_and_wait().map_err(|e| e.to_string())?;
     let deadline = Instant::now() + Duration::from_secs(1);
-    let alive = |pid: i32| {
-        std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .is_ok_and(|s| s.rsplit(") ").next().is_some_and(|r| !r.starts_with('Z')))
-    };
-    while pids.iter().any(|&p| alive(p)) {
+    while pids.iter().any(|&p| running(p)) {
         if Instant::now() > deadline {
             return Err(format!(
-                "workers {pids:?} outlived their killed parent by 1 s"
+                "workers and server {pids:?} outlived their killed parent by 1 s"
             ));
         }
         std::thread::sleep(Duration::from_millis(10));
@@ -223,19 +359,28 @@ fn parent_killed() -> Check {
 }
 
 fn main() -> ExitCode {
-    let cases: [Case; 8] = [
+    let cases: [Case; 11] = [
         ("a SIGKILLed worker mid-task", killed_worker_mid_task),
         ("a panicking task", panicking_task),
         ("a hung task under a timeout", hung_task_under_timeout),
         ("max_tasks_per_child retirement", retirement),
         ("cancel through a token", cancel),
         ("ordered imap and starmap", ordered_imap_and_starmap),
+        ("submit, wait_timeout, cancel", submit_and_wait_timeout),
+        (
+            "a thread started after build, then a worker killed",
+            thread_then_killed_worker,
+        ),
+        (
+            "the fork server killed: the next call fails, no hang",
+            server_killed,
+        ),
         (
             "a pool dropped with tasks in flight",
             dropped_with_tasks_in_flight,
         ),
         (
-            "the parent SIGKILLed: workers gone within 1 s",
+            "the parent SIGKILLed: workers and server gone within 1 s",
             parent_killed,
         ),
     ];
