@@ -37,6 +37,27 @@ pub struct Faults {
     pub hang: u64,
 }
 
+impl Faults {
+    /// The three chosen tasks of a job of `tasks`: they must differ and lie
+    /// below `tasks`; the error says so in one line.
+    ///
+    /// ```
+    /// use examples_multiprocessing::faults::Faults;
+    /// assert!(Faults::chosen(17, 23, 29, 40).is_ok());
+    /// assert!(Faults::chosen(3, 3, 5, 40).is_err());
+    /// assert!(Faults::chosen(3, 4, 40, 40).is_err());
+    /// ```
+    pub fn chosen(crash: u64, panic: u64, hang: u64, tasks: u64) -> Result<Self, String> {
+        let distinct = crash != panic && crash != hang && panic != hang;
+        if !distinct || crash.max(panic).max(hang) >= tasks {
+            return Err(format!(
+                "--crash-task {crash}, --panic-task {panic}, --hang-task {hang}: three different tasks below --tasks {tasks}"
+            ));
+        }
+        Ok(Self { crash, panic, hang })
+    }
+}
+
 /// Set by the initializer in each worker: its own pid (0 if it never ran).
 static INITIALIZED_IN: AtomicU32 = AtomicU32::new(0);
 

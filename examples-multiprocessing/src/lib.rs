@@ -10,6 +10,8 @@
 pub use process_pool as pool;
 pub use process_pool::frame;
 pub mod cpu_work;
+pub mod cpython_crash;
+pub mod failure;
 pub mod faults;
 pub mod measure;
 /// Ctrl-C and `SIGTERM` as a flag: the one home is the toolkit.
@@ -19,5 +21,6 @@ pub use process_toolkit::stop_signal;
 pub mod fork;
 pub mod forkserver;
 pub mod pipes;
+pub mod shutdown;
 pub mod start;
 pub mod zombies;
