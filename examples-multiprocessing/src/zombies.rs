@@ -26,7 +26,7 @@ use nix::sys::signal::Signal;
 use nix::sys::wait::{Id, WaitPidFlag, waitid};
 use nix::unistd::{Pid, getpid, getppid, pipe2};
 
-use crate::fork::{Child, ForkError, arm_watchdog, fork_single_threaded};
+use crate::fork::{Child, arm_watchdog, dies_with_parent, fork};
 
 /// Seconds a [`Family`] member lives at most, even if nobody kills it and
 /// the caller stays alive: a backstop behind the lifeline (see [`Family`]).
@@ -125,11 +125,11 @@ impl Family {
     /// With `deathsig`, each worker sets `PR_SET_PDEATHSIG` to it (so it
     /// dies with the middle); without, each clears it, as a plain `fork`
     /// leaves it, and is orphaned when the middle dies.
-    pub fn start(workers: usize, deathsig: Option<Signal>) -> Result<Self, ForkError> {
-        let (rx, tx) = pipe2(OFlag::O_CLOEXEC).map_err(ForkError::Pipe)?;
-        let (lifeline_rx, lifeline_tx) = pipe2(OFlag::O_CLOEXEC).map_err(ForkError::Pipe)?;
+    pub fn start(workers: usize, deathsig: Option<Signal>) -> io::Result<Self> {
+        let (rx, tx) = pipe2(OFlag::O_CLOEXEC)?;
+        let (lifeline_rx, lifeline_tx) = pipe2(OFlag::O_CLOEXEC)?;
         let caller_ends = [rx.as_raw_fd(), lifeline_tx.as_raw_fd()];
-        let middle = fork_single_threaded(|| {
+        let middle = fork(dies_with_parent(|| {
             for fd in caller_ends {
                 // SAFETY: closes this process's copies of the caller's ends
                 // (the pid pipe's read end and the lifeline's write end, so
@@ -143,8 +143,8 @@ impl Family {
                 // Single-threaded middle: the worker may run any code. It
                 // reports its pid only once armed, so that the caller cannot
                 // kill the middle before the worker's PDEATHSIG is set.
-                let worker = fork_single_threaded(|| {
-                    // `fork` armed SIGKILL; this lesson sets its own or none.
+                let worker = fork(|| {
+                    // A plain fork arms no death signal; this lesson sets its own or none.
                     let _ = nix::sys::prctl::set_pdeathsig(deathsig);
                     if getppid() != me {
                         return 1; // the middle died before we armed it
@@ -161,15 +161,14 @@ impl Family {
             }
             wait_for_eof(&lifeline_rx);
             0
-        })?;
+        }))?;
         drop(tx);
         let mut rx = File::from(rx);
         let mut pids = Vec::with_capacity(workers);
         for _ in 0..workers {
             let mut raw = [0_u8; 4];
-            rx.read_exact(&mut raw).map_err(|e| {
-                ForkError::Proc(io::Error::new(e.kind(), "the middle process died early"))
-            })?;
+            rx.read_exact(&mut raw)
+                .map_err(|e| io::Error::new(e.kind(), "the middle process died early"))?;
             pids.push(Pid::from_raw(i32::from_le_bytes(raw)));
         }
         Ok(Self {

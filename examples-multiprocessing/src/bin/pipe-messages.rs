@@ -40,7 +40,7 @@ fn failure(err: anyhow::Error) -> Failure {
     let system = err.chain().any(|e| {
         e.is::<std::io::Error>()
             || e.is::<nix::errno::Errno>()
-            || e.is::<examples_multiprocessing::fork::ForkError>()
+            || e.is::<process_toolkit::ForkError>()
     });
     let line = lesson::one_line(&*err);
     if system {

@@ -18,7 +18,7 @@
 use std::time::Duration;
 
 use clap::Parser;
-use examples_multiprocessing::fork::{Child, Ending, fork_single_threaded, report};
+use examples_multiprocessing::fork::{Child, Ending, dies_with_parent, fork, report};
 use examples_multiprocessing::zombies::{Family, describe, has_children, stat, wait_until};
 use lesson::Failure;
 use nix::sys::signal::Signal;
@@ -48,7 +48,7 @@ fn run() -> Result<(), Failure> {
     nix::sys::prctl::set_child_subreaper(true)?;
     // Each exits at once; this program is single-threaded (checked).
     let zombies: Result<Vec<Child>, _> = (0..args.children)
-        .map(|_| fork_single_threaded(|| 0))
+        .map(|_| fork(dies_with_parent(|| 0)))
         .collect();
     let (mut zombies, mut ok) = (zombies?, true);
     for child in &zombies {
