@@ -346,14 +346,29 @@ pub fn frame_costs(n: usize, values: usize) -> Result<FrameCosts> {
     })
 }
 
+/// What the reading end of a pipe counted; see [`framed_through_pipe`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Received {
+    /// Messages read, decoded and found intact (0 for raw bytes).
+    pub messages: u64,
+    /// Bytes read, length prefixes included.
+    pub bytes: u64,
+    /// Wall time of the whole transfer, fork included.
+    pub took: Duration,
+}
+
 /// Forks a child that builds, encodes and writes `n` readings of `values`
-/// floats into a pipe; reads, decodes and checks every one. Returns the
-/// wall time of the whole transfer.
-pub fn framed_through_pipe(n: u64, values: usize) -> Result<Duration> {
+/// floats into a pipe; reads, decodes, checks and counts every one. The
+/// counts are the reader's: a message that did not arrive is not counted
+/// (and is an error).
+pub fn framed_through_pipe(n: u64, values: usize) -> Result<Received> {
     let t = Instant::now();
     let (pipe, mut child) = pipe_to_child(n, values, true)?;
-    let (mut got, mut id_sum, mut reader) = (0u64, 0u64, FrameReader::new(pipe));
-    while let Some(r) = reader.read::<Reading>()? {
+    let (mut got, mut id_sum, mut bytes) = (0u64, 0u64, 0u64);
+    let mut reader = FrameReader::new(pipe);
+    while let Some(payload) = reader.next_payload()? {
+        bytes += (frame::HEADER + payload.len()) as u64;
+        let r: Reading = frame::decode(payload)?;
         ensure!(r.intact(values), "message {} arrived damaged", r.id);
         (got, id_sum) = (got + 1, id_sum + r.id);
     }
@@ -364,12 +379,16 @@ pub fn framed_through_pipe(n: u64, values: usize) -> Result<Duration> {
         got == n && id_sum == expected,
         "received {got} of {n} messages"
     );
-    Ok(took)
+    Ok(Received {
+        messages: got,
+        bytes,
+        took,
+    })
 }
 
 /// Forks a child that writes `bytes` raw bytes into a pipe and reads them
-/// all; returns the wall time.
-pub fn raw_through_pipe(bytes: u64) -> Result<Duration> {
+/// all, counting them.
+pub fn raw_through_pipe(bytes: u64) -> Result<Received> {
     let t = Instant::now();
     let (mut pipe, mut child) = pipe_to_child(bytes, 0, false)?;
     let (mut buf, mut got) = (vec![0u8; 64 << 10], 0u64);
@@ -379,7 +398,11 @@ pub fn raw_through_pipe(bytes: u64) -> Result<Duration> {
     let took = t.elapsed();
     child.wait()?;
     ensure!(got == bytes, "raw transfer moved {got} of {bytes} bytes");
-    Ok(took)
+    Ok(Received {
+        messages: 0,
+        bytes: got,
+        took,
+    })
 }
 
 /// Forks a child that writes `n` framed readings (or `n` raw bytes) into a

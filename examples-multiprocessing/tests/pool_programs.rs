@@ -513,6 +513,14 @@ fn pipe_messages_moves_frames_intact_and_refuses_a_corrupt_length() {
         let ns: f64 = number_after(line, label);
         assert!(ns > 0.0, "{line}");
     }
+    // The count is the reader's, not the request echoed back.
+    let received = line_starting(&out, "received");
+    assert_eq!(
+        number_after::<u64>(received, "received"),
+        20000,
+        "{received}"
+    );
+    assert!(received.contains("counted by the reader"), "{received}");
     assert!(
         out.contains("corrupt length refused: frame of 4294967295 bytes"),
         "{out}"
