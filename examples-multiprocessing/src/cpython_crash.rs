@@ -182,6 +182,26 @@ pub fn run(
     })
 }
 
+/// Prints the build of `py`, then runs both pools ([`run`], each stopped at
+/// `limit`) and prints what happened to each: the lines
+/// `python build`, `python Pool.map`, `python ProcessPoolExecutor`. A run
+/// that failed (Python raised where the script does not catch) ends the
+/// program with one line (exit 1).
+pub fn run_both(
+    py: &Interpreter,
+    tasks: usize,
+    workers: usize,
+    crash: usize,
+    limit: Duration,
+) -> Result<(), lesson::Failure> {
+    println!("python {:<20} {}", "build", py.build.label());
+    for kind in [Kind::Pool, Kind::Executor] {
+        let report = run(py, kind, tasks, workers, crash, limit);
+        println!("{}", report.map_err(lesson::python::no_python)?);
+    }
+    Ok(())
+}
+
 /// Reads the script's `summary OK FAILED ERROR` line.
 ///
 /// ```

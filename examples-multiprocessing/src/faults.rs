@@ -24,6 +24,7 @@ use anyhow::{Result, ensure};
 use nix::sys::signal::{Signal, raise};
 
 use crate::cpu_work::{rounds_per_ms, spin};
+use crate::failure::claim;
 use crate::pool::{Death, Error, Pool, Replacement};
 
 /// Which tasks (by input position) fail, and how.
@@ -98,6 +99,31 @@ impl FaultRun {
             }))
         ) && matches!(at(self.faults.panic), Some(Err(Error::Panicked { .. })))
             && matches!(at(self.faults.hang), Some(Err(Error::TimedOut { .. })))
+    }
+
+    /// The lesson's claim: the three chosen tasks failed, each its own way;
+    /// every other result is right; exactly two workers (the killed and the
+    /// timed-out one) were replaced; every result came from an initialized
+    /// worker; and `capped` (from [`every_task_kills_its_worker`] with a
+    /// cap of 4) is the pool giving up after 5 deaths.
+    pub fn check(&self, capped: &Option<Error>) -> Result<(), lesson::Failure> {
+        let (replaced, good) = (self.replacements.len(), self.good);
+        let others = self.results.len().saturating_sub(3);
+        claim(
+            self.each_failed_its_own_way(),
+            || "the chosen tasks did not fail as expected",
+        )?;
+        claim(good == others && replaced == 2, || {
+            format!("{good} good results and {replaced} replacements, expected {others} and 2")
+        })?;
+        claim(
+            self.initializer_ran(),
+            || "a result came from a worker whose initializer did not run",
+        )?;
+        claim(
+            matches!(capped, Some(Error::Broken { restarts: 5, .. })),
+            || "the restart cap did not stop the pool after 5 deaths",
+        )
     }
 
     /// Whether every result came from a worker of this pool (first ones and

@@ -26,7 +26,7 @@ use nix::sys::signal::Signal;
 use nix::sys::wait::{Id, WaitPidFlag, waitid};
 use nix::unistd::{Pid, getpid, getppid, pipe2};
 
-use crate::fork::{Child, arm_watchdog, dies_with_parent, fork};
+use crate::fork::{Child, Ending, arm_watchdog, dies_with_parent, fork, report};
 
 /// Seconds a [`Family`] member lives at most, even if nobody kills it and
 /// the caller stays alive: a backstop behind the lifeline (see [`Family`]).
@@ -96,6 +96,33 @@ pub fn wait_until(
 pub fn has_children() -> bool {
     let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
     !matches!(waitid(Id::All, flags), Err(Errno::ECHILD))
+}
+
+/// Forks `children` children that exit at once and leaves them unwaited:
+/// each shows as a zombie (`Z` in `/proc`, within `limit`) until
+/// `waitpid` reaps it, and then is gone. Prints a line per child and per
+/// reaping, and returns whether every state and status was as predicted.
+/// The calling process must be single-threaded (the fork checks).
+pub fn zombies_until_reaped(children: usize, limit: Duration) -> io::Result<bool> {
+    let zombies: Result<Vec<Child>, _> = (0..children)
+        .map(|_| fork(dies_with_parent(|| 0)))
+        .collect();
+    let (mut zombies, mut ok) = (zombies?, true);
+    for child in &zombies {
+        let seen = wait_until(child.pid(), limit, |s| s.is_some_and(|s| s.state == 'Z'));
+        let pid = child.pid();
+        println!(
+            "unwaited child pid {pid:<7} exited, not waited for: {} (a zombie)",
+            describe(seen)
+        );
+        ok &= seen.is_some_and(|s| s.state == 'Z');
+    }
+    for child in &mut zombies {
+        ok &= report("reaped with waitpid", child, Ending::Exit(0), limit)?;
+    }
+    let left = zombies.iter().filter(|c| stat(c.pid()).is_some()).count();
+    println!("after waitpid: {left} of {} left in /proc", zombies.len());
+    Ok(ok && left == 0)
 }
 
 /// A middle process and its workers (the caller's grandchildren), which

@@ -22,9 +22,9 @@ use std::time::Duration;
 use clap::Parser;
 use examples_multiprocessing::cpu_work::{rounds_per_ms, spin};
 use examples_multiprocessing::failure::{claim, pool_failure};
-use examples_multiprocessing::pool::testing::{live_children, new_fds_per_worker, open_fds};
-use examples_multiprocessing::pool::{CancelToken, Error, Pool};
-use examples_multiprocessing::shutdown;
+use examples_multiprocessing::pool::testing::open_fds;
+use examples_multiprocessing::pool::{CancelToken, Pool};
+use examples_multiprocessing::shutdown::{self, ignore_stop_signals};
 use lesson::Failure;
 use process_toolkit::stop_signal;
 
@@ -56,7 +56,7 @@ fn run() -> Result<(), Failure> {
     let mut builder = Pool::builder(a.workers as usize);
     let job = builder.job(move |i: u64| spin(i, rounds));
     let mut pool = builder
-        .initializer(shutdown::ignore_stop_signals)
+        .initializer(ignore_stop_signals)
         .cancel_token(CancelToken::watching(stop_signal::flag()))
         .build()
         .map_err(pool_failure)?;
@@ -67,59 +67,30 @@ fn run() -> Result<(), Failure> {
     if let Some(ms) = a.interrupt_after_ms {
         stop_signal::interrupt_after(Duration::from_millis(ms))?;
     }
-    let (mut done, mut lost) = (0, 0);
-    for r in pool
+    let results = pool
         .imap_unordered(job, 0..n as u64)
-        .map_err(pool_failure)?
-    {
-        match r {
-            Ok((i, v)) if v == spin(i as u64, rounds) => done += 1,
-            Ok((i, _)) => return Err(Failure::claim(format!("task {i}: wrong result"))),
-            Err(Error::Cancelled) => break, // Ctrl-C: the pool stopped handing out work
-            Err(e @ Error::WorkerDied { .. }) => {
-                println!("lost           {e}"); // someone killed a worker
-                lost += 1;
-            }
-            Err(e) => return Err(pool_failure(e)),
-        }
-    }
+        .map_err(pool_failure)?;
+    let t = shutdown::tally(results, |i, v| *v == spin(i, rounds))?;
     for r in pool.replacements() {
         println!("replaced       {r}");
     }
-    let signal = stop_signal::received();
+    let (signal, done) = (stop_signal::received(), t.done);
     match signal {
         Some(sig) => {
             println!("interrupted    by {sig} after {done} of {n} tasks: no more work handed out")
         }
         None => println!("finished       {done} of {n} tasks"),
     }
-    // Each worker holds its own two pipe ends beyond what it inherited.
-    let worker_fds = new_fds_per_worker(&pool, &fds_before, Duration::from_secs(2))?;
-    println!("worker fds     {worker_fds:?} new in each worker (its own task and result pipes)");
-    pool.close();
-    let report = pool.join().map_err(pool_failure)?;
-    let (exited, killed) = (report.exited, report.killed);
-    println!("shutdown       {exited} workers exited, {killed} killed after the deadline");
-    let (left, fds_after) = (live_children()?, open_fds(None)?);
-    let (kids, before, after) = (left.len(), fds_before.len(), fds_after.len());
-    println!("children left  {kids}, fds {before} before the pool and {after} after");
+    let left = shutdown::shut_down(pool, fds_before)?;
+    println!("{left}");
     println!(
         "lesson: on Ctrl-C, stop handing out work, close the workers' pipes, wait with a deadline, kill, reap"
     );
-    let extra = worker_fds.iter().any(|&n| n != 2);
-    claim(!extra, || {
-        format!("a worker holds extra fds: {worker_fds:?}")
-    })?;
-    claim(fds_after == fds_before, || {
-        format!("fds {fds_before:?}, then {fds_after:?}")
-    })?;
-    claim(left.is_empty(), || {
-        format!("children left after shutdown: {left:?}")
-    })?;
+    left.check()?;
     if let Some(sig) = signal {
         return Err(Failure::interrupted(sig as i32));
     }
-    claim(done + lost == n, || {
+    claim(done + t.lost == n, || {
         format!("only {done} of {n} tasks finished")
     })
 }

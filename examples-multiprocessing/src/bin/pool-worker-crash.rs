@@ -20,10 +20,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use examples_multiprocessing::cpython_crash::{self, Kind};
-use examples_multiprocessing::failure::{claim, failure};
+use examples_multiprocessing::cpython_crash;
+use examples_multiprocessing::failure::failure;
 use examples_multiprocessing::faults::{self, Faults};
-use examples_multiprocessing::pool::Error;
 use lesson::{Failure, python};
 
 #[derive(Parser)]
@@ -70,22 +69,16 @@ fn main() -> std::process::ExitCode {
 fn run() -> Result<(), Failure> {
     let a: Args = lesson::args();
     let (tasks, workers) = (a.tasks as usize, a.workers as usize);
-    let f =
-        Faults::chosen(a.crash_task, a.panic_task, a.hang_task, a.tasks).map_err(Failure::usage)?;
+    let f = Faults::chosen(a.crash_task, a.panic_task, a.hang_task, a.tasks);
+    let f = f.map_err(Failure::usage)?;
     let py = a
         .python
         .then(|| python::Interpreter::find(a.python_exe.as_deref()));
     let py = py.transpose().map_err(python::no_python)?;
+    let (chunksize, task_ms) = (a.chunksize as usize, a.task_ms as usize);
     let timeout = Duration::from_millis(a.timeout_ms);
-    let run = faults::run(
-        workers,
-        tasks,
-        f,
-        a.chunksize as usize,
-        timeout,
-        a.task_ms as usize,
-    )
-    .map_err(failure)?;
+    let run = faults::run(workers, tasks, f, chunksize, timeout, task_ms);
+    let run = run.map_err(failure)?;
     println!("{run}");
     // A task list where every task kills its worker: the cap stops the loop.
     let capped = faults::every_task_kills_its_worker(workers, 4).map_err(failure)?;
@@ -93,35 +86,13 @@ fn run() -> Result<(), Failure> {
         .as_ref()
         .map_or("no error (a bug)".into(), |e| e.to_string());
     println!("every task kills its worker, max_restarts 4: {said}");
+    let limit = Duration::from_secs(a.python_limit_secs);
     match &py {
-        Some(py) => {
-            println!("python {:<20} {}", "build", py.build.label());
-            let limit = Duration::from_secs(a.python_limit_secs);
-            for kind in [Kind::Pool, Kind::Executor] {
-                let crash = a.crash_task as usize;
-                let report = cpython_crash::run(py, kind, tasks, workers, crash, limit);
-                println!("{}", report.map_err(python::no_python)?);
-            }
-        }
+        Some(py) => cpython_crash::run_both(py, tasks, workers, a.crash_task as usize, limit)?,
         None => println!("python: run with --python to see CPython's pools meet the same crash"),
     }
     println!(
         "lesson: track which task each worker holds, so a dead worker costs one task, not the pool"
     );
-    let (replaced, others, good) = (run.replacements.len(), tasks - 3, run.good);
-    claim(
-        run.each_failed_its_own_way(),
-        || "the chosen tasks did not fail as expected",
-    )?;
-    claim(good == others && replaced == 2, || {
-        format!("{good} good results and {replaced} replacements, expected {others} and 2")
-    })?;
-    claim(
-        run.initializer_ran(),
-        || "a result came from a worker whose initializer did not run",
-    )?;
-    claim(
-        matches!(capped, Some(Error::Broken { restarts: 5, .. })),
-        || "the restart cap did not stop the pool after 5 deaths",
-    )
+    run.check(&capped)
 }
