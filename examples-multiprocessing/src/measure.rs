@@ -81,6 +81,32 @@ impl Speedup {
     pub fn imap_x(&self) -> f64 {
         ratio(self.sequential, self.imap)
     }
+
+    /// Whether the workers got the CPUs to show a speedup: at least 1.5 on
+    /// average (with 2 or more workers). On a busy machine they do not, and
+    /// the speed claim cannot be checked.
+    pub fn got_the_cores(&self) -> bool {
+        self.workers >= 2 && self.cpus >= 1.5
+    }
+
+    /// The speed claim of a pool with the cores it needs: both `map` and
+    /// `imap_unordered` beat sequential by 1.25x (the margin for a loaded
+    /// 2-core machine), and at least 80% of the workers' CPU time went to
+    /// the tasks (when enough CPU time was used to count it).
+    pub fn speed_holds(&self) -> bool {
+        self.map_x().min(self.imap_x()) >= 1.25 && self.efficiency.is_none_or(|e| e >= 0.8)
+    }
+
+    /// Why [`speed_holds`](Self::speed_holds) is false, in one line.
+    pub fn why_not(&self) -> String {
+        let x = self.map_x().min(self.imap_x());
+        match self.efficiency {
+            Some(e) if e < 0.8 => {
+                format!("the pool spent {:.0}% extra CPU", (1.0 / e - 1.0) * 100.0)
+            }
+            _ => format!("pool speedup {x:.2}x is below 1.25x"),
+        }
+    }
 }
 
 impl fmt::Display for Speedup {
