@@ -251,7 +251,7 @@ fn pool_worker_crash_runs_cpythons_pools_into_the_same_crash() {
     // gh-96062: Pool.map never returns once a worker is killed mid-task.
     let pool = line_starting(&out, "python Pool.map");
     assert!(
-        pool.contains("hung: ") && pool.contains("stopped after 2."),
+        pool.contains("hung: ") && pool.contains("stopped after"),
         "{pool}"
     );
     let ran: usize = number_after(pool, "hung:");
