@@ -40,10 +40,10 @@ struct Args {
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=20))]
     task_ms: u64,
     /// Tiny tasks for the chunksize sweep (enough for chunks of 1000).
-    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(10_000..=200_000))]
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(10_000..=100_000))]
     tiny: u64,
     /// Runs of each measurement; the best counts.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=5))]
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=3))]
     rounds: u64,
 }
 
