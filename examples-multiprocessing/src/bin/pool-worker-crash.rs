@@ -14,7 +14,9 @@
 //! Exits 0 when exactly the three chosen tasks failed, each its own way,
 //! and all other results equal the sequential answer; 1 otherwise (or when
 //! Python failed); 2 on a bad flag or without a usable Python for
-//! `--python`; 71 when the system refuses a worker.
+//! `--python`; 71 when the system refuses a worker. The flags' limits keep
+//! the largest run (1 worker, 500 tasks of 20 ms, a 10 s timeout) within
+//! about 30 s on 2 cores.
 
 use std::path::PathBuf;
 use std::time::Duration;
