@@ -310,7 +310,7 @@ fn graceful_shutdown_interrupts_itself_and_exits_130() {
         bin,
         &[
             "--tasks",
-            "400",
+            "240",
             "--task-ms",
             "20",
             "--interrupt-after-ms",
@@ -332,7 +332,7 @@ fn graceful_shutdown_interrupts_itself_and_exits_130() {
 /// Starts graceful-shutdown with long work and returns it with its worker pids.
 fn start_long_run() -> (Child, BufReader<std::process::ChildStdout>, Vec<u32>) {
     let mut child = StdCommand::new(env!("CARGO_BIN_EXE_graceful-shutdown"))
-        .args(["--tasks", "400", "--task-ms", "50"])
+        .args(["--tasks", "240", "--task-ms", "50"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -410,7 +410,7 @@ fn sigterm_to_the_whole_process_group_exits_143_and_leaves_nothing() {
     use std::os::unix::process::CommandExt;
     let _serial = serial();
     let mut child = StdCommand::new(env!("CARGO_BIN_EXE_graceful-shutdown"))
-        .args(["--tasks", "400", "--task-ms", "50"])
+        .args(["--tasks", "240", "--task-ms", "50"])
         .process_group(0)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -455,7 +455,7 @@ fn killing_a_worker_mid_task_loses_only_its_task() {
         gone(pids[0], Some(parent)),
         "the killed worker was never reaped"
     );
-    signal(parent, libc::SIGINT); // no need to wait for all 400 tasks
+    signal(parent, libc::SIGINT); // no need to wait for all 240 tasks
     let (code, out) = finish(child, stdout, 30);
     assert_eq!(code, Some(130), "{out}");
     let replaced = line_starting(&out, "replaced");
@@ -498,6 +498,7 @@ fn graceful_shutdown_refuses_bad_flags() {
             &["--interrupt-after-ms", "-3"],
             &["--interrupt-after-ms", "99999999"],
             &["--tasks", "10000"],
+            &["--tasks", "241"],
             &["--task-ms", "1000"],
         ],
     );

@@ -34,7 +34,7 @@ struct Args {
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=64))]
     workers: u64,
     /// Tasks.
-    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=400))]
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=240))]
     tasks: u64,
     /// Milliseconds of CPU work per task.
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=50))]
