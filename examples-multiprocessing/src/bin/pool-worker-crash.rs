@@ -59,7 +59,8 @@ struct Args {
     /// The Python interpreter for --python (else TVP_PYTHON, else python3).
     #[arg(long)]
     python_exe: Option<PathBuf>,
-    /// How long CPython's pools may run before they are stopped.
+    /// How long CPython's Pool.map may run before it is stopped
+    /// (ProcessPoolExecutor, which returns, gets at least 20 s).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=20))]
     python_limit_secs: u64,
 }
