@@ -24,6 +24,7 @@ use anyhow::{Result, ensure};
 use nix::sys::signal::{Signal, raise};
 
 use crate::cpu_work::{rounds_per_ms, spin};
+use crate::failure::claim;
 use crate::pool::{Death, Error, Pool, Replacement};
 
 /// Which tasks (by input position) fail, and how.
@@ -35,6 +36,27 @@ pub struct Faults {
     pub panic: u64,
     /// Sleeps forever (a deadlock, an endless loop).
     pub hang: u64,
+}
+
+impl Faults {
+    /// The three chosen tasks of a job of `tasks`: they must differ and lie
+    /// below `tasks`; the error says so in one line.
+    ///
+    /// ```
+    /// use examples_multiprocessing::faults::Faults;
+    /// assert!(Faults::chosen(17, 23, 29, 40).is_ok());
+    /// assert!(Faults::chosen(3, 3, 5, 40).is_err());
+    /// assert!(Faults::chosen(3, 4, 40, 40).is_err());
+    /// ```
+    pub fn chosen(crash: u64, panic: u64, hang: u64, tasks: u64) -> Result<Self, String> {
+        let distinct = crash != panic && crash != hang && panic != hang;
+        if !distinct || crash.max(panic).max(hang) >= tasks {
+            return Err(format!(
+                "--crash-task {crash}, --panic-task {panic}, --hang-task {hang}: three different tasks below --tasks {tasks}"
+            ));
+        }
+        Ok(Self { crash, panic, hang })
+    }
 }
 
 /// Set by the initializer in each worker: its own pid (0 if it never ran).
@@ -77,6 +99,31 @@ impl FaultRun {
             }))
         ) && matches!(at(self.faults.panic), Some(Err(Error::Panicked { .. })))
             && matches!(at(self.faults.hang), Some(Err(Error::TimedOut { .. })))
+    }
+
+    /// The lesson's claim: the three chosen tasks failed, each its own way;
+    /// every other result is right; exactly two workers (the killed and the
+    /// timed-out one) were replaced; every result came from an initialized
+    /// worker; and `capped` (from [`every_task_kills_its_worker`] with a
+    /// cap of 4) is the pool giving up after 5 deaths.
+    pub fn check(&self, capped: &Option<Error>) -> Result<(), lesson::Failure> {
+        let (replaced, good) = (self.replacements.len(), self.good);
+        let others = self.results.len().saturating_sub(3);
+        claim(
+            self.each_failed_its_own_way(),
+            || "the chosen tasks did not fail as expected",
+        )?;
+        claim(good == others && replaced == 2, || {
+            format!("{good} good results and {replaced} replacements, expected {others} and 2")
+        })?;
+        claim(
+            self.initializer_ran(),
+            || "a result came from a worker whose initializer did not run",
+        )?;
+        claim(
+            matches!(capped, Some(Error::Broken { restarts: 5, .. })),
+            || "the restart cap did not stop the pool after 5 deaths",
+        )
     }
 
     /// Whether every result came from a worker of this pool (first ones and

@@ -38,7 +38,7 @@ use nix::sys::signal::Signal;
 use nix::sys::wait::WaitStatus;
 use nix::unistd::{Pid, pipe2};
 
-use crate::fork::{Child, ForkError, fork_single_threaded};
+use crate::fork::{Child, dies_with_parent, fork};
 
 /// A forkserver process and the pipes to talk to it. Dropping it closes the
 /// request pipe, gives the server a second to exit, then kills and reaps it.
@@ -52,12 +52,12 @@ pub struct ForkServer {
 impl ForkServer {
     /// Forks the server now; it runs `work` in a fresh fork of itself for
     /// every request. Must be called while this process is single-threaded.
-    pub fn start(work: fn(u32) -> i32) -> Result<Self, ForkError> {
-        let (request_rx, request_tx) = pipe2(OFlag::O_CLOEXEC).map_err(ForkError::Pipe)?;
-        let (reply_rx, reply_tx) = pipe2(OFlag::O_CLOEXEC).map_err(ForkError::Pipe)?;
+    pub fn start(work: fn(u32) -> i32) -> io::Result<Self> {
+        let (request_rx, request_tx) = pipe2(OFlag::O_CLOEXEC)?;
+        let (reply_rx, reply_tx) = pipe2(OFlag::O_CLOEXEC)?;
         let parent_ends = [request_tx.as_raw_fd(), reply_rx.as_raw_fd()];
         // The server dies with the parent (`fork` arms `PR_SET_PDEATHSIG`).
-        let server = fork_single_threaded(|| {
+        let server = fork(dies_with_parent(|| {
             // The parent was single-threaded: the server may run any code.
             for fd in parent_ends {
                 // SAFETY: closes the server's copies of the parent's ends
@@ -70,7 +70,7 @@ impl ForkServer {
                 Ok(()) => 0,
                 Err(_) => 1,
             }
-        })?;
+        }))?;
         Ok(Self {
             requests: Some(File::from(request_tx)),
             replies: File::from(reply_rx),
@@ -159,7 +159,7 @@ fn serve(work: fn(u32) -> i32, mut requests: File, mut replies: File) -> io::Res
         }
         let argument = u32::from_le_bytes(request);
         // The server is single-threaded, so the worker may run any code.
-        let mut worker = fork_single_threaded(|| work(argument)).map_err(io::Error::other)?;
+        let mut worker = fork(dies_with_parent(|| work(argument))).map_err(io::Error::other)?;
         let (kind, value) = match worker.wait()? {
             WaitStatus::Exited(_, code) => (0_u8, code),
             WaitStatus::Signaled(_, signal, _) => (1, signal as i32),

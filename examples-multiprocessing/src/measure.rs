@@ -81,6 +81,32 @@ impl Speedup {
     pub fn imap_x(&self) -> f64 {
         ratio(self.sequential, self.imap)
     }
+
+    /// Whether the workers got the CPUs to show a speedup: at least 1.5 on
+    /// average (with 2 or more workers). On a busy machine they do not, and
+    /// the speed claim cannot be checked.
+    pub fn got_the_cores(&self) -> bool {
+        self.workers >= 2 && self.cpus >= 1.5
+    }
+
+    /// The speed claim of a pool with the cores it needs: both `map` and
+    /// `imap_unordered` beat sequential by 1.25x (the margin for a loaded
+    /// 2-core machine), and at least 80% of the workers' CPU time went to
+    /// the tasks (when enough CPU time was used to count it).
+    pub fn speed_holds(&self) -> bool {
+        self.map_x().min(self.imap_x()) >= 1.25 && self.efficiency.is_none_or(|e| e >= 0.8)
+    }
+
+    /// Why [`speed_holds`](Self::speed_holds) is false, in one line.
+    pub fn why_not(&self) -> String {
+        let x = self.map_x().min(self.imap_x());
+        match self.efficiency {
+            Some(e) if e < 0.8 => {
+                format!("the pool spent {:.0}% extra CPU", (1.0 / e - 1.0) * 100.0)
+            }
+            _ => format!("pool speedup {x:.2}x is below 1.25x"),
+        }
+    }
 }
 
 impl fmt::Display for Speedup {
@@ -346,14 +372,29 @@ pub fn frame_costs(n: usize, values: usize) -> Result<FrameCosts> {
     })
 }
 
+/// What the reading end of a pipe counted; see [`framed_through_pipe`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Received {
+    /// Messages read, decoded and found intact (0 for raw bytes).
+    pub messages: u64,
+    /// Bytes read, length prefixes included.
+    pub bytes: u64,
+    /// Wall time of the whole transfer, fork included.
+    pub took: Duration,
+}
+
 /// Forks a child that builds, encodes and writes `n` readings of `values`
-/// floats into a pipe; reads, decodes and checks every one. Returns the
-/// wall time of the whole transfer.
-pub fn framed_through_pipe(n: u64, values: usize) -> Result<Duration> {
+/// floats into a pipe; reads, decodes, checks and counts every one. The
+/// counts are the reader's: a message that did not arrive is not counted
+/// (and is an error).
+pub fn framed_through_pipe(n: u64, values: usize) -> Result<Received> {
     let t = Instant::now();
     let (pipe, mut child) = pipe_to_child(n, values, true)?;
-    let (mut got, mut id_sum, mut reader) = (0u64, 0u64, FrameReader::new(pipe));
-    while let Some(r) = reader.read::<Reading>()? {
+    let (mut got, mut id_sum, mut bytes) = (0u64, 0u64, 0u64);
+    let mut reader = FrameReader::new(pipe);
+    while let Some(payload) = reader.next_payload()? {
+        bytes += (frame::HEADER + payload.len()) as u64;
+        let r: Reading = frame::decode(payload)?;
         ensure!(r.intact(values), "message {} arrived damaged", r.id);
         (got, id_sum) = (got + 1, id_sum + r.id);
     }
@@ -364,12 +405,16 @@ pub fn framed_through_pipe(n: u64, values: usize) -> Result<Duration> {
         got == n && id_sum == expected,
         "received {got} of {n} messages"
     );
-    Ok(took)
+    Ok(Received {
+        messages: got,
+        bytes,
+        took,
+    })
 }
 
 /// Forks a child that writes `bytes` raw bytes into a pipe and reads them
-/// all; returns the wall time.
-pub fn raw_through_pipe(bytes: u64) -> Result<Duration> {
+/// all, counting them.
+pub fn raw_through_pipe(bytes: u64) -> Result<Received> {
     let t = Instant::now();
     let (mut pipe, mut child) = pipe_to_child(bytes, 0, false)?;
     let (mut buf, mut got) = (vec![0u8; 64 << 10], 0u64);
@@ -379,7 +424,11 @@ pub fn raw_through_pipe(bytes: u64) -> Result<Duration> {
     let took = t.elapsed();
     child.wait()?;
     ensure!(got == bytes, "raw transfer moved {got} of {bytes} bytes");
-    Ok(took)
+    Ok(Received {
+        messages: 0,
+        bytes: got,
+        took,
+    })
 }
 
 /// Forks a child that writes `n` framed readings (or `n` raw bytes) into a

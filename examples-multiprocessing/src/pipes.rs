@@ -20,7 +20,7 @@ use nix::fcntl::{FcntlArg, fcntl};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::wait::WaitStatus;
 
-use crate::fork::{Child, ForkError, fork_single_threaded};
+use crate::fork::{Child, dies_with_parent, fork};
 
 /// How many bytes the pipe holds before a writer blocks (`F_GETPIPE_SZ`).
 ///
@@ -54,13 +54,13 @@ pub fn queued(pipe: impl AsFd) -> io::Result<usize> {
 /// (1 if a write fails: the reader is gone); returns the child and the
 /// pipe's read end, the only read end left. The calling process must be
 /// single-threaded. Drop the `Child` to kill and reap the writer.
-pub fn fork_writer(bytes: usize) -> Result<(Child, OwnedFd), ForkError> {
-    let (rx, tx) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(ForkError::Pipe)?;
+pub fn fork_writer(bytes: usize) -> io::Result<(Child, OwnedFd)> {
+    let (rx, tx) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     let reader = rx.as_raw_fd();
     // Single-threaded (checked by the fork): the child may allocate and loop.
     // The closure owns `tx`: the parent's copy closes when it is dropped
     // after the fork, so the child's exit means end-of-file.
-    let child = fork_single_threaded(move || {
+    let child = fork(dies_with_parent(move || {
         // SAFETY: closes this process's copy of the read end (its `OwnedFd`
         // is never used or dropped here), so that if the parent dies the
         // blocked write fails instead of waiting forever.
@@ -74,7 +74,7 @@ pub fn fork_writer(bytes: usize) -> Result<(Child, OwnedFd), ForkError> {
             }
         }
         0
-    })?;
+    }))?;
     Ok((child, rx))
 }
 
@@ -102,7 +102,7 @@ pub fn drain_and_wait(child: &mut Child, pipe: OwnedFd, limit: Duration) -> io::
         let mut fds = [PollFd::new(pipe.as_fd(), PollFlags::POLLIN)];
         if left.is_zero() || poll(&mut fds, PollTimeout::from(ms))? == 0 {
             if Instant::now() >= deadline {
-                let status = child.kill_and_reap()?;
+                let status = child.kill_and_wait()?;
                 return Ok(Drained {
                     bytes,
                     status,

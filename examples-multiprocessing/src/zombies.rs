@@ -26,7 +26,7 @@ use nix::sys::signal::Signal;
 use nix::sys::wait::{Id, WaitPidFlag, waitid};
 use nix::unistd::{Pid, getpid, getppid, pipe2};
 
-use crate::fork::{Child, ForkError, arm_watchdog, fork_single_threaded};
+use crate::fork::{Child, Ending, arm_watchdog, dies_with_parent, fork, report};
 
 /// Seconds a [`Family`] member lives at most, even if nobody kills it and
 /// the caller stays alive: a backstop behind the lifeline (see [`Family`]).
@@ -98,6 +98,33 @@ pub fn has_children() -> bool {
     !matches!(waitid(Id::All, flags), Err(Errno::ECHILD))
 }
 
+/// Forks `children` children that exit at once and leaves them unwaited:
+/// each shows as a zombie (`Z` in `/proc`, within `limit`) until
+/// `waitpid` reaps it, and then is gone. Prints a line per child and per
+/// reaping, and returns whether every state and status was as predicted.
+/// The calling process must be single-threaded (the fork checks).
+pub fn zombies_until_reaped(children: usize, limit: Duration) -> io::Result<bool> {
+    let zombies: Result<Vec<Child>, _> = (0..children)
+        .map(|_| fork(dies_with_parent(|| 0)))
+        .collect();
+    let (mut zombies, mut ok) = (zombies?, true);
+    for child in &zombies {
+        let seen = wait_until(child.pid(), limit, |s| s.is_some_and(|s| s.state == 'Z'));
+        let pid = child.pid();
+        println!(
+            "unwaited child pid {pid:<7} exited, not waited for: {} (a zombie)",
+            describe(seen)
+        );
+        ok &= seen.is_some_and(|s| s.state == 'Z');
+    }
+    for child in &mut zombies {
+        ok &= report("reaped with waitpid", child, Ending::Exit(0), limit)?;
+    }
+    let left = zombies.iter().filter(|c| stat(c.pid()).is_some()).count();
+    println!("after waitpid: {left} of {} left in /proc", zombies.len());
+    Ok(ok && left == 0)
+}
+
 /// A middle process and its workers (the caller's grandchildren), which
 /// wait until killed. Create it in a single-threaded process that called
 /// `nix::sys::prctl::set_child_subreaper(true)`, so orphaned workers are
@@ -125,11 +152,11 @@ impl Family {
     /// With `deathsig`, each worker sets `PR_SET_PDEATHSIG` to it (so it
     /// dies with the middle); without, each clears it, as a plain `fork`
     /// leaves it, and is orphaned when the middle dies.
-    pub fn start(workers: usize, deathsig: Option<Signal>) -> Result<Self, ForkError> {
-        let (rx, tx) = pipe2(OFlag::O_CLOEXEC).map_err(ForkError::Pipe)?;
-        let (lifeline_rx, lifeline_tx) = pipe2(OFlag::O_CLOEXEC).map_err(ForkError::Pipe)?;
+    pub fn start(workers: usize, deathsig: Option<Signal>) -> io::Result<Self> {
+        let (rx, tx) = pipe2(OFlag::O_CLOEXEC)?;
+        let (lifeline_rx, lifeline_tx) = pipe2(OFlag::O_CLOEXEC)?;
         let caller_ends = [rx.as_raw_fd(), lifeline_tx.as_raw_fd()];
-        let middle = fork_single_threaded(|| {
+        let middle = fork(dies_with_parent(|| {
             for fd in caller_ends {
                 // SAFETY: closes this process's copies of the caller's ends
                 // (the pid pipe's read end and the lifeline's write end, so
@@ -143,8 +170,8 @@ impl Family {
                 // Single-threaded middle: the worker may run any code. It
                 // reports its pid only once armed, so that the caller cannot
                 // kill the middle before the worker's PDEATHSIG is set.
-                let worker = fork_single_threaded(|| {
-                    // `fork` armed SIGKILL; this lesson sets its own or none.
+                let worker = fork(|| {
+                    // A plain fork arms no death signal; this lesson sets its own or none.
                     let _ = nix::sys::prctl::set_pdeathsig(deathsig);
                     if getppid() != me {
                         return 1; // the middle died before we armed it
@@ -161,15 +188,14 @@ impl Family {
             }
             wait_for_eof(&lifeline_rx);
             0
-        })?;
+        }))?;
         drop(tx);
         let mut rx = File::from(rx);
         let mut pids = Vec::with_capacity(workers);
         for _ in 0..workers {
             let mut raw = [0_u8; 4];
-            rx.read_exact(&mut raw).map_err(|e| {
-                ForkError::Proc(io::Error::new(e.kind(), "the middle process died early"))
-            })?;
+            rx.read_exact(&mut raw)
+                .map_err(|e| io::Error::new(e.kind(), "the middle process died early"))?;
             pids.push(Pid::from_raw(i32::from_le_bytes(raw)));
         }
         Ok(Self {

@@ -114,7 +114,13 @@ fn process_pool_refuses_bad_flags() {
             &["--workers", "0"],
             &["--workers", "abc"],
             &["--tiny", "99999999999"],
+            &["--tiny", "200000"],
+            &["--tiny", "10"],
             &["--task-ms", "5000"],
+            &["--task-ms", "1000"],
+            &["--tasks", "10000"],
+            &["--tasks", "1"],
+            &["--rounds", "4"],
         ],
     );
 }
@@ -162,7 +168,7 @@ fn a_killed_worker_costs_one_task_and_is_replaced() {
             "panics on purpose",
             "other results  27 of 27 equal the sequential answer",
             "pool broken: 5 workers died in a row",
-            "BrokenProcessPool",
+            "python: run with --python",
         ],
     );
     assert_eq!(
@@ -217,9 +223,54 @@ fn pool_worker_crash_refuses_bad_flags() {
             &["--timeout-ms", "0"],
             &["--timeout-ms", "70000"],
             &["--tasks", "0"],
+            &["--tasks", "10000"],
+            &["--task-ms", "1000"],
             &["--chunksize", "0"],
+            &["--python-limit-secs", "0"],
+            &["--python", "--python-exe", "/nonexistent/python3"],
         ],
     );
+}
+
+/// CPython's pools meet the same crash, run by the program: `Pool.map`
+/// hangs and is stopped at the limit, `ProcessPoolExecutor` raises
+/// `BrokenProcessPool` (the replaced fixed `python` row said both without
+/// running them). Nothing of the Python run is left.
+#[test]
+fn pool_worker_crash_runs_cpythons_pools_into_the_same_crash() {
+    if lesson::python::Interpreter::find(None).is_err() {
+        println!("note: no python3 here, so the --python run is not tested");
+        return;
+    }
+    let _serial = serial();
+    let bin = env!("CARGO_BIN_EXE_pool-worker-crash");
+    let args = ["--python", "--python-limit-secs", "2", "--tasks", "30"];
+    let (out, _) = run_ok(bin, &args, 90);
+    let build = line_starting(&out, "python build");
+    assert!(build.contains("CPython 3."), "{build}");
+    // gh-96062: Pool.map never returns once a worker is killed mid-task.
+    let pool = line_starting(&out, "python Pool.map");
+    assert!(
+        pool.contains("hung: ") && pool.contains("stopped after"),
+        "{pool}"
+    );
+    let ran: usize = number_after(pool, "hung:");
+    assert!(ran < 30, "{pool}");
+    let executor = line_starting(&out, "python ProcessPoolExecutor");
+    assert!(
+        executor.contains("raised BrokenProcessPool for"),
+        "{executor}"
+    );
+    let failed: usize = number_after(executor, "BrokenProcessPool for");
+    assert!((1..=30).contains(&failed), "{executor}");
+    // The fixed text is gone; what is there was measured.
+    assert!(!out.contains("hangs forever here"), "{out}");
+    let marker = examples_multiprocessing::cpython_crash::MARKER;
+    let left = lesson::testing::wait_gone(Duration::from_secs(5), || {
+        lesson::testing::processes_with_cmdline(marker)
+    });
+    assert!(left.is_empty(), "Python processes left: {left:?}");
+    assert_lesson_last(&out);
 }
 
 #[test]
@@ -259,7 +310,7 @@ fn graceful_shutdown_interrupts_itself_and_exits_130() {
         bin,
         &[
             "--tasks",
-            "400",
+            "240",
             "--task-ms",
             "20",
             "--interrupt-after-ms",
@@ -281,7 +332,7 @@ fn graceful_shutdown_interrupts_itself_and_exits_130() {
 /// Starts graceful-shutdown with long work and returns it with its worker pids.
 fn start_long_run() -> (Child, BufReader<std::process::ChildStdout>, Vec<u32>) {
     let mut child = StdCommand::new(env!("CARGO_BIN_EXE_graceful-shutdown"))
-        .args(["--tasks", "400", "--task-ms", "50"])
+        .args(["--tasks", "240", "--task-ms", "50"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -350,6 +401,49 @@ fn sigterm_exits_143_after_the_same_cleanup() {
     }
 }
 
+/// `kill -TERM -PGID`: the workers get SIGTERM too. They ignore it, so
+/// the parent shuts the pool down as after a SIGTERM of its own (before,
+/// the workers died of it and the check found "a worker holds extra fds:
+/// [0, 0]", exit 1).
+#[test]
+fn sigterm_to_the_whole_process_group_exits_143_and_leaves_nothing() {
+    use std::os::unix::process::CommandExt;
+    let _serial = serial();
+    let mut child = StdCommand::new(env!("CARGO_BIN_EXE_graceful-shutdown"))
+        .args(["--tasks", "240", "--task-ms", "50"])
+        .process_group(0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let pids = pids_on(&first, "workers");
+    sleep(Duration::from_millis(300));
+    let parent = child.id();
+    // SAFETY: kill(2) on the process group we just made for the child.
+    assert_eq!(unsafe { libc::kill(-(parent as i32), libc::SIGTERM) }, 0);
+    let (code, out) = finish(child, stdout, 30);
+    assert_eq!(code, Some(143), "{out}");
+    assert_contains_all(
+        &out,
+        &[
+            "interrupted    by SIGTERM",
+            "worker fds     [2, 2] new in each worker",
+            "children left  0",
+        ],
+    );
+    assert!(fds_unchanged(&out), "{out}");
+    assert!(
+        !out.contains("replaced"),
+        "a worker died of the signal: {out}"
+    );
+    for pid in pids {
+        assert!(gone(pid, Some(parent)), "worker {pid} outlived the program");
+    }
+}
+
 #[test]
 fn killing_a_worker_mid_task_loses_only_its_task() {
     let _serial = serial();
@@ -361,7 +455,7 @@ fn killing_a_worker_mid_task_loses_only_its_task() {
         gone(pids[0], Some(parent)),
         "the killed worker was never reaped"
     );
-    signal(parent, libc::SIGINT); // no need to wait for all 400 tasks
+    signal(parent, libc::SIGINT); // no need to wait for all 240 tasks
     let (code, out) = finish(child, stdout, 30);
     assert_eq!(code, Some(130), "{out}");
     let replaced = line_starting(&out, "replaced");
@@ -403,6 +497,9 @@ fn graceful_shutdown_refuses_bad_flags() {
             &["--workers", "0"],
             &["--interrupt-after-ms", "-3"],
             &["--interrupt-after-ms", "99999999"],
+            &["--tasks", "10000"],
+            &["--tasks", "241"],
+            &["--task-ms", "1000"],
         ],
     );
 }
@@ -417,6 +514,14 @@ fn pipe_messages_moves_frames_intact_and_refuses_a_corrupt_length() {
         let ns: f64 = number_after(line, label);
         assert!(ns > 0.0, "{line}");
     }
+    // The count is the reader's, not the request echoed back.
+    let received = line_starting(&out, "received");
+    assert_eq!(
+        number_after::<u64>(received, "received"),
+        20000,
+        "{received}"
+    );
+    assert!(received.contains("counted by the reader"), "{received}");
     assert!(
         out.contains("corrupt length refused: frame of 4294967295 bytes"),
         "{out}"

@@ -15,9 +15,10 @@
 use std::sync::atomic::Ordering::SeqCst;
 
 use clap::Parser;
-use examples_multiprocessing::fork::{Ending, SharedU64, describe, fork_single_threaded};
+use examples_multiprocessing::fork::{Ending, describe, dies_with_parent, fork};
 use lesson::Failure;
 use nix::sys::signal::{Signal, raise};
+use process_toolkit::SharedMapping;
 
 /// fork + waitpid: exit code vs killing signal, and copy-on-write.
 #[derive(Parser)]
@@ -35,13 +36,13 @@ fn run() -> Result<(), Failure> {
     let args: Args = lesson::args();
     let code = i32::from(args.code);
 
-    // Children may run any code: fork_single_threaded checked that this
+    // Children may run any code: `fork` checked that this
     // program runs one thread.
-    let exits = fork_single_threaded(|| code)?;
-    let killed = fork_single_threaded(|| {
+    let exits = fork(dies_with_parent(|| code))?;
+    let killed = fork(dies_with_parent(|| {
         let _ = raise(Signal::SIGKILL);
         0 // never reached: SIGKILL cannot be caught
-    })?;
+    }))?;
     let sigkill = Ending::Killed(Signal::SIGKILL);
     for (label, mut child, want) in [
         (format!("exit({code})"), exits, Ending::Exit(code)),
@@ -61,14 +62,14 @@ fn run() -> Result<(), Failure> {
     }
 
     let mut private = vec![1_u64; 1024];
-    let shared = SharedU64::new()?;
-    shared.word().store(1, SeqCst);
+    let shared = SharedMapping::new(8)?;
+    shared.atomic_u64s()[0].store(1, SeqCst);
     // The child writes to its copy of the heap and to the shared page.
-    let mut writer = fork_single_threaded(|| {
+    let mut writer = fork(dies_with_parent(|| {
         private[0] = 99;
-        shared.word().store(99, SeqCst);
+        shared.atomic_u64s()[0].store(99, SeqCst);
         i32::from(private[0] != 99) // 0: the child saw its own write
-    })?;
+    }))?;
     let (status, pid) = (writer.wait()?, writer.pid());
     if status != Ending::Exit(0).status(pid) {
         return Err(Failure::claim(format!(
@@ -76,7 +77,7 @@ fn run() -> Result<(), Failure> {
             describe(status)
         )));
     }
-    let (heap, page) = (private[0], shared.word().load(SeqCst));
+    let (heap, page) = (private[0], shared.atomic_u64s()[0].load(SeqCst));
     println!(
         "child pid {pid:<7} wrote 99 to both -> parent sees heap Vec {heap} (copy-on-write), MAP_SHARED page {page}"
     );

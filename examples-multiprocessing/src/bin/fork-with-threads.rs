@@ -3,7 +3,7 @@
 //!
 //! Notice: the child's own watchdog (`alarm`, default SIGALRM action) turns
 //! the silent hang into a status the parent reads: `Signaled(pid, SIGALRM)`,
-//! and `PR_SET_PDEATHSIG` (armed by `fork::fork_async_safe`) kills it if
+//! and `PR_SET_PDEATHSIG` (armed by `fork::dies_with_parent`) kills it if
 //! this program dies first, by any signal. The same lock is fine in a child
 //! forked before the thread started, and in a child that `exec`s at once (a
 //! fresh image has no inherited locks). malloc, stdout and logging locks
@@ -20,8 +20,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use examples_multiprocessing::fork::{
-    Ending, FINISH_WATCHDOG_SECS, ForkError, arm_watchdog, fork_async_safe, fork_single_threaded,
-    report,
+    Ending, FINISH_WATCHDOG_SECS, ForkError, arm_watchdog, dies_with_parent, fork, fork_raw, report,
 };
 use examples_multiprocessing::start::fork_exec;
 use lesson::Failure;
@@ -55,11 +54,11 @@ fn run() -> Result<(), Failure> {
     let (go_rx, go_tx) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     // Fix 1, fork before threads: any code is fine in this child. It takes
     // LOCK once the parent's thread holds it (the byte on `go`).
-    let mut early = fork_single_threaded(|| {
+    let mut early = fork(dies_with_parent(|| {
         arm_watchdog(FINISH_WATCHDOG_SECS);
         let _ = nix::unistd::read(&go_rx, &mut [0]);
         i32::from(LOCK.lock().is_err())
-    })?;
+    }))?;
     let (held_tx, held) = mpsc::channel();
     let (release, release_rx) = mpsc::channel::<()>();
     let holder = std::thread::Builder::new().spawn(move || {
@@ -77,11 +76,11 @@ fn run() -> Result<(), Failure> {
     // word was copied locked and its owner is not in this process, so it
     // waits), and the watchdog armed first bounds the wait.
     let mut stuck = unsafe {
-        fork_async_safe(|| {
+        fork_raw(dies_with_parent(|| {
             arm_watchdog(secs);
             drop(LOCK.lock());
             0
-        })
+        }))
     }
     .map_err(ForkError::Fork)?;
     // Fix 2, exec at once: a fresh image of this program, with no locks held.

@@ -48,7 +48,7 @@ fn run() -> Result<(), Failure> {
     let (cap, pid) = (capacity(&rx)?, child.pid());
     let stalled = child.wait_timeout(limit)?.is_none();
     let (state, waiting) = (stat(pid).map(|s| s.state), queued(&rx)?);
-    let status = child.kill_and_reap()?;
+    let status = child.kill_and_wait()?;
     let state = state.map_or("gone".to_string(), String::from);
     let verdict = if stalled {
         "STALLED: still running after"

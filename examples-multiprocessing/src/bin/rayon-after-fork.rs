@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use examples_multiprocessing::fork::{
-    Ending, FINISH_WATCHDOG_SECS, ForkError, arm_watchdog, fork_async_safe, fork_single_threaded,
+    Ending, FINISH_WATCHDOG_SECS, ForkError, arm_watchdog, dies_with_parent, fork, fork_raw,
     report, thread_count,
 };
 use lesson::Failure;
@@ -56,13 +56,13 @@ fn run() -> Result<(), Failure> {
     let limit = |secs: u32| Duration::from_secs(u64::from(secs) + 5);
 
     // Forked while this process has one thread: the child may start its own pool.
-    let mut first = fork_single_threaded(|| {
+    let mut first = fork(dies_with_parent(|| {
         arm_watchdog(FINISH_WATCHDOG_SECS);
         match start_rayon() {
             Ok(()) => i32::from(!parallel_sum_is_right(n)),
             Err(_) => lesson::SYSTEM,
         }
-    })?;
+    }))?;
     let mut ok = report(
         "forked before the pool",
         &mut first,
@@ -85,10 +85,10 @@ fn run() -> Result<(), Failure> {
     // worker thread exists to set (or on a lock copied while held), and the
     // watchdog armed first bounds that wait.
     let mut after = unsafe {
-        fork_async_safe(|| {
+        fork_raw(dies_with_parent(|| {
             arm_watchdog(secs);
             i32::from(!parallel_sum_is_right(n))
-        })
+        }))
     }
     .map_err(ForkError::Fork)?;
     let alarm = Ending::Killed(Signal::SIGALRM);

@@ -19,8 +19,8 @@
 use clap::Parser;
 use examples_multiprocessing::forkserver::ForkServer;
 use examples_multiprocessing::start::{
-    ChildMemory, Growth, INHERITS, Timings, forkserver_task, measure_with_parent_of,
-    resident_bytes, sizes_mib,
+    ChildMemory, INHERITS, ROUNDS, Timings, forkserver_task, growth_with_retries,
+    measure_with_parent_of, resident_bytes, sizes_mib,
 };
 use lesson::Failure;
 
@@ -40,9 +40,6 @@ struct Args {
     #[arg(long, hide = true)]
     report_rss: bool,
 }
-
-/// Rounds of measurement before a missed claim counts as failed.
-const ROUNDS: usize = 3;
 
 fn main() -> std::process::ExitCode {
     lesson::main(run)
@@ -78,18 +75,8 @@ fn run() -> Result<(), Failure> {
             inherits_ok = m.only_fork_inherits(mib);
         }
     }
-    let (mut first, mut last) = (timed[0], timed[timed.len() - 1]);
-    for round in 2..=ROUNDS {
-        if Growth::between(&first, &last).holds() {
-            break;
-        }
-        println!(
-            "note: the claim missed (a busy machine?): {small} and {big} MiB again, round {round} of {ROUNDS}"
-        );
-        first = first.best(measure_with_parent_of(small, &mut server, &exe, &["--noop"], reps)?.0);
-        last = last.best(measure_with_parent_of(big, &mut server, &exe, &["--noop"], reps)?.0);
-    }
-    let g = Growth::between(&first, &last);
+    let ends = (timed[0], timed[timed.len() - 1]);
+    let g = growth_with_retries(ends, (small, big), &mut server, &exe, &["--noop"], reps)?;
     println!(
         "from {small} to {big} MiB: fork {:.1}x slower, spawn {:.1}x (fastest of every round)",
         g.fork, g.spawn

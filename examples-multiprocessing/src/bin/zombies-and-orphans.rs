@@ -18,8 +18,10 @@
 use std::time::Duration;
 
 use clap::Parser;
-use examples_multiprocessing::fork::{Child, Ending, fork_single_threaded, report};
-use examples_multiprocessing::zombies::{Family, describe, has_children, stat, wait_until};
+use examples_multiprocessing::fork::{Child, Ending, report};
+use examples_multiprocessing::zombies::{
+    Family, describe, has_children, stat, zombies_until_reaped,
+};
 use lesson::Failure;
 use nix::sys::signal::Signal;
 use nix::unistd::getpid;
@@ -46,26 +48,7 @@ fn run() -> Result<(), Failure> {
     let args: Args = lesson::args();
     let limit = Duration::from_secs(5);
     nix::sys::prctl::set_child_subreaper(true)?;
-    // Each exits at once; this program is single-threaded (checked).
-    let zombies: Result<Vec<Child>, _> = (0..args.children)
-        .map(|_| fork_single_threaded(|| 0))
-        .collect();
-    let (mut zombies, mut ok) = (zombies?, true);
-    for child in &zombies {
-        let seen = wait_until(child.pid(), limit, |s| s.is_some_and(|s| s.state == 'Z'));
-        let pid = child.pid();
-        println!(
-            "unwaited child pid {pid:<7} exited, not waited for: {} (a zombie)",
-            describe(seen)
-        );
-        ok &= seen.is_some_and(|s| s.state == 'Z');
-    }
-    for child in &mut zombies {
-        ok &= report("reaped with waitpid", child, Ending::Exit(0), limit)?;
-    }
-    let left = zombies.iter().filter(|c| stat(c.pid()).is_some()).count();
-    println!("after waitpid: {left} of {} left in /proc", zombies.len());
-    ok &= left == 0;
+    let mut ok = zombies_until_reaped(args.children as usize, limit)?;
 
     for (tag, deathsig) in [
         ("no PDEATHSIG", None),
