@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use lesson::testing::{
     assert_contains_all, assert_lesson_last, assert_quiet_under_head, assert_usage_errors,
-    line_starting, line_with, number_after, run, run_ok, serial, stat, wait_until,
+    children_of, line_starting, line_with, number_after, run, run_ok, serial, stat, wait_until,
 };
 
 // Programs that time things or keep both cores busy run one at a time
@@ -450,11 +450,17 @@ fn killing_a_worker_mid_task_loses_only_its_task() {
     let (child, stdout, pids) = start_long_run();
     let parent = child.id();
     signal(pids[0], libc::SIGKILL);
-    // Once the program has reaped the dead worker it has also replaced it.
-    assert!(
-        gone(pids[0], Some(parent)),
-        "the killed worker was never reaped"
-    );
+    // The fork server (the program's child) reaps the worker and forks its
+    // replacement: wait for the pool to be whole again before the SIGINT.
+    assert!(gone(pids[0], None), "the killed worker was never reaped");
+    let replaced = wait_until(Duration::from_secs(10), || {
+        let workers: Vec<u32> = children_of(parent)
+            .into_iter()
+            .flat_map(children_of)
+            .collect();
+        workers.len() == pids.len() && !workers.contains(&pids[0])
+    });
+    assert!(replaced, "the killed worker was never replaced");
     signal(parent, libc::SIGINT); // no need to wait for all 240 tasks
     let (code, out) = finish(child, stdout, 30);
     assert_eq!(code, Some(130), "{out}");

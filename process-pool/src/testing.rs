@@ -42,7 +42,8 @@ pub fn open_fds(pid: Option<i32>) -> io::Result<Vec<i32>> {
 
 /// How many descriptors each current worker holds that are not in
 /// `before` (this process's [`open_fds`] from before the pool): 2 each,
-/// its own pipe ends. A just-forked worker gets up to `patience`.
+/// its own pipe ends. A just-forked worker gets up to `patience`; a worker
+/// that died and is not yet replaced is left out.
 ///
 /// ```no_run
 /// let before = process_pool::testing::open_fds(None)?;
@@ -60,7 +61,13 @@ pub fn new_fds_per_worker(
     loop {
         let mut counts = Vec::new();
         for pid in pool.pids() {
-            let fds = open_fds(Some(pid))?;
+            let fds = match open_fds(Some(pid)) {
+                Ok(fds) => fds,
+                // Died, and the pool has not taken in the death yet: a
+                // dead worker holds nothing.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
             counts.push(fds.iter().filter(|fd| !before.contains(fd)).count());
         }
         if counts.iter().all(|&n| n == 2) || Instant::now() > deadline {
