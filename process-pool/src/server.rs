@@ -276,19 +276,22 @@ fn serve(parent: Pid, sock: OwnedFd, workers: usize, body: &WorkerBody<'_>) -> i
     if process_toolkit::die_with_parent(parent).is_err() {
         return process_toolkit::EXIT_PARENT_GONE;
     }
-    // SAFETY: installing SIG_IGN / SIG_DFL runs no code of ours. Ctrl-C is
-    // the parent's to handle; the parent's handlers do not belong here.
+    // SAFETY: installing SIG_IGN / SIG_DFL runs no code of ours. A Ctrl-C
+    // or a `kill` to the process group is the parent's to handle: the
+    // server ends only with the pool (its socket closes) or its parent
+    // (the death signal), never halfway through a shutdown the parent runs.
+    // The parent's handlers do not belong here; each worker sets its own.
     unsafe {
-        let _ = signal::signal(Signal::SIGINT, SigHandler::SigIgn);
-        let _ = signal::signal(Signal::SIGPIPE, SigHandler::SigIgn);
         for sig in [
+            Signal::SIGINT,
             Signal::SIGTERM,
             Signal::SIGHUP,
             Signal::SIGQUIT,
-            Signal::SIGALRM,
+            Signal::SIGPIPE,
         ] {
-            let _ = signal::signal(sig, SigHandler::SigDfl);
+            let _ = signal::signal(sig, SigHandler::SigIgn);
         }
+        let _ = signal::signal(Signal::SIGALRM, SigHandler::SigDfl);
     }
     let mut chld = SigSet::empty();
     chld.add(Signal::SIGCHLD);
