@@ -155,3 +155,19 @@ fn every_program_reports_a_full_stdout_in_one_line() {
     // Exits at its first line, before any segment exists.
     assert_output_error(SHM, &[], 60);
 }
+
+#[test]
+fn python_opens_rust_shm_sweeps_the_name_a_sigkilled_run_left() {
+    // A name as a SIGKILLed run leaves it: its creator's pid, now dead.
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let dead = gone.id();
+    gone.wait().unwrap();
+    let stale = format!("/dev/shm/lesson-shm-{dead}-0-stale");
+    std::fs::write(&stale, [0u8; 128]).unwrap();
+    let (_, code, out) = run_shm(&[]);
+    let still = std::path::Path::new(&stale).exists();
+    let _ = std::fs::remove_file(&stale);
+    assert_eq!(code, 0, "{out}");
+    // (Another test's run may have swept it first: only that it is gone.)
+    assert!(!still, "{stale} was not swept:\n{out}");
+}
