@@ -7,6 +7,8 @@
 //! run time; build.rs puts its directory in the binaries' rpath, so
 //! `cargo run -p examples-python --bin NAME` needs no other step.
 
+pub mod convoy;
 pub mod embed;
 pub mod native;
 pub mod release;
+pub mod shm;

@@ -7,7 +7,9 @@
 
 mod common;
 
-use lesson::testing::{assert_contains_all, assert_quiet_under_head, assert_usage_errors, serial};
+use lesson::testing::{
+    assert_contains_all, assert_quiet_under_head, assert_usage_errors, run, serial,
+};
 
 /// Runs `bin` with `args` alone (`serial`), expects exit 0 and a lesson
 /// line (notes may follow it), returns stdout.
@@ -110,10 +112,7 @@ fn gil_convoy_is_late_under_the_model() {
     // Figures printed; how late they are is the program's own claim.
     assert!(figure_before(model, " ms") >= 0.0, "{out}");
     assert!(figure_before(free, " ms") >= 0.0, "{out}");
-    assert!(
-        out.contains("quote, not measured here: CPython 3.11"),
-        "{out}"
-    );
+    assert!(out.contains("CPython: not measured in this run"), "{out}");
     assert_usage_errors(
         CONVOY,
         &[
@@ -124,6 +123,26 @@ fn gil_convoy_is_late_under_the_model() {
             &["--ticks", "1000", "--period-ms", "100"],
         ],
     );
+}
+
+#[test]
+fn gil_convoy_measures_cpython_with_python() {
+    // Only where python3 exists (CI installs it).
+    if lesson::python::Interpreter::find(None).is_err() {
+        return;
+    }
+    let out = run_ok(CONVOY, &["--python", "--ticks", "10"]);
+    let real = out.lines().find(|l| l.starts_with("CPython 3.")).unwrap();
+    assert!(real.contains("(measured)"), "{out}");
+    assert!(figure_before(real, " ms") >= 0.0, "{out}");
+    assert!(!out.contains("not measured"), "{out}");
+    let (code, _, err) = run(
+        CONVOY,
+        &["--python", "--python-exe", "/nonexistent/python3"],
+        60,
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no usable Python"), "{err}");
 }
 
 #[test]

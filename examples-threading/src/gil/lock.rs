@@ -43,8 +43,12 @@ struct State {
     /// Bumped on every acquisition; a waiter whose interval passed while
     /// this stayed the same knows the holder never let go.
     switch_number: u64,
-    /// The waiter that set the drop request: the next to take the lock.
-    requester: Option<u64>,
+    /// Threads waiting in `take`, in arrival order.
+    waiting: Vec<u64>,
+    /// The waiter a release woke: the only one that may take the lock
+    /// next (CPython's `COND_SIGNAL` wakes one waiter, and which one is up
+    /// to glibc and the scheduler, not to who asked).
+    woken: Option<u64>,
     next_id: u64,
     stats: GilStats,
 }
@@ -111,29 +115,26 @@ impl Gil {
     /// CPython's `take_gil`.
     fn take(&self, id: u64) {
         let mut st = self.lock_state();
-        while st.locked || st.requester.is_some_and(|r| r != id) {
+        st.waiting.push(id);
+        while st.locked || st.woken.is_some_and(|w| w != id) {
             let seen = st.switch_number;
             let (next, timeout) = self
                 .released
                 .wait_timeout(st, self.interval)
                 .unwrap_or_else(PoisonError::into_inner);
             st = next;
-            if timeout.timed_out()
-                && st.locked
-                && st.switch_number == seen
-                && st.requester.is_none()
-            {
+            if timeout.timed_out() && st.locked && st.switch_number == seen {
                 // A whole interval passed and the holder never let go.
-                st.requester = Some(id);
                 self.drop_request.store(true, Ordering::Release);
             }
         }
-        if st.requester == Some(id) {
-            st.requester = None;
-        }
+        st.waiting.retain(|&w| w != id);
+        st.woken = None;
         st.locked = true;
-        st.last_holder = id;
-        st.switch_number += 1;
+        if st.last_holder != id {
+            st.last_holder = id;
+            st.switch_number += 1;
+        }
         st.stats.acquisitions += 1;
         // Whoever asked for a switch got one (this thread or another).
         self.drop_request.store(false, Ordering::Release);
@@ -145,8 +146,13 @@ impl Gil {
     fn release(&self, id: u64, forced: bool) {
         let mut st = self.lock_state();
         st.locked = false;
-        // All waiters wake: when one has asked, only it may take the lock,
-        // and waking just one other would lose the hand-off.
+        // Wake one waiter, any one: measured in CPython 3.11 on 2 cores, a
+        // thread back from I/O wins about one hand-off in two between two
+        // CPU-bound threads, whether or not it asked (`real-convoy`).
+        if !st.waiting.is_empty() {
+            let pick = rand::random_range(0..st.waiting.len());
+            st.woken = Some(st.waiting[pick]);
+        }
         self.released.notify_all();
         if forced {
             st.stats.forced_switches += 1;

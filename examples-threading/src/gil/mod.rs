@@ -13,11 +13,17 @@
 //!   "eval breaker", which CPython tests between bytecodes). If it is set,
 //!   the holder releases the lock and waits until another thread has taken
 //!   it (`FORCE_SWITCHING`), then queues up again.
-//! - The thread that asked is the one that gets the lock, and that is what
-//!   makes the convoy: a thread back from I/O that arrives just after
-//!   another waiter asked waits behind it, and must itself wait a whole
-//!   interval with no switch before it may ask. (A model that let any
-//!   waiter win the hand-off shows only about half a switch interval.)
+//! - The release wakes one waiter (`COND_SIGNAL`), and which one is up to
+//!   glibc and the scheduler: the model picks one at random. That is what
+//!   makes the convoy: with 2 CPU-bound threads handing the lock back and
+//!   forth every interval, a thread back from I/O never sees an interval
+//!   without a switch, so it never asks; it runs only when it wins a
+//!   hand-off someone else asked for, about one in two (measured in
+//!   CPython 3.11 on 2 cores: two hand-offs per wake-up). At a 10 ms period
+//!   that often takes longer than the period, and the lateness piles up.
+//!   (An earlier model gave the asker the lock; its I/O thread asked as
+//!   soon as it found a quiet interval and ran about 10x sooner than
+//!   CPython's.)
 //! - Blocking I/O releases the lock: [`GilGuard::allow_threads`] is
 //!   `Py_BEGIN_ALLOW_THREADS` / `Py_END_ALLOW_THREADS`.
 //!
@@ -29,9 +35,10 @@
 //! Python docs put its single-thread cost at about 1-8%).
 //!
 //! The model is a model: how late a thread back from I/O runs depends on
-//! the OS scheduler as much as on the lock. [`CPYTHON_CONVOY`] quotes one
-//! measurement of the real thing; the `real-convoy` program of
-//! `examples-python` measures the real GIL next to this model.
+//! the OS scheduler as much as on the lock. [`cpython_convoy`] measures the
+//! real thing with `python3` (`gil-convoy --python`); the `real-convoy`
+//! program of `examples-python` measures the embedded GIL next to this
+//! model.
 //!
 //! ```
 //! use std::time::Duration;
@@ -60,8 +67,32 @@ pub use scaling::{
     MeasureError, Scaling, WrongAnswer,
 };
 
-/// A quote, not measured by this crate: real CPython's convoy, one thread
-/// waking every 10 ms next to 2 CPU-bound threads, on this machine kind.
-pub const CPYTHON_CONVOY: &str = "CPython 3.11.7, 2 CPU-bound threads, one thread waking every 10 ms, \
-     on a 2-core Xeon of this kind shared with other work (a 25-line threading script, 5 runs, 2026-12-01): \
-     p50 65-200 ms late, max 100-370 ms";
+/// The convoy shape for real CPython (`convoy.py`): one I/O thread waking
+/// every period beside CPU-bound pure-Python threads. `gil-convoy --python`
+/// runs it with `python3`; `real-convoy` (examples-python) loads it into the
+/// embedded interpreter as the module `cpython_convoy`.
+pub const CPYTHON_CONVOY_SCRIPT: &str = include_str!("convoy.py");
+
+/// Runs [`CPYTHON_CONVOY_SCRIPT`] on `python` (at most 60 s) and returns
+/// the I/O thread's lateness.
+pub fn cpython_convoy(
+    python: &lesson::python::Interpreter,
+    cpu_threads: usize,
+    ticks: usize,
+    period: std::time::Duration,
+) -> Result<Lateness, lesson::python::PyError> {
+    let limit = std::time::Duration::from_secs(60);
+    let mut cmd = python.command();
+    cmd.args(["-c", CPYTHON_CONVOY_SCRIPT]);
+    cmd.args([cpu_threads.to_string(), ticks.to_string()]);
+    cmd.arg(period.as_secs_f64().to_string());
+    let out = lesson::python::run(&mut cmd, limit)?.success(limit)?;
+    let mut sorted = Vec::new();
+    for line in out.lines() {
+        let secs: f64 = line.trim().parse().map_err(|_| {
+            lesson::python::PyError::Failed(format!("the convoy script printed {line:?}"))
+        })?;
+        sorted.push(std::time::Duration::from_secs_f64(secs.max(0.0)));
+    }
+    Ok(Lateness { sorted })
+}
