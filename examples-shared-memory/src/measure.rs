@@ -67,29 +67,84 @@ pub fn memcpy_bandwidth(bytes: usize) -> f64 {
     bytes as f64 / best.as_secs_f64().max(1e-9)
 }
 
-/// Pins this process (and the children it forks from now on) to one CPU,
-/// the first it may run on; returns that CPU's number.
-pub fn pin_to_one_cpu() -> io::Result<usize> {
-    // SAFETY: cpu_set_t is plain data; zeroed is the empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    let size = std::mem::size_of::<libc::cpu_set_t>();
-    // SAFETY: `set` is a live cpu_set_t of `size` bytes for the kernel to fill.
-    if unsafe { libc::sched_getaffinity(0, size, &mut set) } != 0 {
-        return Err(io::Error::last_os_error());
+/// The calling thread (in a single-threaded program: the process, and the
+/// children it forks meanwhile) pinned to one CPU, the first it may run on;
+/// dropping it restores the CPU set it had.
+pub struct OnOneCpu {
+    cpu: usize,
+    before: libc::cpu_set_t,
+}
+
+impl OnOneCpu {
+    /// Pins to the first CPU of this thread's CPU set ([`first_cpu`]).
+    pub fn pin() -> io::Result<Self> {
+        Self::on(first_cpu()?)
     }
-    let cpu = (0..libc::CPU_SETSIZE as usize)
+
+    /// Pins to CPU `cpu`.
+    pub fn on(cpu: usize) -> io::Result<Self> {
+        let before = cpu_set()?;
+        pin_to(cpu)?;
+        Ok(Self { cpu, before })
+    }
+
+    /// The CPU pinned to.
+    pub fn cpu(&self) -> usize {
+        self.cpu
+    }
+}
+
+impl Drop for OnOneCpu {
+    fn drop(&mut self) {
+        // SAFETY: the kernel only reads `before`, a live cpu_set_t. If it
+        // fails (a CPU went offline), the thread stays pinned: slower, not
+        // wrong.
+        unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&self.before), &self.before) };
+    }
+}
+
+impl std::fmt::Debug for OnOneCpu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OnOneCpu").field("cpu", &self.cpu).finish()
+    }
+}
+
+/// The first CPU this thread may run on.
+pub fn first_cpu() -> io::Result<usize> {
+    let set = cpu_set()?;
+    (0..libc::CPU_SETSIZE as usize)
         // SAFETY: CPU_ISSET only reads the set, within CPU_SETSIZE.
         .find(|&c| unsafe { libc::CPU_ISSET(c, &set) })
-        .ok_or_else(|| io::Error::other("no CPU in the affinity mask"))?;
-    // SAFETY: plain data again.
-    let mut one: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `cpu < CPU_SETSIZE`; CPU_SET writes inside `one`.
-    unsafe { libc::CPU_SET(cpu, &mut one) };
-    // SAFETY: the kernel only reads `one`, `size` bytes.
-    if unsafe { libc::sched_setaffinity(0, size, &one) } != 0 {
+        .ok_or_else(|| io::Error::other("no CPU in the affinity mask"))
+}
+
+/// This thread's CPU set.
+fn cpu_set() -> io::Result<libc::cpu_set_t> {
+    // SAFETY: cpu_set_t is plain data; zeroed is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a live cpu_set_t of that size for the kernel to fill.
+    if unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) } != 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(cpu)
+    Ok(set)
+}
+
+/// Pins the calling thread to CPU `cpu` for good. Only system calls on
+/// stack memory (no allocation), so a child forked from a threaded process
+/// may call it.
+pub fn pin_to(cpu: usize) -> io::Result<()> {
+    if cpu >= libc::CPU_SETSIZE as usize {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    }
+    // SAFETY: plain data; zeroed is the empty set.
+    let mut one: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `cpu < CPU_SETSIZE` (checked); CPU_SET writes inside `one`.
+    unsafe { libc::CPU_SET(cpu, &mut one) };
+    // SAFETY: the kernel only reads `one`, a live cpu_set_t.
+    if unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&one), &one) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// What became of a program's own speed claim.
