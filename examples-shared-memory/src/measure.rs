@@ -1,49 +1,49 @@
-//! The benchmark harness the programs share: CPU time, best-of timing,
+//! The benchmark harness the programs share: CPU time, cheapest-of timing,
 //! `memcpy` bandwidth, pinning to one CPU, and the verdict of a program's
 //! own speed claim (checked in an optimised build, re-measured a bounded
 //! number of times, "not checked" on a busy machine).
 //!
-//! Nothing here knows about shared memory; it will be merged with the
-//! process toolkit's rusage and best-of helpers.
+//! Nothing here knows about shared memory; getrusage and best-of are the
+//! process toolkit's.
 
 use std::io;
 use std::time::{Duration, Instant};
 
 /// User + system CPU time used so far by this process plus every child it
-/// has reaped (`getrusage` of `RUSAGE_SELF` and `RUSAGE_CHILDREN`). Unlike
-/// wall time, it does not grow while a process waits for a busy CPU.
+/// has reaped ([`process_toolkit::rusage`] of `RUSAGE_SELF` and
+/// `RUSAGE_CHILDREN`). Unlike wall time, it does not grow while a process
+/// waits for a busy CPU.
 pub fn cpu_time() -> Duration {
-    let mut total = Duration::ZERO;
-    for who in [libc::RUSAGE_SELF, libc::RUSAGE_CHILDREN] {
-        // SAFETY: rusage is plain data; all-zero is a valid value.
-        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: `ru` is a live, writable rusage for getrusage to fill.
-        if unsafe { libc::getrusage(who, &mut ru) } == 0 {
-            for tv in [ru.ru_utime, ru.ru_stime] {
-                total += Duration::new(tv.tv_sec as u64, tv.tv_usec as u32 * 1000);
-            }
-        }
-    }
-    total
+    let [me, children] = [libc::RUSAGE_SELF, libc::RUSAGE_CHILDREN].map(process_toolkit::rusage);
+    me.cpu() + children.cpu()
 }
 
-/// Runs `measure` `runs` times (at least once) and keeps the result with
-/// the smallest `cost`: on a busy machine a run can only be slowed down (a
-/// process preempted), never sped up, so the cheapest run is the one
-/// nearest to what the mechanism costs. Any failed run is the error.
-pub fn best_of<T, E, C: PartialOrd>(
+/// A result ordered by its cost alone (`.0`), so that
+/// [`process_toolkit::best_of`] keeps the cheapest whole result (`.1`).
+#[derive(Debug, Clone, Copy)]
+pub struct ByCost<C, T>(pub C, pub T);
+
+impl<C: PartialEq, T> PartialEq for ByCost<C, T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl<C: PartialOrd, T> PartialOrd for ByCost<C, T> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        self.0.partial_cmp(&other.0)
+    }
+}
+
+/// [`process_toolkit::best_of`] `runs` runs of `measure`, the cheapest by
+/// `cost` (on a busy machine a run can only be slowed down, never sped
+/// up). Any failed run is the error.
+pub fn cheapest<T, E, C: PartialOrd>(
     runs: usize,
     mut measure: impl FnMut() -> Result<T, E>,
     cost: impl Fn(&T) -> C,
 ) -> Result<T, E> {
-    let mut best = measure()?;
-    for _ in 1..runs {
-        let next = measure()?;
-        if cost(&next) < cost(&best) {
-            best = next;
-        }
-    }
-    Ok(best)
+    process_toolkit::best_of(runs, || measure().map(|t| ByCost(cost(&t), t))).map(|b| b.1)
 }
 
 /// Single-thread `memcpy` bandwidth (bytes copied per second, best of 5)
@@ -223,12 +223,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn best_of_keeps_the_cheapest_and_stops_at_an_error() {
-        let mut costs = [5, 2, 9].into_iter();
-        let best = best_of(3, || Ok::<_, ()>(costs.next().unwrap()), |&c| c);
-        assert_eq!(best, Ok(2));
+    fn cheapest_keeps_the_cheapest_and_stops_at_an_error() {
+        let mut costs = [(5, 'a'), (2, 'b'), (9, 'c')].into_iter();
+        let best = cheapest(3, || Ok::<_, ()>(costs.next().unwrap()), |&(c, _)| c);
+        assert_eq!(best, Ok((2, 'b')));
         let mut n = 0;
-        let failed = best_of(
+        let failed = cheapest(
             3,
             || {
                 n += 1;
