@@ -259,7 +259,11 @@ pub fn ipc(plan: &Plan, _pools: &mut Pools) -> Table {
         for tr in Transport::ALL {
             let model = match tr {
                 Transport::Crossbeam | Transport::Mpsc => Model::Threads,
-                Transport::Pipe | Transport::UnixSocket | Transport::Ring => Model::Processes,
+                Transport::Pipe
+                | Transport::UnixSocket
+                | Transport::Ring
+                | Transport::PipeOneCore
+                | Transport::RingOneCore => Model::Processes,
             };
             match Peer::start(tr, pattern, size) {
                 Ok(mut peer) => rounds.add(case, tr.label(), model, n, move || {

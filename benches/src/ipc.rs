@@ -8,6 +8,11 @@
 //! copy). Python: `queue.Queue` between threads against
 //! `multiprocessing.Pipe`/`Queue`, which also pickle every message.
 //!
+//! [`Transport::PipeOneCore`] and [`Transport::RingOneCore`] run the same
+//! peers with both processes pinned to one CPU (a busy machine, a one-CPU
+//! container): a ring side that spun there would burn the time slice its
+//! peer needs, so a ring on one CPU sleeps at once.
+//!
 //! A [`Peer`] is started once (a thread, or a forked child process that only
 //! reads, writes and `_exit`s, so it may be forked from a process that runs
 //! other threads) and then driven in batches with [`Peer::run`]:
@@ -37,6 +42,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork, pipe2};
 
 use examples_shared_memory::child::close_other_fds;
+use examples_shared_memory::measure::{OnOneCpu, first_cpu, pin_to};
 use examples_shared_memory::ring::{Consumer, Producer, Ring, RingError};
 
 /// The message sizes the benches use: 64 B, 4 KiB, 64 KiB, 1 MiB.
@@ -56,16 +62,24 @@ pub enum Transport {
     /// Two SPSC rings in shared memory
     /// (`examples_shared_memory::ring`) to a forked process.
     Ring,
+    /// [`Transport::Pipe`] with both processes pinned to one CPU (the
+    /// parent only while it runs a batch): what a busy machine or a
+    /// one-CPU container gives a pair of processes.
+    PipeOneCore,
+    /// [`Transport::Ring`] with both processes pinned to one CPU.
+    RingOneCore,
 }
 
 impl Transport {
-    /// Every transport, threads first.
-    pub const ALL: [Transport; 5] = [
+    /// Every transport, threads first, the one-core pair last.
+    pub const ALL: [Transport; 7] = [
         Transport::Crossbeam,
         Transport::Mpsc,
         Transport::Pipe,
         Transport::UnixSocket,
         Transport::Ring,
+        Transport::PipeOneCore,
+        Transport::RingOneCore,
     ];
 
     /// A short label for tables and benchmark ids.
@@ -76,6 +90,8 @@ impl Transport {
             Transport::Pipe => "pipe (process)",
             Transport::UnixSocket => "unix socket (process)",
             Transport::Ring => "shared-memory ring (process)",
+            Transport::PipeOneCore => "pipe (process, one core)",
+            Transport::RingOneCore => "shared-memory ring (process, one core)",
         }
     }
 }
@@ -108,12 +124,14 @@ enum Kind {
         from: File,
         child: Pid,
         buf: Vec<u8>,
+        cpu: Option<usize>,
     },
     Ring {
         to: Producer,
         from: Consumer,
         child: Pid,
         buf: Vec<u8>,
+        cpu: Option<usize>,
     },
 }
 
@@ -163,10 +181,11 @@ impl Peer {
                     thread: Some(thread),
                 }
             }
-            Transport::Pipe => {
+            Transport::Pipe | Transport::PipeOneCore => {
+                let cpu = one_core(transport)?;
                 let (down_r, down_w) = pipe2(OFlag::O_CLOEXEC)?;
                 let (up_r, up_w) = pipe2(OFlag::O_CLOEXEC)?;
-                fork_peer(pattern, size, down_w, up_r, down_r, up_w)?
+                fork_peer(pattern, size, cpu, [down_w, up_r, down_r, up_w])?
             }
             Transport::UnixSocket => {
                 let (mine, theirs) = socketpair(
@@ -177,9 +196,11 @@ impl Peer {
                 )?;
                 let mine2 = mine.try_clone()?;
                 let theirs2 = theirs.try_clone()?;
-                fork_peer(pattern, size, mine, mine2, theirs, theirs2)?
+                fork_peer(pattern, size, None, [mine, mine2, theirs, theirs2])?
             }
-            Transport::Ring => fork_ring_peer(pattern, size)?,
+            Transport::Ring | Transport::RingOneCore => {
+                fork_ring_peer(pattern, size, one_core(transport)?)?
+            }
         };
         Ok(Self {
             size,
@@ -200,6 +221,13 @@ impl Peer {
     /// returns the bytes the peer confirmed: `n * size` when all went well.
     pub fn run(&mut self, n: u64) -> io::Result<u64> {
         let size = self.size;
+        // A one-core peer runs pinned; the parent joins it for the batch.
+        let _pinned = match &self.kind {
+            Kind::Process { cpu: Some(cpu), .. } | Kind::Ring { cpu: Some(cpu), .. } => {
+                Some(OnOneCpu::on(*cpu)?)
+            }
+            _ => None,
+        };
         match &mut self.kind {
             Kind::Crossbeam { tx, rx, .. } => {
                 let tx = tx.as_ref().ok_or_else(gone)?;
@@ -383,15 +411,23 @@ fn drive_channel(
     }
 }
 
-/// Forks the peer process. `mine_*` stay in the parent, `theirs_*` go to
-/// the child (and are closed in the parent).
+/// For a one-core transport, the CPU both processes will share: the first
+/// this thread may run on.
+fn one_core(transport: Transport) -> io::Result<Option<usize>> {
+    match transport {
+        Transport::PipeOneCore | Transport::RingOneCore => first_cpu().map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// Forks the peer process, pinned to `cpu` if given. Of the descriptors
+/// `[mine_w, mine_r, theirs_r, theirs_w]`, `mine_*` stay in the parent,
+/// `theirs_*` go to the child (and are closed in the parent).
 fn fork_peer(
     pattern: Pattern,
     size: usize,
-    mine_w: OwnedFd,
-    mine_r: OwnedFd,
-    theirs_r: OwnedFd,
-    theirs_w: OwnedFd,
+    cpu: Option<usize>,
+    [mine_w, mine_r, theirs_r, theirs_w]: [OwnedFd; 4],
 ) -> io::Result<Kind> {
     // Allocated before fork: the child must not call malloc, which another
     // thread of the parent may have held locked at the moment of fork.
@@ -404,7 +440,7 @@ fn fork_peer(
     // it blocked on a lock.
     match unsafe { fork() }? {
         ForkResult::Child => {
-            become_peer(parent);
+            become_peer(parent, cpu);
             // Keep only our own two ends: the parent's ends (so EOF reaches
             // us when the parent goes away) and every other peer's or
             // pool's descriptors the parent held at fork go. O_CLOEXEC
@@ -425,29 +461,35 @@ fn fork_peer(
                 from: File::from(mine_r),
                 child,
                 buf: vec![0u8; size],
+                cpu,
             })
         }
     }
 }
 
 /// The first thing a forked peer does: die with `parent` (or end now if it
-/// is already gone) and leave Ctrl-C to the parent. Only async-signal-safe
-/// system calls, so it is safe in a child of a threaded parent.
-fn become_peer(parent: u32) {
+/// is already gone), leave Ctrl-C to the parent, and move to its one `cpu`
+/// if it has one. Only async-signal-safe system calls, so it is safe in a
+/// child of a threaded parent.
+fn become_peer(parent: u32, cpu: Option<usize>) {
     let parent = nix::unistd::Pid::from_raw(parent as i32);
-    // SAFETY: plain system calls on integers; `_exit` never returns and
-    // runs none of the parent's destructors or atexit handlers.
+    // SAFETY: plain system calls on integers and stack memory; `_exit`
+    // never returns and runs none of the parent's destructors or atexit
+    // handlers.
     unsafe {
         if process_toolkit::die_with_parent(parent).is_err() {
             libc::_exit(0);
         }
         libc::signal(libc::SIGINT, libc::SIG_IGN);
+        if cpu.is_some_and(|cpu| pin_to(cpu).is_err()) {
+            libc::_exit(1);
+        }
     }
 }
 
 /// Forks a peer that talks through two rings in shared memory: `down`
-/// (parent to child) and `up` (child to parent).
-fn fork_ring_peer(pattern: Pattern, size: usize) -> io::Result<Kind> {
+/// (parent to child) and `up` (child to parent); pinned to `cpu` if given.
+fn fork_ring_peer(pattern: Pattern, size: usize, cpu: Option<usize>) -> io::Result<Kind> {
     let ring_err = |e: RingError| io::Error::other(format!("ring: {e}"));
     // Room for a few messages of this size (at least 64 KiB).
     let capacity = (4 * (size + 16)).next_power_of_two().max(64 << 10);
@@ -466,7 +508,9 @@ fn fork_ring_peer(pattern: Pattern, size: usize) -> io::Result<Kind> {
     // at the moment of fork.
     match unsafe { fork() }? {
         ForkResult::Child => {
-            become_peer(parent);
+            // Pinned before it takes its ring ends, which then know from the
+            // start that spinning cannot pay.
+            become_peer(parent, cpu);
             // The rings are memory: no descriptor of the parent is needed.
             let _ = close_other_fds(&[]);
             if let (Ok(rx), Ok(tx)) = (down.consumer(), up.producer()) {
@@ -485,6 +529,7 @@ fn fork_ring_peer(pattern: Pattern, size: usize) -> io::Result<Kind> {
                 from,
                 child,
                 buf: vec![0u8; size],
+                cpu,
             })
         }
     }

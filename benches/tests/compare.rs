@@ -133,6 +133,12 @@ fn quick_run_prints_every_table_with_positive_ratios() {
     // Baselines are 1.00x; the fork and threads rows are there.
     assert!(out.contains("fork + waitpid") && out.contains("thread::spawn + join"));
     assert!(out.contains("shared-memory ring (process)"), "{out}");
+    // The one-core pair beside the two-core rows (figures, not ratios).
+    assert!(out.contains("pipe (process, one core)"), "{out}");
+    assert!(
+        out.contains("shared-memory ring (process, one core)"),
+        "{out}"
+    );
     assert_eq!(out.matches("  process pool x").count(), 5, "{out}");
 }
 

@@ -19,7 +19,13 @@ fn main() {
     // Several peers at once, as `compare` has them: each later one was
     // forked while the earlier ones' descriptors were open in the parent.
     let mut peers = Vec::new();
-    for transport in [Transport::Pipe, Transport::UnixSocket, Transport::Ring] {
+    for transport in [
+        Transport::Pipe,
+        Transport::UnixSocket,
+        Transport::Ring,
+        Transport::PipeOneCore,
+        Transport::RingOneCore,
+    ] {
         for pattern in [Pattern::Stream, Pattern::RoundTrip] {
             for _ in 0..2 {
                 let mut peer = Peer::start(transport, pattern, 64).expect("peer starts");
@@ -31,7 +37,8 @@ fn main() {
     for (transport, peer) in &peers {
         let pid = peer.pid().expect("a process peer");
         let own: Vec<u32> = fds_of(pid).into_iter().filter(|&fd| fd > 2).collect();
-        let expected = if *transport == Transport::Ring { 0 } else { 2 };
+        let ring = matches!(transport, Transport::Ring | Transport::RingOneCore);
+        let expected = if ring { 0 } else { 2 };
         assert_eq!(
             own.len(),
             expected,

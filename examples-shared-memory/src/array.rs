@@ -32,7 +32,7 @@ use nix::{fcntl::OFlag, unistd::pipe2};
 
 use crate::child;
 use crate::mapping::SharedMapping;
-use crate::measure::cpu_time;
+use crate::measure::{cheapest, cpu_time};
 
 /// Largest `--elements` accepted (256 MiB of u64: with 64 workers, about
 /// 20 s on 2 busy cores in a debug build).
@@ -261,6 +261,25 @@ pub fn run_through_pipes(
     verify_vec(&data).map_err(io::Error::other)?;
     let most = held.iter().map(|h| h.load(Ordering::Relaxed)).max();
     Ok((cost, most.unwrap_or(0) as usize))
+}
+
+/// Both ways over the same slices, the cheapest in CPU time of `rounds`
+/// runs each (every element checked after every run): `(shared, piped,
+/// most descriptors a pipe worker held)`.
+pub fn compare(
+    words: &[AtomicU64],
+    slices: &[Range<usize>],
+    rounds: usize,
+    limit: Duration,
+) -> io::Result<(Cost, Cost, usize)> {
+    let shared = cheapest(
+        rounds,
+        || run_in_shared_memory(words, slices, limit),
+        |c| c.cpu,
+    )?;
+    let run = || run_through_pipes(words.len(), slices, limit);
+    let (piped, held) = cheapest(rounds, run, |c| c.0.cpu)?;
+    Ok((shared, piped, held))
 }
 
 /// Bytes of memory the system says are available (`MemAvailable`), if known.

@@ -24,3 +24,4 @@ pub mod manager;
 pub mod measure;
 pub mod named_segment;
 pub mod owned_name;
+pub mod ring_vs_pipe;

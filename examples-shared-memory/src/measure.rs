@@ -1,49 +1,49 @@
-//! The benchmark harness the programs share: CPU time, best-of timing,
+//! The benchmark harness the programs share: CPU time, cheapest-of timing,
 //! `memcpy` bandwidth, pinning to one CPU, and the verdict of a program's
 //! own speed claim (checked in an optimised build, re-measured a bounded
 //! number of times, "not checked" on a busy machine).
 //!
-//! Nothing here knows about shared memory; it will be merged with the
-//! process toolkit's rusage and best-of helpers.
+//! Nothing here knows about shared memory; getrusage and best-of are the
+//! process toolkit's.
 
 use std::io;
 use std::time::{Duration, Instant};
 
 /// User + system CPU time used so far by this process plus every child it
-/// has reaped (`getrusage` of `RUSAGE_SELF` and `RUSAGE_CHILDREN`). Unlike
-/// wall time, it does not grow while a process waits for a busy CPU.
+/// has reaped ([`process_toolkit::rusage`] of `RUSAGE_SELF` and
+/// `RUSAGE_CHILDREN`). Unlike wall time, it does not grow while a process
+/// waits for a busy CPU.
 pub fn cpu_time() -> Duration {
-    let mut total = Duration::ZERO;
-    for who in [libc::RUSAGE_SELF, libc::RUSAGE_CHILDREN] {
-        // SAFETY: rusage is plain data; all-zero is a valid value.
-        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: `ru` is a live, writable rusage for getrusage to fill.
-        if unsafe { libc::getrusage(who, &mut ru) } == 0 {
-            for tv in [ru.ru_utime, ru.ru_stime] {
-                total += Duration::new(tv.tv_sec as u64, tv.tv_usec as u32 * 1000);
-            }
-        }
-    }
-    total
+    let [me, children] = [libc::RUSAGE_SELF, libc::RUSAGE_CHILDREN].map(process_toolkit::rusage);
+    me.cpu() + children.cpu()
 }
 
-/// Runs `measure` `runs` times (at least once) and keeps the result with
-/// the smallest `cost`: on a busy machine a run can only be slowed down (a
-/// process preempted), never sped up, so the cheapest run is the one
-/// nearest to what the mechanism costs. Any failed run is the error.
-pub fn best_of<T, E, C: PartialOrd>(
+/// A result ordered by its cost alone (`.0`), so that
+/// [`process_toolkit::best_of`] keeps the cheapest whole result (`.1`).
+#[derive(Debug, Clone, Copy)]
+pub struct ByCost<C, T>(pub C, pub T);
+
+impl<C: PartialEq, T> PartialEq for ByCost<C, T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl<C: PartialOrd, T> PartialOrd for ByCost<C, T> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        self.0.partial_cmp(&other.0)
+    }
+}
+
+/// [`process_toolkit::best_of`] `runs` runs of `measure`, the cheapest by
+/// `cost` (on a busy machine a run can only be slowed down, never sped
+/// up). Any failed run is the error.
+pub fn cheapest<T, E, C: PartialOrd>(
     runs: usize,
     mut measure: impl FnMut() -> Result<T, E>,
     cost: impl Fn(&T) -> C,
 ) -> Result<T, E> {
-    let mut best = measure()?;
-    for _ in 1..runs {
-        let next = measure()?;
-        if cost(&next) < cost(&best) {
-            best = next;
-        }
-    }
-    Ok(best)
+    process_toolkit::best_of(runs, || measure().map(|t| ByCost(cost(&t), t))).map(|b| b.1)
 }
 
 /// Single-thread `memcpy` bandwidth (bytes copied per second, best of 5)
@@ -67,29 +67,84 @@ pub fn memcpy_bandwidth(bytes: usize) -> f64 {
     bytes as f64 / best.as_secs_f64().max(1e-9)
 }
 
-/// Pins this process (and the children it forks from now on) to one CPU,
-/// the first it may run on; returns that CPU's number.
-pub fn pin_to_one_cpu() -> io::Result<usize> {
-    // SAFETY: cpu_set_t is plain data; zeroed is the empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    let size = std::mem::size_of::<libc::cpu_set_t>();
-    // SAFETY: `set` is a live cpu_set_t of `size` bytes for the kernel to fill.
-    if unsafe { libc::sched_getaffinity(0, size, &mut set) } != 0 {
-        return Err(io::Error::last_os_error());
+/// The calling thread (in a single-threaded program: the process, and the
+/// children it forks meanwhile) pinned to one CPU, the first it may run on;
+/// dropping it restores the CPU set it had.
+pub struct OnOneCpu {
+    cpu: usize,
+    before: libc::cpu_set_t,
+}
+
+impl OnOneCpu {
+    /// Pins to the first CPU of this thread's CPU set ([`first_cpu`]).
+    pub fn pin() -> io::Result<Self> {
+        Self::on(first_cpu()?)
     }
-    let cpu = (0..libc::CPU_SETSIZE as usize)
+
+    /// Pins to CPU `cpu`.
+    pub fn on(cpu: usize) -> io::Result<Self> {
+        let before = cpu_set()?;
+        pin_to(cpu)?;
+        Ok(Self { cpu, before })
+    }
+
+    /// The CPU pinned to.
+    pub fn cpu(&self) -> usize {
+        self.cpu
+    }
+}
+
+impl Drop for OnOneCpu {
+    fn drop(&mut self) {
+        // SAFETY: the kernel only reads `before`, a live cpu_set_t. If it
+        // fails (a CPU went offline), the thread stays pinned: slower, not
+        // wrong.
+        unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&self.before), &self.before) };
+    }
+}
+
+impl std::fmt::Debug for OnOneCpu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OnOneCpu").field("cpu", &self.cpu).finish()
+    }
+}
+
+/// The first CPU this thread may run on.
+pub fn first_cpu() -> io::Result<usize> {
+    let set = cpu_set()?;
+    (0..libc::CPU_SETSIZE as usize)
         // SAFETY: CPU_ISSET only reads the set, within CPU_SETSIZE.
         .find(|&c| unsafe { libc::CPU_ISSET(c, &set) })
-        .ok_or_else(|| io::Error::other("no CPU in the affinity mask"))?;
-    // SAFETY: plain data again.
-    let mut one: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `cpu < CPU_SETSIZE`; CPU_SET writes inside `one`.
-    unsafe { libc::CPU_SET(cpu, &mut one) };
-    // SAFETY: the kernel only reads `one`, `size` bytes.
-    if unsafe { libc::sched_setaffinity(0, size, &one) } != 0 {
+        .ok_or_else(|| io::Error::other("no CPU in the affinity mask"))
+}
+
+/// This thread's CPU set.
+fn cpu_set() -> io::Result<libc::cpu_set_t> {
+    // SAFETY: cpu_set_t is plain data; zeroed is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a live cpu_set_t of that size for the kernel to fill.
+    if unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) } != 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(cpu)
+    Ok(set)
+}
+
+/// Pins the calling thread to CPU `cpu` for good. Only system calls on
+/// stack memory (no allocation), so a child forked from a threaded process
+/// may call it.
+pub fn pin_to(cpu: usize) -> io::Result<()> {
+    if cpu >= libc::CPU_SETSIZE as usize {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    }
+    // SAFETY: plain data; zeroed is the empty set.
+    let mut one: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `cpu < CPU_SETSIZE` (checked); CPU_SET writes inside `one`.
+    unsafe { libc::CPU_SET(cpu, &mut one) };
+    // SAFETY: the kernel only reads `one`, a live cpu_set_t.
+    if unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&one), &one) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// What became of a program's own speed claim.
@@ -168,12 +223,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn best_of_keeps_the_cheapest_and_stops_at_an_error() {
-        let mut costs = [5, 2, 9].into_iter();
-        let best = best_of(3, || Ok::<_, ()>(costs.next().unwrap()), |&c| c);
-        assert_eq!(best, Ok(2));
+    fn cheapest_keeps_the_cheapest_and_stops_at_an_error() {
+        let mut costs = [(5, 'a'), (2, 'b'), (9, 'c')].into_iter();
+        let best = cheapest(3, || Ok::<_, ()>(costs.next().unwrap()), |&(c, _)| c);
+        assert_eq!(best, Ok((2, 'b')));
         let mut n = 0;
-        let failed = best_of(
+        let failed = cheapest(
             3,
             || {
                 n += 1;

@@ -27,7 +27,11 @@
 //!   issues `FUTEX_WAKE` only when it sees the flag, so the fast path makes no
 //!   system call (the handshake and its loom model: [`wait`]). Sleeping is
 //!   what makes the ring work when both processes share one core: a
-//!   spinning side would burn the time slice the other side needs.
+//!   spinning side would burn the time slice the other side needs. So a
+//!   process that may run on one CPU only does not spin at all
+//!   ([`wait::Spin`]): with both sides on one core, a round trip then costs
+//!   two futex wakes and two context switches, as a pipe's costs two writes,
+//!   two reads and two switches.
 //! - Dropping a handle closes its side: a consumer drains what is left and
 //!   then [`Consumer::recv`] returns `Ok(None)`; a producer's sends fail with
 //!   [`RingError::Closed`].
@@ -99,6 +103,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod round_trip;
 pub mod stream;
 pub mod wait;
 
@@ -109,7 +114,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::mapping::SharedMapping;
-use wait::Waiter;
+use wait::{Spin, Waited, Waiter};
 
 /// Byte offsets of the shared header; each group sits on its own 128-byte
 /// block (two cache lines, as adjacent-line prefetch pairs them).
@@ -232,6 +237,7 @@ impl Ring {
             shared: Shared::new(self),
             head: 0,
             cached_tail: 0,
+            spin: Spin::new(),
         })
     }
 
@@ -242,6 +248,7 @@ impl Ring {
             shared: Shared::new(self),
             tail: 0,
             cached_head: 0,
+            spin: Spin::new(),
         })
     }
 
@@ -343,6 +350,7 @@ pub struct Producer {
     shared: Shared,
     head: u64,
     cached_tail: u64,
+    spin: Spin,
 }
 
 impl Producer {
@@ -386,7 +394,14 @@ impl Producer {
                     .is_none_or(|used| used > cap as u64 || cap as u64 - used >= need as u64)
                     || shared.consumer_closed().load(Ordering::Acquire) != 0
             };
-            let ok = shared.space_wait().wait(|| fits(&mut tail), timeout);
+            let waited = shared
+                .space_wait()
+                .with_spins(self.spin.spins())
+                .wait_or_sleep(|| fits(&mut tail), timeout);
+            if waited == Waited::Slept {
+                self.spin.slept();
+            }
+            let ok = waited != Waited::TimedOut;
             check_positions("tail position", tail, head, tail, cap)?;
             if tail < self.cached_tail {
                 let why = "it moved backwards";
@@ -448,6 +463,7 @@ pub struct Consumer {
     shared: Shared,
     tail: u64,
     cached_head: u64,
+    spin: Spin,
 }
 
 impl Consumer {
@@ -495,9 +511,14 @@ impl Consumer {
                 *head = shared.head().load(Ordering::Acquire);
                 *head != tail || *closed
             };
-            let ok = shared
+            let waited = shared
                 .data_wait()
-                .wait(|| ready(&mut head, &mut closed), timeout);
+                .with_spins(self.spin.spins())
+                .wait_or_sleep(|| ready(&mut head, &mut closed), timeout);
+            if waited == Waited::Slept {
+                self.spin.slept();
+            }
+            let ok = waited != Waited::TimedOut;
             check_positions("head position", head, head, tail, self.shared.capacity)?;
             self.cached_head = head;
             if head == tail {

@@ -67,19 +67,27 @@ fn figure(out: &str, label: &str, unit: &str) -> f64 {
 
 const RING: &str = env!("CARGO_BIN_EXE_spsc-ring");
 const MUTEX: &str = env!("CARGO_BIN_EXE_robust-mutex");
-const SMALL_RUN: [&str; 4] = ["--small-count", "5000", "--large-count", "300"];
+const SMALL_RUN: [&str; 6] = [
+    "--small-count",
+    "5000",
+    "--large-count",
+    "300",
+    "--trips",
+    "1000",
+];
 /// spsc-ring's exits when every message arrived: 0, or 3 when a release
 /// build found the ring not cheaper in CPU (a speed claim, which no test
 /// demands).
 const INTACT: [i32; 2] = [0, 3];
 
 fn check_ring_output(out: &str) {
-    // Counted by the consumer: 3 runs of 5000 + 5000 + 300 + 300 messages
+    // Counted by the receivers: 3 runs of 5000 + 5000 + 300 + 300 streamed
+    // messages and 1000 + 1000 round trips, in 18 streams, per placement
     // (a release build may measure again, whole rounds at a time).
     let line = lesson::testing::line_starting(out, "intact and in order: ");
     let (n, streams): (u64, u64) = (number_after(line, "order:"), number_after(line, "in"));
     assert!(
-        n > 0 && n % 31800 == 0 && streams * 31800 == n * 12,
+        n > 0 && n % 37800 == 0 && streams * 37800 == n * 18,
         "{line}"
     );
     for label in ["ring  64 B", "pipe  64 B", "ring  65536 B", "pipe  65536 B"] {
@@ -87,6 +95,14 @@ fn check_ring_output(out: &str) {
         assert!(figure(out, label, "MB/s") > 0.0, "{label}: {out}");
         assert!(figure(out, label, "ns") > 0.0, "{label}: {out}");
     }
+    for label in ["ring  round trip 64 B", "pipe  round trip 64 B"] {
+        assert!(figure(out, label, "us/trip") > 0.0, "{label}: {out}");
+        assert!(figure(out, label, "ns") > 0.0, "{label}: {out}");
+    }
+    assert!(
+        figure(out, "pipe/ring  round trip ", "(target") > 0.0,
+        "{out}"
+    );
     assert!(figure(out, "memcpy", "MB/s") > 0.0);
     // The CPU-cost comparison is the program's own claim, checked only in a
     // release build on an idle machine; a test only sees that it is printed.
@@ -111,8 +127,15 @@ fn ring_works_with_both_processes_on_one_core() {
     let mut args = SMALL_RUN.to_vec();
     args.push("--same-core");
     let (out, _) = run_any(RING, &args, &INTACT, 120);
-    assert!(out.starts_with("pinned to cpu "), "{out}");
+    // Both placements, one after the other, each with every row.
+    assert!(out.starts_with("on any CPU"), "{out}");
+    let one_core = out
+        .find("on one core (both processes pinned to cpu ")
+        .unwrap_or_else(|| panic!("no one-core section: {out}"));
+    check_ring_output(&out[one_core..]);
     check_ring_output(&out);
+    let trip = "pipe/ring  round trip, one core";
+    assert!(figure(&out, trip, "(target") > 0.0, "{out}");
 }
 
 #[test]
@@ -120,13 +143,14 @@ fn ring_wraps_with_a_small_ring_and_odd_sizes() {
     // A 64 KiB ring (a pipe's buffer) and 10_000-byte messages: the payload
     // straddles the end every sixth message or so; 100-byte ones are not a
     // multiple of 8, so records carry padding.
-    let args = "--small-count 3000 --large-count 3000 --small 100 --large 10000 --capacity 65536";
+    let args = "--small-count 3000 --large-count 3000 --trips 3000 --small 100 --large 10000 --capacity 65536";
     let args: Vec<&str> = args.split(' ').collect();
     // Integrity is the claim here; a ring this small may lose the loose CPU
     // comparison (exit 3), never a message (exit 1).
     let (out, _) = run_any(RING, &args, &INTACT, 120);
     let line = lesson::testing::line_starting(&out, "intact and in order: ");
-    assert_eq!(number_after::<u64>(line, "order:") % 36000, 0, "{out}");
+    // 3 runs of 4 streams of 3000 messages and 2 x 3000 round trips.
+    assert_eq!(number_after::<u64>(line, "order:") % 54000, 0, "{out}");
     assert_contains_all(&out, &["ring  10000 B"]);
 }
 
@@ -150,6 +174,7 @@ fn ring_refuses_bad_input_with_exit_2() {
             "4194304",
         ],
         &["--runs", "11"],
+        &["--trips", "0"],
         &["--bogus"],
     ] {
         let (out, err) = run(RING, args, 2, 30);

@@ -53,7 +53,7 @@ fn run() -> Result<(), Failure> {
         file_map::check_ours(path, getppid().as_raw()).map_err(Failure::usage)?;
         return Ok(file_map::play(role, path, WAIT).expect("clap allows only known roles")?);
     }
-    interrupt::defer()?; // Ctrl-C: finish, remove the temp file, exit 130
+    lesson::interrupt::defer()?; // Ctrl-C: finish, remove the temp file, exit 130
     let exe = std::env::current_exe()?;
     let mut report = Vec::new(); // printed at the end, after cleanup
     let mut row = |label: &str, value: String| report.push(format!("{label:<28} {value}"));
@@ -85,7 +85,7 @@ fn run() -> Result<(), Failure> {
     row("touch after truncate", format!("{status:?}"));
     report.push("lesson: a mapped file is shared through the page cache and persists, but never shrink it while mapped: SIGBUS".to_string());
     drop(temp);
-    interrupt::stop_if_requested()?;
+    lesson::interrupt::check()?;
     println!("{}", report.join("\n"));
     let sigbus = matches!(status, WaitStatus::Signaled(_, Signal::SIGBUS, _));
     if persisted != (WRITER, READER) || !sigbus {

@@ -51,7 +51,7 @@ fn run() -> Result<(), Failure> {
     let mut client = Client::new(client_end);
     let ((managed, shared), verdict) = measure::speed_claim(
         || -> std::io::Result<(f64, f64)> {
-            let shared = measure::best_of(3, || manager::time_shared(table, ops), |&ns| ns)?;
+            let shared = process_toolkit::best_of(3, || manager::time_shared(table, ops))?;
             Ok((manager::time_managed(&mut client, ops, keys)?, shared))
         },
         |&(managed, shared)| managed >= MIN_RATIO * shared,

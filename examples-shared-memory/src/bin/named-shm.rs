@@ -51,7 +51,7 @@ fn run() -> Result<(), Failure> {
             .ok_or_else(|| Failure::usage("--role open takes --name, the other roles none"))?;
         return played.map_err(refused);
     }
-    interrupt::defer()?; // Ctrl-C: finish, clean up, then exit 130
+    lesson::interrupt::defer()?; // Ctrl-C: finish, clean up, then exit 130
     segment::sweep_stale()?; // what SIGKILLed runs left
     let exe = std::env::current_exe()?;
     let mut report = Vec::new(); // printed at the end, after cleanup
@@ -81,7 +81,7 @@ fn run() -> Result<(), Failure> {
         "lesson: unlink a named segment once every process has it open; then no kill can leak it"
             .into(),
     );
-    interrupt::stop_if_requested()?;
+    lesson::interrupt::check()?;
     println!("{}", report.join("\n"));
     let claim = gone && status.success() && reply == GREETING + 1;
     if !claim || rows != [(false, GREETING), (true, GREETING)] {

@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use examples_shared_memory::array::{self, Cost, MAX_ELEMENTS};
+use examples_shared_memory::array::{self, MAX_ELEMENTS};
 use examples_shared_memory::mapping::SharedMapping;
 use examples_shared_memory::measure::{self, Verdict};
 use lesson::Failure;
@@ -53,23 +53,9 @@ fn run() -> Result<(), Failure> {
     let slices = array::slices(n, args.workers as usize);
     let map = SharedMapping::new(n * 8)?;
     let words = &map.atomic_u64s()[..n];
-    let mut fds = 0;
-    let ((shared, piped), verdict) = measure::speed_claim(
-        || -> std::io::Result<(Cost, Cost)> {
-            let shared = measure::best_of(
-                ROUNDS,
-                || array::run_in_shared_memory(words, &slices, LIMIT),
-                |c| c.cpu,
-            )?;
-            let (piped, held) = measure::best_of(
-                ROUNDS,
-                || array::run_through_pipes(n, &slices, LIMIT),
-                |c| c.0.cpu,
-            )?;
-            fds = fds.max(held);
-            Ok((shared, piped))
-        },
-        |(shared, piped)| ratio(piped.cpu, shared.cpu) >= MIN_RATIO,
+    let ((shared, piped, fds), verdict) = measure::speed_claim(
+        || array::compare(words, &slices, ROUNDS, LIMIT),
+        |(shared, piped, _)| ratio(piped.cpu, shared.cpu) >= MIN_RATIO,
     )?;
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let (w, mib) = (slices.len(), bytes >> 20);

@@ -21,7 +21,7 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::wait::WaitStatus;
 
-use super::{Ring, RingError};
+use super::{Consumer, Ring, RingError};
 use crate::child::{self, Forked};
 use crate::measure::cpu_time;
 
@@ -196,12 +196,12 @@ pub fn checksum(bytes: &[u8]) -> u64 {
 
 /// Forks a child that runs `produce` and exits 0 if it returned `Ok`, 1 on
 /// an error and [`child::PANICKED`] on a panic; it dies with its parent.
-fn spawn_producer(produce: impl FnOnce() -> io::Result<()>) -> io::Result<Forked> {
+pub(super) fn spawn_producer(produce: impl FnOnce() -> io::Result<()>) -> io::Result<Forked> {
     child::fork(|| i32::from(produce().is_err()))
 }
 
 /// Waits for the producer and turns anything but exit 0 into an error.
-fn join(mut producer: Forked) -> Result<(), StreamError> {
+pub(super) fn join(mut producer: Forked) -> Result<(), StreamError> {
     match producer.wait()? {
         WaitStatus::Exited(_, 0) => Ok(()),
         status => Err(StreamError::Producer(format!("{status:?}"))),
@@ -258,26 +258,7 @@ pub fn over_ring(count: u64, len: usize, capacity: usize) -> Result<Transfer, St
     };
     let mut child = spawn_producer(produce)?;
     let mut rx = ring.consumer().map_err(io::Error::other)?;
-    // A producer killed by a signal never closes the ring: wait in short
-    // slices and look at the child in between.
-    let transfer = consume(count, len, |buf| {
-        let slice = Duration::from_millis(100);
-        for _ in 0..STALL.as_millis() / slice.as_millis() {
-            match rx.recv_timeout(buf, slice) {
-                Ok(_) => return Ok(()),
-                Err(RingError::Timeout) => {}
-                Err(e) => return Err(e.to_string()),
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                // It may have published a last message just before it died.
-                return match rx.recv_timeout(buf, Duration::ZERO) {
-                    Ok(_) => Ok(()),
-                    Err(_) => Err(format!("the producer ended: {status:?}")),
-                };
-            }
-        }
-        Err(format!("nothing for {STALL:?}"))
-    })?;
+    let transfer = consume(count, len, |buf| recv_watching(&mut rx, buf, &mut child))?;
     if let Ok(n) = rx.recv_timeout(&mut Vec::new(), STALL) {
         return Err(StreamError::Corrupt {
             index: count,
@@ -289,6 +270,32 @@ pub fn over_ring(count: u64, len: usize, capacity: usize) -> Result<Transfer, St
         cpu: cpu_time().saturating_sub(cpu),
         ..transfer
     })
+}
+
+/// Receives the next message from `child`'s ring. A producer killed by a
+/// signal never closes the ring: wait in short slices and look at the child
+/// in between, for at most [`STALL`].
+pub(super) fn recv_watching(
+    rx: &mut Consumer,
+    buf: &mut Vec<u8>,
+    child: &mut Forked,
+) -> Result<(), String> {
+    let slice = Duration::from_millis(100);
+    for _ in 0..STALL.as_millis() / slice.as_millis() {
+        match rx.recv_timeout(buf, slice) {
+            Ok(_) => return Ok(()),
+            Err(RingError::Timeout) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            // It may have published a last message just before it died.
+            return match rx.recv_timeout(buf, Duration::ZERO) {
+                Ok(_) => Ok(()),
+                Err(_) => Err(format!("the producer ended: {status:?}")),
+            };
+        }
+    }
+    Err(format!("nothing for {STALL:?}"))
 }
 
 /// The same stream as [`over_ring`] through a pipe: the child writes each

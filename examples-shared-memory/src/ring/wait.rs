@@ -26,9 +26,76 @@ use std::time::{Duration, Instant};
 
 /// How many times a side checks the other's progress before it sleeps
 /// (about 6 us on a current x86 core): long enough to catch a peer that is
-/// running, short enough not to burn the time slice of a peer that waits
-/// for this CPU.
+/// running on another CPU, short enough not to burn much of the time slice
+/// of a peer that waits for this CPU.
 pub const SPINS: u32 = 256;
+
+/// Sleeps without a spin in front between two looks at the CPU set (see
+/// [`Spin`]).
+const RECHECK: u32 = 64;
+
+/// How long a side spins before it sleeps: [`SPINS`] while this process may
+/// run on more than one CPU, none while it may run on one only (`taskset -c
+/// 0`, a one-CPU container, a cpuset). On one CPU the peer cannot make
+/// progress while we spin: it needs this very CPU, so a spin only delays the
+/// sleep that lets it run (with both sides pinned to one core, 256 spins
+/// per wait made a 64 B round trip five times slower than a pipe's).
+///
+/// The CPU set (`sched_getaffinity`) is read when the handle is made and
+/// again only after a sleep, never on the fast path: after every sleep that
+/// followed a spin (the spin failed, so one more system call costs nothing)
+/// and after every [`RECHECK`]th sleep without one, so a process moved
+/// onto one CPU stops spinning after its next wait, and one given more CPUs
+/// spins again soon. A process pinned to one CPU whose peer is pinned to
+/// another still works, it only sleeps where a spin would have caught the
+/// peer.
+#[derive(Debug, Clone)]
+pub struct Spin {
+    spins: u32,
+    sleeps: u32,
+}
+
+impl Default for Spin {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Spin {
+    /// The budget for this process's current CPU set.
+    pub fn new() -> Self {
+        Self {
+            spins: spins_for_cpu_set(),
+            sleeps: 0,
+        }
+    }
+
+    /// Checks before each sleep.
+    pub fn spins(&self) -> u32 {
+        self.spins
+    }
+
+    /// Called after a wait that ended in a sleep.
+    pub fn slept(&mut self) {
+        self.sleeps = self.sleeps.wrapping_add(1);
+        if self.spins > 0 || self.sleeps % RECHECK == 0 {
+            self.spins = spins_for_cpu_set();
+        }
+    }
+}
+
+/// [`SPINS`], or 0 if this thread may run on one CPU only (or the set cannot
+/// be read: then spinning is the old, safe default).
+fn spins_for_cpu_set() -> u32 {
+    // SAFETY: cpu_set_t is plain data; zeroed is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let size = std::mem::size_of::<libc::cpu_set_t>();
+    // SAFETY: `set` is a live cpu_set_t of `size` bytes for the kernel to
+    // fill; CPU_COUNT only reads it.
+    let one =
+        unsafe { libc::sched_getaffinity(0, size, &mut set) == 0 && libc::CPU_COUNT(&set) == 1 };
+    if one { 0 } else { SPINS }
+}
 
 /// A 32-bit atomic word that a thread (or process) can sleep on.
 pub trait FutexWord {
@@ -111,6 +178,17 @@ impl FutexWord for AtomicU32 {
     }
 }
 
+/// How a [`Waiter::wait_or_sleep`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waited {
+    /// Ready without a sleep (at once, or while spinning).
+    Spun,
+    /// Ready after at least one `FUTEX_WAIT`.
+    Slept,
+    /// Not ready before the timeout.
+    TimedOut,
+}
+
 /// One direction of "sleep until the other side made progress": `seq` is
 /// the futex word, `sleeping` the flag that says someone sleeps on it.
 #[derive(Debug)]
@@ -140,24 +218,39 @@ impl<'a, W: FutexWord> Waiter<'a, W> {
     /// once. `ready` must read the other side's progress with `Acquire`.
     /// The clock is read only once the spinning is over, so the fast path
     /// makes no system call at all.
-    pub fn wait(&self, mut ready: impl FnMut() -> bool, timeout: Option<Duration>) -> bool {
+    pub fn wait(&self, ready: impl FnMut() -> bool, timeout: Option<Duration>) -> bool {
+        self.wait_or_sleep(ready, timeout) != Waited::TimedOut
+    }
+
+    /// [`Waiter::wait`] that also says whether it went to sleep (so a
+    /// [`Spin`] can learn from it).
+    pub fn wait_or_sleep(
+        &self,
+        mut ready: impl FnMut() -> bool,
+        timeout: Option<Duration>,
+    ) -> Waited {
         if timeout == Some(Duration::ZERO) {
-            return ready();
+            return if ready() {
+                Waited::Spun
+            } else {
+                Waited::TimedOut
+            };
         }
         for _ in 0..self.spins {
             if ready() {
-                return true;
+                return Waited::Spun;
             }
             std::hint::spin_loop();
         }
         let deadline = timeout.map(|t| Instant::now() + t);
+        let mut slept = false;
         loop {
             self.sleeping.store(1, Ordering::SeqCst);
             W::fence(Ordering::SeqCst);
             let seq = self.seq.load(Ordering::Acquire);
             if ready() {
                 self.sleeping.store(0, Ordering::Relaxed);
-                return true;
+                return if slept { Waited::Slept } else { Waited::Spun };
             }
             // A waker that saw our flag has lowered it and spent its one
             // wake, perhaps before we read `seq`. If its progress was not
@@ -176,11 +269,12 @@ impl<'a, W: FutexWord> Waiter<'a, W> {
                     Some(left) if !left.is_zero() => Some(left),
                     _ => {
                         self.sleeping.store(0, Ordering::Relaxed);
-                        return false;
+                        return Waited::TimedOut;
                     }
                 },
             };
             self.seq.wait(seq, timeout);
+            slept = true;
             self.sleeping.store(0, Ordering::Relaxed);
         }
     }
@@ -202,5 +296,27 @@ impl<'a, W: FutexWord> Waiter<'a, W> {
     pub fn wake_always(&self) {
         self.seq.fetch_add(1, Ordering::Release);
         self.seq.wake();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::measure::OnOneCpu;
+
+    #[test]
+    fn a_thread_on_one_cpu_does_not_spin() {
+        let before = Spin::new();
+        let pinned = OnOneCpu::pin().unwrap();
+        assert_eq!(Spin::new().spins(), 0);
+        // A handle made before the pinning learns it at its next sleep.
+        let mut learns = before.clone();
+        learns.slept();
+        assert_eq!(learns.spins(), 0);
+        drop(pinned);
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let expected = if cpus > 1 { SPINS } else { 0 };
+        assert_eq!(before.spins(), expected);
+        assert_eq!(Spin::new().spins(), expected);
     }
 }
