@@ -46,7 +46,7 @@ use std::time::Duration;
 
 use nix::sys::signal::{self, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::WaitStatus;
-use nix::unistd::{Pid, alarm, getpid};
+use nix::unistd::{Pid, alarm};
 
 // One home for the fork, the owned child and the thread count: the toolkit.
 pub use process_toolkit::{Child, ForkError, PANIC_EXIT, fork, fork_raw, thread_count};
@@ -54,20 +54,12 @@ pub use process_toolkit::{Child, ForkError, PANIC_EXIT, fork, fork_raw, thread_c
 /// Exit code of a child whose parent died before the child could arm its
 /// death signal (it was already an orphan, so it ends at once). Nobody but
 /// init reads it.
-pub const PARENT_GONE: i32 = 1;
+pub const PARENT_GONE: i32 = process_toolkit::EXIT_PARENT_GONE;
 
-/// Wraps a child's closure so that the child dies with this process: the
-/// parent's pid is taken now (before the fork), and the child first arms
-/// `PR_SET_PDEATHSIG` ([`process_toolkit::die_with_parent`], two system
-/// calls, async-signal-safe, so fine inside [`fork_raw`]) and ends with
-/// [`PARENT_GONE`] if the parent is already gone.
-pub fn dies_with_parent<F: FnOnce() -> i32>(child: F) -> impl FnOnce() -> i32 {
-    let parent = getpid();
-    move || match process_toolkit::die_with_parent(parent) {
-        Ok(()) => child(),
-        Err(_) => PARENT_GONE,
-    }
-}
+/// Wraps a child's closure so that the child dies with this process
+/// (the toolkit's [`process_toolkit::dying_with_parent`]; a child whose
+/// parent is already gone ends with [`PARENT_GONE`]).
+pub use process_toolkit::dying_with_parent as dies_with_parent;
 
 /// Watchdog for a child that is expected to finish: long enough never to
 /// fire on a loaded machine, short enough that a real hang still ends.

@@ -18,74 +18,35 @@
 use std::io;
 use std::os::fd::RawFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, kill};
-use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-use nix::unistd::{ForkResult, Pid, getpid};
+use nix::sys::signal::Signal;
+use nix::sys::wait::WaitStatus;
+use nix::unistd::{Pid, getpid};
 
 /// Exit code of a forked child whose task panicked.
-pub const PANICKED: i32 = 101;
+pub const PANICKED: i32 = process_toolkit::PANIC_EXIT;
 
-/// A forked child; killed (SIGKILL) and reaped on drop unless already reaped.
+/// A forked child ([`process_toolkit::Child`]): killed (SIGKILL) and
+/// reaped on drop unless already reaped.
 #[derive(Debug)]
-pub struct Forked {
-    pid: Pid,
-    /// How it ended, once reaped.
-    status: Option<WaitStatus>,
-}
+pub struct Forked(process_toolkit::Child);
 
 /// Forks; the child runs `task`, then `_exit`s with the code it returned
-/// ([`PANICKED`] if it panicked). The parent gets a [`Forked`] guard.
+/// ([`PANICKED`] if it panicked), and dies with this process. The parent
+/// gets a [`Forked`] guard.
 ///
-/// Safe because it refuses to fork a process that runs more than one
-/// thread (an error naming the thread count): the child of a threaded
-/// process gets only the forking thread, and a lock another thread held at
-/// that moment (the allocator's, stdout's) stays locked forever in the
-/// child, which then may not even allocate. The check cannot race: with
-/// one thread, only the caller itself could start another one. A failed
-/// `fork` (out of processes or memory) is an error too.
+/// Safe because [`process_toolkit::fork`] refuses to fork a process that
+/// runs more than one thread (an error naming the thread count): the child
+/// of a threaded process gets only the forking thread, and a lock another
+/// thread held at that moment (the allocator's, stdout's) stays locked
+/// forever in the child. A failed `fork` (out of processes or memory) is an
+/// error too.
 pub fn fork(task: impl FnOnce() -> i32) -> io::Result<Forked> {
-    let threads = thread_count()?;
-    if threads != 1 {
-        return Err(io::Error::other(format!(
-            "refusing to fork: this process runs {threads} threads, and the child would inherit their locks held"
-        )));
-    }
-    let parent = getpid();
-    // SAFETY: the process is single-threaded (checked above), so the child
-    // inherits no lock held by another thread and may allocate and run Rust
-    // code; it never returns from this function (it `_exit`s below).
-    match unsafe { nix::unistd::fork() } {
-        Err(e) => Err(io::Error::new(
-            io::Error::from(e).kind(),
-            format!("cannot fork: {}", e.desc()),
-        )),
-        Ok(ForkResult::Parent { child }) => Ok(Forked {
-            pid: child,
-            status: None,
-        }),
-        Ok(ForkResult::Child) => {
-            die_with(parent);
-            let code = catch_unwind(AssertUnwindSafe(task)).unwrap_or(PANICKED);
-            // SAFETY: `_exit` ends the child at once without running the
-            // parent's atexit handlers or flushing buffers it copied.
-            unsafe { libc::_exit(code) }
-        }
-    }
-}
-
-/// Threads in this process, from `/proc/self/status`.
-pub fn thread_count() -> io::Result<usize> {
-    let status = std::fs::read_to_string("/proc/self/status")?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Threads:"))
-        .and_then(|n| n.trim().parse().ok())
-        .ok_or_else(|| io::Error::other("no thread count in /proc/self/status"))
+    let child = process_toolkit::fork(process_toolkit::dying_with_parent(task))?;
+    Ok(Forked(child))
 }
 
 /// Closes every descriptor of this process except stdin, stdout, stderr
@@ -148,69 +109,41 @@ fn die_with(parent: Pid) {
     if process_toolkit::die_with_parent(parent).is_err() {
         // SAFETY: the parent died before the death signal was armed; end
         // now, without unwinding into the caller.
-        unsafe { libc::_exit(1) }
+        unsafe { libc::_exit(process_toolkit::EXIT_PARENT_GONE) }
     }
 }
 
 impl Forked {
     /// The child's process id.
     pub fn pid(&self) -> Pid {
-        self.pid
+        self.0.pid()
     }
 
     /// How the child ended, reaping it if it just did; `None` while it
     /// runs. Never blocks; asking again after it ended gives the same answer.
     pub fn try_wait(&mut self) -> io::Result<Option<WaitStatus>> {
-        if self.status.is_none() {
-            self.reap(Some(WaitPidFlag::WNOHANG))?;
-        }
-        Ok(self.status)
+        self.0.try_wait()
     }
 
     /// Waits for the child to end, however long that takes.
     pub fn wait(&mut self) -> io::Result<WaitStatus> {
-        loop {
-            if let Some(status) = self.status {
-                return Ok(status);
-            }
-            self.reap(None)?;
-        }
-    }
-
-    /// One `waitpid`; remembers the status if the child has ended.
-    fn reap(&mut self, flags: Option<WaitPidFlag>) -> io::Result<()> {
-        if let status @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..)) =
-            waitpid(self.pid, flags)?
-        {
-            self.status = Some(status);
-        }
-        Ok(())
+        self.0.wait()
     }
 
     /// Kills the child (if it still runs) and reaps it.
     pub fn kill_and_wait(&mut self) -> io::Result<WaitStatus> {
-        if self.status.is_none() {
-            let _ = kill(self.pid, Signal::SIGKILL);
-        }
-        self.wait()
+        self.0.kill_and_wait()
     }
 
     /// Waits for the child to end, at most `limit`; after that the child is
     /// killed, reaped, and the result is a `TimedOut` error.
     pub fn wait_timeout(&mut self, limit: Duration) -> io::Result<WaitStatus> {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.try_wait()? {
-                return Ok(status);
-            }
-            if Instant::now() >= deadline {
-                self.kill_and_wait()?;
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!("child {} still running after {limit:?}, killed", self.pid),
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(1));
+        match self.0.wait_or_kill(limit)? {
+            (status, false) => Ok(status),
+            (_, true) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("child {} still running after {limit:?}, killed", self.pid()),
+            )),
         }
     }
 
@@ -220,12 +153,6 @@ impl Forked {
             WaitStatus::Exited(_, 0) => Ok(()),
             status => Err(io::Error::other(format!("child ended with {status:?}"))),
         }
-    }
-}
-
-impl Drop for Forked {
-    fn drop(&mut self) {
-        let _ = self.kill_and_wait();
     }
 }
 

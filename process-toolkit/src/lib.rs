@@ -41,5 +41,7 @@ pub use child::{Child, Ended};
 pub use cpu::{Usage, has_exited, process_cpu_time, rusage, thread_cpu_time};
 pub use fork::{ForkError, PANIC_EXIT, fork, fork_raw, thread_count};
 pub use mapping::SharedMapping;
-pub use parent::{EXIT_PARENT_GONE, ParentGone, die_with_parent, signal_when_parent_dies};
+pub use parent::{
+    EXIT_PARENT_GONE, ParentGone, die_with_parent, dying_with_parent, signal_when_parent_dies,
+};
 pub use timing::{best_of, panic_message};

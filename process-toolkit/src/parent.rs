@@ -45,3 +45,25 @@ pub fn signal_when_parent_dies(parent: Pid, signal: Signal) -> Result<(), Parent
     }
     Ok(())
 }
+
+/// Wraps a child's closure so that the child dies with this process: the
+/// parent's pid is taken now (before the fork), and the child first arms
+/// the death signal ([`die_with_parent`], two system calls,
+/// async-signal-safe, so fine inside [`crate::fork_raw`]) and ends with
+/// [`EXIT_PARENT_GONE`] if the parent is already gone.
+///
+/// ```
+/// use process_toolkit::{Ended, dying_with_parent, fork};
+///
+/// # if process_toolkit::thread_count()? != 1 { return Ok(()); } // doctests may run threaded
+/// let mut child = fork(dying_with_parent(|| 3))?;
+/// assert_eq!(child.wait_ended()?, Ended::Exited(3));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn dying_with_parent<F: FnOnce() -> i32>(child: F) -> impl FnOnce() -> i32 {
+    let parent = nix::unistd::getpid();
+    move || match die_with_parent(parent) {
+        Ok(()) => child(),
+        Err(_) => EXIT_PARENT_GONE,
+    }
+}
