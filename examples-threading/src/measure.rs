@@ -31,24 +31,6 @@ impl Measured {
     }
 }
 
-fn rusage() -> (Duration, i64, i64) {
-    use nix::sys::resource::{UsageWho, getrusage};
-    match getrusage(UsageWho::RUSAGE_SELF) {
-        Ok(u) => {
-            let tv = |t: nix::sys::time::TimeVal| {
-                Duration::new(t.tv_sec().max(0) as u64, (t.tv_usec().max(0) * 1000) as u32)
-            };
-            (
-                tv(u.user_time()) + tv(u.system_time()),
-                u.voluntary_context_switches(),
-                u.involuntary_context_switches(),
-            )
-        }
-        // getrusage(RUSAGE_SELF) cannot fail on Linux; report zeros if it did.
-        Err(_) => (Duration::ZERO, 0, 0),
-    }
-}
-
 /// Runs `f` and returns its result with the wall time, CPU time and context
 /// switches of the whole process while it ran (`getrusage(RUSAGE_SELF)`,
 /// which counts every thread, also those that ended).
@@ -60,16 +42,19 @@ fn rusage() -> (Duration, i64, i64) {
 /// assert!(m.wall > std::time::Duration::ZERO);
 /// ```
 pub fn measure<R>(f: impl FnOnce() -> R) -> (R, Measured) {
-    let (cpu0, vol0, inv0) = rusage();
+    let self_usage = || process_toolkit::rusage(libc::RUSAGE_SELF);
+    let before = self_usage();
     let start = Instant::now();
     let result = f();
     let wall = start.elapsed();
-    let (cpu1, vol1, inv1) = rusage();
+    let after = self_usage();
+    // Counters only grow; the differences fit an i64 by far.
+    let switches = |a: u64, b: u64| b.saturating_sub(a) as i64;
     let measured = Measured {
         wall,
-        cpu: cpu1.saturating_sub(cpu0),
-        voluntary_switches: vol1 - vol0,
-        involuntary_switches: inv1 - inv0,
+        cpu: after.cpu().saturating_sub(before.cpu()),
+        voluntary_switches: switches(before.voluntary_switches, after.voluntary_switches),
+        involuntary_switches: switches(before.involuntary_switches, after.involuntary_switches),
     };
     (result, measured)
 }

@@ -158,3 +158,35 @@ pub mod channel {
         }
     }
 }
+
+/// A cell written through a raw pointer: loom's `UnsafeCell` under
+/// `cfg(loom)`, which reports two threads touching one cell at once, and a
+/// zero-cost wrapper over std's with the same `with_mut` API otherwise.
+pub mod cell {
+    #[cfg(loom)]
+    pub use loom::cell::UnsafeCell;
+
+    /// std's `UnsafeCell` behind loom's API.
+    #[cfg(not(loom))]
+    #[derive(Debug)]
+    pub struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+    #[cfg(not(loom))]
+    impl<T> UnsafeCell<T> {
+        /// A cell holding `value`.
+        pub const fn new(value: T) -> Self {
+            Self(std::cell::UnsafeCell::new(value))
+        }
+
+        /// Calls `f` with a pointer to the value; the caller of `f`'s
+        /// dereference makes sure nobody else touches the value meanwhile.
+        pub fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            f(self.0.get())
+        }
+
+        /// The value, out of a cell nobody else can reach any more.
+        pub fn into_inner(self) -> T {
+            self.0.into_inner()
+        }
+    }
+}

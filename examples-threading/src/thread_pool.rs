@@ -8,8 +8,10 @@
 //!   the worker and sent back to whoever joins the handle.
 //! - [`ThreadPool::map`] runs a function over items in chunks of `chunksize`
 //!   and returns the results in input order (`executor.map(fn, items,
-//!   chunksize=...)`, which Python only honours for process pools). Bigger
-//!   chunks mean fewer channel round trips per item.
+//!   chunksize=...)`, which Python only honours for process pools). It does
+//!   not submit a task per item: the workers claim chunks of indices from
+//!   one counter and write results in place, so a tiny task costs tens of
+//!   nanoseconds, not the microsecond of a boxed closure and a reply channel.
 //! - [`ThreadPool::shutdown`] (and `Drop`) closes the queue and waits: every
 //!   task already submitted still runs (`shutdown(wait=True)`).
 //!
@@ -32,8 +34,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod batch;
+
 use crate::sync::channel::{Receiver, Sender, bounded, unbounded};
 use crate::sync::{Arc, thread};
+use batch::Batch;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
@@ -170,8 +175,16 @@ impl ThreadPool {
             .collect()
     }
 
-    /// Applies `f` to every item, `chunksize` items per task, and returns the
-    /// results in input order, or the first panic in input order.
+    /// Applies `f` to every item and returns the results in input order, or
+    /// the first panic in input order (a panic ends the rest of its chunk).
+    ///
+    /// The items go into one shared batch, and one job per worker (fewer if
+    /// there are fewer chunks) claims `chunksize` items at a time from a
+    /// shared counter and writes each result back into the item's slot (see
+    /// `batch.rs`): no box, no channel message and no handle per item, so a
+    /// tiny task costs tens of nanoseconds even at chunksize 1. Bigger chunks
+    /// mean fewer claims on the counter. Do not call it from inside a task of
+    /// the same pool: it waits for jobs queued behind that task.
     ///
     /// # Panics
     /// If `chunksize` is 0.
@@ -187,22 +200,27 @@ impl ThreadPool {
         F: Fn(I) -> T + Send + Sync + 'static,
     {
         assert!(chunksize > 0, "chunksize must be at least 1");
-        let f = Arc::new(f);
-        let mut items = items.into_iter();
-        let mut handles = Vec::new();
-        loop {
-            let chunk: Vec<I> = items.by_ref().take(chunksize).collect();
-            if chunk.is_empty() {
-                break;
-            }
-            let f = Arc::clone(&f);
-            handles.push(self.submit(move || chunk.into_iter().map(&*f).collect::<Vec<T>>()));
-        }
-        let mut results = Vec::new();
+        let batch = Arc::new(Batch::new(items, chunksize, f));
+        let jobs = batch.chunks().min(self.workers());
+        let handles: Vec<_> = (0..jobs)
+            .map(|_| {
+                let batch = Arc::clone(&batch);
+                self.submit(move || {
+                    batch.work();
+                    // Let go before the reply is sent, so that once every
+                    // handle is joined the caller owns the batch again.
+                    drop(batch);
+                })
+            })
+            .collect();
         for handle in handles {
-            results.extend(handle.join()?);
+            // `work` catches the tasks' panics, so this fails only if a job
+            // was lost.
+            handle.join()?;
         }
-        Ok(results)
+        Arc::try_unwrap(batch)
+            .map_err(|_| TaskError::Lost)?
+            .into_results()
     }
 
     /// Closes the queue and waits for the workers to finish every task that
