@@ -262,6 +262,24 @@ pub fn default_size() -> usize {
 /// The message of a panic payload (one home: the process toolkit's).
 pub use process_toolkit::panic_message;
 
+/// Replaces the default panic report for the pool's workers (threads named
+/// `pool-worker-N`) with one line on stdout, written without panicking:
+/// `thread 'pool-worker-0' panicked: <message> (caught by the pool)`, and
+/// no backtrace, whatever `RUST_BACKTRACE` says. For a program whose tasks
+/// panic on purpose; other threads' panics go to the hook installed before.
+pub fn report_worker_panics_in_one_line() {
+    use std::io::Write;
+    let before = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| match std::thread::current().name() {
+        Some(worker) if worker.starts_with("pool-worker-") => {
+            let message = panic_message(info.payload());
+            let line = format!("thread '{worker}' panicked: {message} (caught by the pool)");
+            let _ = writeln!(std::io::stdout(), "{line}");
+        }
+        _ => before(info),
+    }));
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;

@@ -58,6 +58,17 @@ fn thread_pool_survives_a_panicking_task() {
         out.contains("thread 'pool-worker-") && out.contains("task 1000 fails on purpose (caught"),
         "{out}"
     );
+    // Still one line and no backtrace when the user asks for backtraces.
+    let (code, out, err) = output(
+        lesson::testing::Command::new(bin)
+            .args(["--workers", "2", "--tasks", "200"])
+            .env("RUST_BACKTRACE", "1")
+            .timeout(Duration::from_secs(60)),
+    );
+    assert_eq!((code, err.as_str()), (0, ""), "{out}");
+    let caught: Vec<&str> = out.lines().filter(|l| l.contains("panicked")).collect();
+    assert_eq!(caught.len(), 2, "the report and the summary line:\n{out}"); // hook + submit+join row
+    assert!(!out.contains("stack backtrace"), "{out}");
     assert_usage_errors(
         bin,
         &[

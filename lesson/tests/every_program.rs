@@ -1,6 +1,7 @@
 //! Workspace rules that no compiler checks: every program in any crate's
 //! `src/bin` has a `//!` headline, a unique name, an integration test that
-//! runs it, and a row in the README with its `cargo run` command.
+//! runs it, a row in the README with its `cargo run` command, and at most
+//! [`HOUSE_LENGTH`] lines of code.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -112,5 +113,44 @@ fn every_program_has_its_command_in_the_readme() {
     assert!(
         missing.is_empty(),
         "programs missing from README.md: {missing:?}"
+    );
+}
+
+/// The house length: a program's code fits on a screen and a half, so a
+/// reader sees the whole lesson at once. Counted are the lines that do
+/// something: not blank lines and not comments, so the `//!` headline (the
+/// lesson's prose, often 15-20 lines with its Python counterpart and when
+/// to use it) is never what a program is trimmed for. What grows past it
+/// moves into the crate's modules, where it is documented and reusable.
+const HOUSE_LENGTH: usize = 80;
+
+fn code_lines(source: &str) -> usize {
+    source
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("//"))
+        .count()
+}
+
+#[test]
+fn code_lines_skip_comments_and_blanks() {
+    assert_eq!(
+        code_lines("//! head\n\nfn main() {\n    // why\n    run();\n}\n"),
+        3
+    );
+}
+
+#[test]
+fn every_program_fits_the_house_length() {
+    let long: Vec<String> = programs()
+        .into_iter()
+        .filter_map(|(_, _, source)| {
+            let n = code_lines(&fs::read_to_string(&source).unwrap());
+            (n > HOUSE_LENGTH).then(|| format!("{} ({n} lines)", source.display()))
+        })
+        .collect();
+    assert!(
+        long.is_empty(),
+        "programs over {HOUSE_LENGTH} lines of code (comments and blank lines not counted): {long:?}"
     );
 }

@@ -5,19 +5,18 @@
 //! error, every other task still succeeds, and the same pool then runs a
 //! `map` and a shutdown that waits for every queued task. The panic hook
 //! runs on the worker before the pool catches the unwind; this program's
-//! hook reports it in one line (on stdout, as part of the lesson). Chunks of 64 items cut the per-item channel cost
-//! (the timing is printed, not checked). Reach for a pool when tasks arrive
+//! hook reports it in one line (on stdout, as part of the lesson), with
+//! no backtrace. `map` hands out chunks of indices from one counter;
+//! chunks of 64 items cut the per-item cost (the timing is printed, not
+//! checked). Reach for a pool when tasks arrive
 //! one by one; for a loop over a slice, rayon. Python:
 //! `concurrent.futures.ThreadPoolExecutor` (`submit`, `future.result()`,
 //! `map`, `shutdown(wait=True)`).
 
 use clap::Parser;
-use examples_threading::thread_pool::{
-    TaskError, ThreadPool, default_size, join_all, panic_message,
-};
+use examples_threading::thread_pool::{self, TaskError, ThreadPool, default_size, join_all};
 use examples_threading::verdict::claim;
 use examples_threading::work::collatz;
-use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -40,18 +39,7 @@ fn main() -> ExitCode {
 fn run() -> Result<(), lesson::Failure> {
     let args: Args = lesson::args();
     let workers = args.workers.map_or_else(default_size, usize::from);
-    // One line per worker panic instead of the default report (and its
-    // backtrace), written without panicking; the main thread's panics go
-    // to the hook before.
-    let before = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| match std::thread::current().name() {
-        Some(worker) if worker.starts_with("pool-worker-") => {
-            let message = panic_message(info.payload());
-            let line = format!("thread '{worker}' panicked: {message} (caught by the pool)");
-            let _ = writeln!(std::io::stdout(), "{line}");
-        }
-        _ => before(info),
-    }));
+    thread_pool::report_worker_panics_in_one_line(); // no default report, no backtrace
     let n = args.tasks;
     let want: u64 = (1..=n).map(collatz).sum();
     let pool = ThreadPool::new(workers)?;
