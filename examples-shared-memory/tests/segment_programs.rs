@@ -465,3 +465,50 @@ fn the_internal_roles_refuse_a_file_or_segment_they_did_not_make() {
     }
     assert_usage_errors(shm, &[&["--name", "/x"], &["--role", "open"]]);
 }
+
+/// Out of processes: a program that cannot fork says so in one line and
+/// exits 71, never a hang or a panic. Root ignores the process limit, so
+/// the program runs as `nobody` (`setpriv`) under `prlimit --nproc=3`.
+#[test]
+fn no_process_to_spare_is_one_line_and_exit_71() {
+    let me = std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m));
+    let tools = ["setpriv", "prlimit"].iter().all(|t| {
+        std::process::Command::new(t)
+            .arg("--version")
+            .output()
+            .is_ok()
+    });
+    if me.ok() != Some(0) || !tools {
+        eprintln!("not checked: needs root with setpriv and prlimit (util-linux)");
+        return;
+    }
+    for (bin, args) in [
+        (
+            env!("CARGO_BIN_EXE_shared-counter"),
+            &["--processes", "8", "--iterations", "1000"][..],
+        ),
+        (env!("CARGO_BIN_EXE_shared-array"), &["--workers", "8"][..]),
+    ] {
+        let _guard = serial();
+        let before = ours();
+        let (code, out, err) = output(
+            Command::new("setpriv")
+                .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .args(["prlimit", "--nproc=3", bin])
+                .args(args)
+                .timeout(Duration::from_secs(60)),
+        );
+        if err.contains("Permission denied") {
+            eprintln!("not checked: nobody cannot run {bin}");
+            return;
+        }
+        assert_eq!(code, 71, "{bin}\n{out}\n{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains("cannot fork: the process limit is reached"),
+            "{err}"
+        );
+        let left = left_behind(&before);
+        assert!(left.is_empty(), "{bin} left {left:?}");
+    }
+}

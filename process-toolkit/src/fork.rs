@@ -22,20 +22,39 @@ pub enum ForkError {
     )]
     Threaded(usize),
     /// `fork(2)` itself failed (`EAGAIN`: process limit, `ENOMEM`).
-    #[error("fork failed: {0}")]
-    Fork(#[from] Errno),
+    #[error("cannot fork: {}", what_ran_out(*.0))]
+    Fork(Errno),
     /// Counting threads in `/proc/self/task` failed.
     #[error("cannot count this process's threads: {0}")]
     Proc(#[from] io::Error),
+}
+
+impl From<Errno> for ForkError {
+    fn from(errno: Errno) -> Self {
+        ForkError::Fork(errno) // not a `source`: the message names it already
+    }
 }
 
 impl From<ForkError> for io::Error {
     fn from(e: ForkError) -> Self {
         match e {
             ForkError::Proc(e) => e,
-            ForkError::Fork(errno) => errno.into(),
+            ForkError::Fork(errno) => {
+                io::Error::new(io::Error::from(errno).kind(), ForkError::Fork(errno))
+            }
             threaded => io::Error::other(threaded),
         }
+    }
+}
+
+/// A failed fork's cause in words a user can act on.
+fn what_ran_out(errno: Errno) -> String {
+    match errno {
+        Errno::EAGAIN => {
+            "the process limit is reached (ulimit -u, or the cgroup's pids.max)".into()
+        }
+        Errno::ENOMEM => "out of memory".into(),
+        other => other.desc().into(),
     }
 }
 
