@@ -44,9 +44,18 @@ fn real_convoy_prints_real_and_model_lateness() {
             .unwrap_or_else(|| panic!("{row}:\n{out}"));
         assert!(line.contains(" ms") || line.contains("x apart"), "{line}");
     }
-    // A debug build does not check the speed claims, and says so.
-    if cfg!(debug_assertions) {
-        assert!(out.contains("note: not checked:"), "{out}");
+    // Exit 0 means the claim held or was not checked: without the "not
+    // checked" note (a debug build's missed claim, or a busy machine), the
+    // program's own printed figure must be within its 2x (checking that the
+    // verdict matches what it printed, not the machine's speed).
+    if !out.contains("note: not checked:") {
+        let apart: f64 = out
+            .lines()
+            .find_map(|l| l.strip_prefix("model p50 vs real p50: "))
+            .and_then(|rest| rest.split('x').next())
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no factor in:\n{out}"));
+        assert!(apart <= 2.0, "held at {apart}x apart?\n{out}");
     }
     assert!(out.contains("CPython 3."), "{out}");
 }
