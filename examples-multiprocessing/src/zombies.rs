@@ -172,8 +172,11 @@ impl Family {
                 // kill the middle before the worker's PDEATHSIG is set.
                 let worker = fork(|| {
                     // A plain fork arms no death signal; this lesson sets its own or none.
-                    let _ = nix::sys::prctl::set_pdeathsig(deathsig);
-                    if getppid() != me {
+                    let armed = match deathsig {
+                        Some(sig) => process_toolkit::signal_when_parent_dies(me, sig).is_ok(),
+                        None => getppid() == me,
+                    };
+                    if !armed {
                         return 1; // the middle died before we armed it
                     }
                     arm_watchdog(FAMILY_LIFETIME_SECS);
