@@ -10,45 +10,29 @@
 
 use std::io::{self, BufReader, Write};
 use std::os::fd::OwnedFd;
-use std::time::{Duration, Instant};
 
 use nix::fcntl::OFlag;
 
 use super::Ring;
 use super::stream::{
-    Messages, STALL, StreamError, Transfer, join, read_frame, recv_watching, spawn_producer, verify,
+    Messages, STALL, StreamError, Transfer, consume, join, read_frame, recv_watching,
+    spawn_producer,
 };
 use crate::measure::cpu_time;
 
 /// Times `count` (at least 2) round trips with `trip(seq, buf)`, which
 /// sends message `seq` and receives the echo into `buf`; the first trip
-/// only starts the clock.
+/// only starts the clock (the stream's [`consume`], counting the trips).
 fn time_trips(
     count: u64,
     len: usize,
     mut trip: impl FnMut(u64, &mut Vec<u8>) -> Result<(), String>,
 ) -> Result<Transfer, StreamError> {
-    let mut buf = Vec::with_capacity(len);
-    let mut start = Instant::now();
-    let mut received = 0;
-    for seq in 0..count {
-        trip(seq, &mut buf).map_err(|why| StreamError::Short {
-            received: seq,
-            expected: count,
-            why,
-        })?;
-        verify(&buf, seq, len)?;
-        received += 1;
-        if seq == 0 {
-            start = Instant::now();
-        }
-    }
-    Ok(Transfer {
-        received,
-        messages: count - 1,
-        bytes: (count - 1) * len as u64,
-        elapsed: start.elapsed(),
-        cpu: Duration::ZERO,
+    let mut seq = 0;
+    consume(count, len, |buf| {
+        let sent = seq;
+        seq += 1;
+        trip(sent, buf)
     })
 }
 

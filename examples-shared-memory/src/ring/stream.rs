@@ -210,7 +210,7 @@ pub(super) fn join(mut producer: Forked) -> Result<(), StreamError> {
 
 /// Receives `count` messages with `next`, verifying each, timing from the
 /// first to the last.
-fn consume(
+pub(super) fn consume(
     count: u64,
     len: usize,
     mut next: impl FnMut(&mut Vec<u8>) -> Result<(), String>,
