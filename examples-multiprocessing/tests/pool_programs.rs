@@ -329,10 +329,14 @@ fn graceful_shutdown_interrupts_itself_and_exits_130() {
     }
 }
 
-/// Starts graceful-shutdown with long work and returns it with its worker pids.
+/// Starts graceful-shutdown with long work, in a process group of its own
+/// (so a test can signal the whole group), and returns it with its worker
+/// pids.
 fn start_long_run() -> (Child, BufReader<std::process::ChildStdout>, Vec<u32>) {
+    use std::os::unix::process::CommandExt;
     let mut child = StdCommand::new(env!("CARGO_BIN_EXE_graceful-shutdown"))
         .args(["--tasks", "240", "--task-ms", "50"])
+        .process_group(0)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -407,20 +411,8 @@ fn sigterm_exits_143_after_the_same_cleanup() {
 /// [0, 0]", exit 1).
 #[test]
 fn sigterm_to_the_whole_process_group_exits_143_and_leaves_nothing() {
-    use std::os::unix::process::CommandExt;
     let _serial = serial();
-    let mut child = StdCommand::new(env!("CARGO_BIN_EXE_graceful-shutdown"))
-        .args(["--tasks", "240", "--task-ms", "50"])
-        .process_group(0)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    let pids = pids_on(&first, "workers");
-    sleep(Duration::from_millis(300));
+    let (child, stdout, pids) = start_long_run();
     let parent = child.id();
     // SAFETY: kill(2) on the process group we just made for the child.
     assert_eq!(unsafe { libc::kill(-(parent as i32), libc::SIGTERM) }, 0);
