@@ -28,9 +28,7 @@ pub fn thread_cpu_time() -> Duration {
 /// assert!(process_toolkit::process_cpu_time(-5).is_none());
 /// ```
 pub fn process_cpu_time(pid: i32) -> Option<Duration> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let rest = &stat[stat.rfind(')')? + 2..];
+    let rest = stat_after_name(pid)?;
     let fields: Vec<&str> = rest.split(' ').collect();
     let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
     // SAFETY: sysconf has no preconditions.
@@ -52,14 +50,20 @@ pub fn has_exited(pid: i32) -> bool {
     if pid <= 0 {
         return true;
     }
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return true;
-    };
-    // The state is the first field after the command name in parentheses.
-    let state = stat
-        .rfind(')')
-        .and_then(|i| stat[i + 1..].trim_start().chars().next());
-    matches!(state, Some('Z' | 'X'))
+    // No stat: gone. The state is the first field after the name.
+    match stat_after_name(pid) {
+        None => true,
+        Some(rest) => matches!(rest.chars().next(), Some('Z' | 'X')),
+    }
+}
+
+/// The fields of `/proc/<pid>/stat` after the command name (which is in
+/// parentheses and may hold spaces), starting with the state; `None` if
+/// the process is gone.
+fn stat_after_name(pid: i32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    Some(rest.to_string())
 }
 
 /// What `getrusage` says; see [`rusage`].
