@@ -360,6 +360,8 @@ pub struct Run {
     pub command: String,
     /// The one-minute load average just before the run, if Linux says.
     pub load_before: Option<f64>,
+    /// The code measured: [`commit`], read before anything is written.
+    pub commit: String,
     /// Seconds the measuring took.
     pub seconds: f64,
     /// The note naming the Python build of the `py` rows, or why there are
@@ -380,6 +382,7 @@ impl Run {
                 rest.join(" ")
             ),
             load_before: load_average(),
+            commit: commit(),
             seconds: 0.0,
             python_note: None,
             charts: None,
@@ -442,15 +445,39 @@ impl Run {
             format!(", load average {l:.2} before the run")
         });
         format!(
-            "Machine: {}{load}. Date: {}. Command: `{}` ({:.0} s in all).\n\n\
+            "Machine: {}{load}. Date: {}. Code: {}, {}. Command: `{}` ({:.0} s in all).\n\n\
              Each time is the fastest of a few runs; *speedup* is the first row of the \
              same case divided by the row (2.00x = twice as fast). Rows marked `py` \
              are CPython, compared with their own first row.\n\n",
             machine(),
             today(),
+            self.commit,
+            env!("TVP_RUSTC_VERSION"),
             self.command.trim_end(),
             self.seconds
         )
+    }
+}
+
+/// The commit the code was built from, and whether tracked files differ
+/// from it: `commit 1a2b3c4d5e6f` or `commit 1a2b3c4d5e6f with uncommitted
+/// changes` (`commit unknown` outside a git checkout).
+pub fn commit() -> String {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(["-C", env!("CARGO_MANIFEST_DIR")])
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    match git(&["rev-parse", "--short=12", "HEAD"]) {
+        None => "commit unknown".into(),
+        Some(head) => match git(&["status", "--porcelain", "--untracked-files=no"]) {
+            Some(changes) if changes.is_empty() => format!("commit {head}"),
+            _ => format!("commit {head} with uncommitted changes"),
+        },
     }
 }
 

@@ -146,6 +146,9 @@ fn quick_run_prints_every_table_with_positive_ratios() {
 fn markdown_run_prints_every_table_as_markdown() {
     let (out, _) = compare(&["--quick", "--markdown"]);
     assert!(out.starts_with("Machine: "), "{out}");
+    // The header names the code measured and its compiler.
+    assert!(out.contains(". Code: commit "), "{out}");
+    assert!(out.contains(", rustc "), "{out}");
     assert!(
         out.contains(
             "Command: `cargo run --release -p benches --bin compare -- --quick --markdown`"
