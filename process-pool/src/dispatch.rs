@@ -10,8 +10,8 @@ use std::time::Duration;
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{self, SigSet, SigmaskHow, Signal};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use crate::frame;
 use crate::recovery::close;
@@ -42,7 +42,12 @@ pub(crate) struct Run<I: Iterator, R> {
     pub yielded: usize,
     pub retry: VecDeque<Chunk>,
     pub outstanding: usize,
+    /// Results for `imap`, `imap_unordered` and `submit`, as they come.
     pub ready: VecDeque<(usize, Result<R, Error>)>,
+    /// For `map` and `starmap`: every result in its final place, by
+    /// input position (`Error::Missing` until it arrives), grown as
+    /// input is pulled. `ready` stays empty then.
+    pub out: Option<Vec<Result<R, Error>>>,
     /// The items of the chunk being encoded (kept, so pulling a chunk
     /// allocates nothing).
     pub scratch: Vec<I::Item>,
@@ -64,12 +69,45 @@ impl<I: Iterator, R> Run<I, R> {
             retry: VecDeque::new(),
             outstanding: 0,
             ready: VecDeque::new(),
+            out: None,
             scratch: Vec::new(),
         }
     }
 
     pub fn done(&self) -> bool {
         self.input.is_none() && self.outstanding == 0 && self.retry.is_empty()
+    }
+
+    /// Hands task `index`'s result over: into its place in `out`, or to
+    /// the back of `ready`.
+    pub fn put(&mut self, index: usize, result: Result<R, Error>) {
+        match &mut self.out {
+            Some(out) => out[index] = result,
+            None => self.ready.push_back((index, result)),
+        }
+    }
+
+    /// Takes back the results of tasks `indices` handed over since
+    /// `ready` had `mark` entries (bytes that did not decode to the end).
+    fn unput(&mut self, mark: usize, indices: std::ops::Range<usize>) {
+        match &mut self.out {
+            Some(out) => {
+                for index in indices {
+                    out[index] = Err(Error::Missing { index });
+                }
+            }
+            None => self.ready.truncate(mark),
+        }
+    }
+
+    /// Counts `n` more tasks pulled from the input, making room for them
+    /// in `out`.
+    fn pull(&mut self, n: usize) {
+        self.pulled += n;
+        if let Some(out) = &mut self.out {
+            let from = out.len();
+            out.extend((from..self.pulled).map(|index| Err(Error::Missing { index })));
+        }
     }
 }
 
@@ -108,6 +146,7 @@ impl Pool {
             retry: VecDeque::new(),
             outstanding: 0,
             ready: VecDeque::new(),
+            out: None,
             scratch: Vec::new(),
         })
     }
@@ -215,7 +254,7 @@ impl Pool {
             }
             let first_index = run.pulled;
             let first = run.base + first_index as u64;
-            run.pulled += items.len();
+            run.pull(items.len());
             run.outstanding += items.len();
             self.next_seq = run.base + run.pulled as u64;
             let encoded = encode_chunk(run.id, run.call, first, &items);
@@ -234,8 +273,7 @@ impl Pool {
                             Err(message) => {
                                 run.outstanding -= 1;
                                 let index = first_index + k;
-                                run.ready
-                                    .push_back((index, Err(Error::Encode { index, message })));
+                                run.put(index, Err(Error::Encode { index, message }));
                             }
                         }
                     }
@@ -439,7 +477,8 @@ impl Pool {
         let pid = w.pid.as_raw();
         let decoded = decode_outcomes(rest, chunk, run, pid, &mut self.deaths_in_a_row);
         let Some(ns) = decoded else {
-            run.ready.truncate(mark);
+            let from = (chunk.first - run.base) as usize;
+            run.unput(mark, from..from + chunk.count);
             return false;
         };
         let w = &mut self.workers[wi];
@@ -458,8 +497,9 @@ impl Pool {
 }
 
 /// Decodes a result frame's outcomes (after its head) for `chunk` into
-/// `run.ready`; returns the chunk's nanoseconds, or `None` on bytes that
-/// do not decode (the caller takes back what was pushed).
+/// the run, with one postcard deserializer for the whole frame; returns
+/// the chunk's nanoseconds, or `None` on bytes that do not decode (the
+/// caller takes back what was handed over).
 fn decode_outcomes<I: Iterator, R: DeserializeOwned>(
     bytes: &[u8],
     chunk: &crate::wire::Chunk,
@@ -467,15 +507,14 @@ fn decode_outcomes<I: Iterator, R: DeserializeOwned>(
     pid: i32,
     deaths_in_a_row: &mut usize,
 ) -> Option<u64> {
-    let (count, mut bytes) = postcard::take_from_bytes::<usize>(bytes).ok()?;
+    let mut de = postcard::Deserializer::from_bytes(bytes);
+    let count = usize::deserialize(&mut de).ok()?;
     if count != chunk.count {
         return None;
     }
-    for k in 0..count {
-        let (outcome, rest) = postcard::take_from_bytes::<Outcome<R>>(bytes).ok()?;
-        bytes = rest;
-        let index = (chunk.first - run.base) as usize + k;
-        let result = match outcome {
+    let first = (chunk.first - run.base) as usize;
+    for index in first..first + count {
+        let result = match Outcome::<R>::deserialize(&mut de).ok()? {
             Outcome::Ok(r) => {
                 *deaths_in_a_row = 0;
                 Ok(r)
@@ -487,11 +526,9 @@ fn decode_outcomes<I: Iterator, R: DeserializeOwned>(
             }),
             Outcome::EncodeFailed(message) => Err(Error::Encode { index, message }),
         };
-        run.ready.push_back((index, result));
+        run.put(index, result);
     }
-    postcard::take_from_bytes::<u64>(bytes)
-        .ok()
-        .map(|(ns, _)| ns)
+    u64::deserialize(&mut de).ok()
 }
 
 impl crate::Worker {

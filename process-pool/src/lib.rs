@@ -557,18 +557,12 @@ impl<'p> Chunked<'p> {
         I: Iterator<Item = T>,
     {
         let pool = self.pool;
+        let hint = items.size_hint().0.min(1 << 20); // `0..` says usize::MAX
         let mut run = pool.start_run(call, self.chunksize, items)?;
+        // Each result is decoded straight into its place in the output.
+        run.out = Some(Vec::with_capacity(hint));
         pool.pump(&mut run, false)?;
-        let mut slots: Vec<Option<Result<R, Error>>> = Vec::with_capacity(run.pulled);
-        slots.resize_with(run.pulled, || None);
-        for (index, result) in run.ready.drain(..) {
-            slots[index] = Some(result);
-        }
-        Ok(slots
-            .into_iter()
-            .enumerate()
-            .map(|(index, r)| r.unwrap_or(Err(Error::Missing { index })))
-            .collect())
+        Ok(run.out.take().unwrap_or_default())
     }
 
     /// [`Pool::imap`] with this chunksize.
