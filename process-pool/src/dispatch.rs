@@ -46,7 +46,7 @@ pub(crate) struct Run<I: Iterator, R> {
     pub ready: VecDeque<(usize, Result<R, Error>)>,
     /// For `map` and `starmap`: every result in its final place, by
     /// input position (`Error::Missing` until it arrives), grown as
-    /// input is pulled. `ready` stays empty then.
+    /// results arrive. `ready` stays empty then.
     pub out: Option<Vec<Result<R, Error>>>,
     /// The items of the chunk being encoded (kept, so pulling a chunk
     /// allocates nothing).
@@ -82,7 +82,20 @@ impl<I: Iterator, R> Run<I, R> {
     /// the back of `ready`.
     pub fn put(&mut self, index: usize, result: Result<R, Error>) {
         match &mut self.out {
-            Some(out) => out[index] = result,
+            // Grown here rather than when input is pulled, so the end
+            // written to is the one in cache.
+            Some(out) if index >= out.len() => {
+                let from = out.len();
+                out.extend((from..index).map(|index| Err(Error::Missing { index })));
+                out.push(result);
+            }
+            Some(out) => {
+                // Usually over the placeholder: nothing to drop then.
+                match std::mem::replace(&mut out[index], result) {
+                    Err(Error::Missing { .. }) => {}
+                    old => drop(old),
+                }
+            }
             None => self.ready.push_back((index, result)),
         }
     }
@@ -92,7 +105,7 @@ impl<I: Iterator, R> Run<I, R> {
     fn unput(&mut self, mark: usize, indices: std::ops::Range<usize>) {
         match &mut self.out {
             Some(out) => {
-                for index in indices {
+                for index in indices.start..indices.end.min(out.len()) {
                     out[index] = Err(Error::Missing { index });
                 }
             }
@@ -100,14 +113,13 @@ impl<I: Iterator, R> Run<I, R> {
         }
     }
 
-    /// Counts `n` more tasks pulled from the input, making room for them
-    /// in `out`.
-    fn pull(&mut self, n: usize) {
-        self.pulled += n;
-        if let Some(out) = &mut self.out {
-            let from = out.len();
-            out.extend((from..self.pulled).map(|index| Err(Error::Missing { index })));
-        }
+    /// `out` with every task pulled in its place: [`Error::Missing`]
+    /// for those without a result.
+    pub fn take_out(&mut self) -> Vec<Result<R, Error>> {
+        let mut out = self.out.take().unwrap_or_default();
+        let from = out.len();
+        out.extend((from..self.pulled).map(|index| Err(Error::Missing { index })));
+        out
     }
 }
 
@@ -254,7 +266,7 @@ impl Pool {
             }
             let first_index = run.pulled;
             let first = run.base + first_index as u64;
-            run.pull(items.len());
+            run.pulled += items.len();
             run.outstanding += items.len();
             self.next_seq = run.base + run.pulled as u64;
             let encoded = encode_chunk(run.id, run.call, first, &items);

@@ -562,7 +562,7 @@ impl<'p> Chunked<'p> {
         // Each result is decoded straight into its place in the output.
         run.out = Some(Vec::with_capacity(hint));
         pool.pump(&mut run, false)?;
-        Ok(run.out.take().unwrap_or_default())
+        Ok(run.take_out())
     }
 
     /// [`Pool::imap`] with this chunksize.
