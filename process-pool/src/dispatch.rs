@@ -496,11 +496,11 @@ impl Pool {
         let w = &mut self.workers[wi];
         let chunk = w.in_flight.pop_front().expect("checked above");
         w.queued_bytes -= chunk.frame.len();
-        let ns = ns.max(1);
-        w.chunk_ns = if w.chunk_ns == 0 {
-            ns
-        } else {
-            (3 * w.chunk_ns + ns) / 4
+        // 0: the worker did not read its clock for this chunk.
+        w.chunk_ns = match (w.chunk_ns, ns) {
+            (old, 0) => old,
+            (0, ns) => ns,
+            (old, ns) => (3 * old + ns) / 4,
         };
         self.spread[wi] += chunk.count;
         run.outstanding -= chunk.count;

@@ -7,7 +7,8 @@
 //! postcard-encoded `Vec<T>` of items. A result chunk is one frame: a
 //! [`ResultHead`] (the first task), the `Vec<Outcome<R>>` (its length,
 //! then each outcome, encoded by the worker as it finishes the task), then
-//! the nanoseconds the chunk took as a `u64`. The heads decode without
+//! the nanoseconds the chunk took as a `u64` (the average since the
+//! worker last read its clock, 0 when it did not). The heads decode without
 //! knowing `T` or `R`, so the parent can route a result to its call before
 //! decoding it.
 
