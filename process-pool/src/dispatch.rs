@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 use crate::frame;
 use crate::recovery::close;
 use crate::submit::SUBMITTED;
-use crate::wire::{Call, Chunk, Outcome, ResultHead, encode_chunk, split_chunk};
+use crate::wire::{
+    Call, Chunk, Outcome, ResultHead, append_chunk, call_bytes, encode_chunk, split_chunk,
+};
 use crate::{Error, Pool, PoolState, WorkerState};
 
 /// Work queued per worker, in nanoseconds of measured chunk time: enough
@@ -33,6 +35,8 @@ pub(crate) struct Run<I: Iterator, R> {
     pub id: u64,
     pub base: u64,
     pub call: Call,
+    /// `call`'s encoding, copied into every chunk's head.
+    pub call_bytes: Vec<u8>,
     pub chunksize: usize,
     pub input: Option<I>,
     pub pulled: usize,
@@ -61,6 +65,7 @@ impl<I: Iterator, R> Run<I, R> {
             id: u64::MAX,
             base: 0,
             call: Call { tramp: 0, arg: 0 },
+            call_bytes: Vec::new(),
             chunksize: 1,
             input: None,
             pulled: 0,
@@ -150,6 +155,7 @@ impl Pool {
             id: self.next_run,
             base: self.next_seq,
             call,
+            call_bytes: call_bytes(call),
             chunksize,
             input: Some(input),
             pulled: 0,
@@ -210,13 +216,16 @@ impl Pool {
                 }
                 let quota = self.max_tasks_per_child.map(|m| m - w.sent);
                 let room = quota.unwrap_or(usize::MAX);
-                let Some(chunk) = self.next_chunk(run, room) else {
+                // The chunk's frame goes straight into the worker's buffer.
+                let mut out = std::mem::take(&mut self.workers[wi].out);
+                let chunk = self.next_chunk(run, room, &mut out);
+                self.workers[wi].out = out;
+                let Some(chunk) = chunk else {
                     return; // no input left, nothing to send again
                 };
                 let w = &mut self.workers[wi];
-                w.out.extend_from_slice(&chunk.frame);
                 w.sent += chunk.count;
-                w.queued_bytes += chunk.frame.len();
+                w.queued_bytes += chunk.bytes;
                 if quota.is_some_and(|q| q <= chunk.count) {
                     w.state = WorkerState::Retiring;
                 }
@@ -229,20 +238,22 @@ impl Pool {
         }
     }
 
-    /// The next chunk of at most `room` tasks: a re-sent one, or new input.
+    /// The next chunk of at most `room` tasks, a re-sent one or new input,
+    /// with its frame appended to `out`.
     fn next_chunk<T: Serialize + DeserializeOwned, R, I: Iterator<Item = T>>(
         &mut self,
         run: &mut Run<I, R>,
         room: usize,
+        out: &mut Vec<u8>,
     ) -> Option<Chunk> {
         if let Some(chunk) = run.retry.pop_front() {
             if chunk.count <= room {
-                return Some(chunk);
+                return Some(chunk.into_out(out));
             }
             let mut parts = split_chunk::<T>(&chunk, room);
             let rest = parts.pop()?;
             run.retry.push_front(rest);
-            return parts.pop();
+            return parts.pop().map(|c| c.into_out(out));
         }
         loop {
             let allowed = run
@@ -269,7 +280,7 @@ impl Pool {
             run.pulled += items.len();
             run.outstanding += items.len();
             self.next_seq = run.base + run.pulled as u64;
-            let encoded = encode_chunk(run.id, run.call, first, &items);
+            let encoded = append_chunk(out, run.id, run.call, &run.call_bytes, first, &items);
             if encoded.is_ok() {
                 items.clear();
                 run.scratch = std::mem::take(&mut items);
@@ -290,7 +301,7 @@ impl Pool {
                         }
                     }
                     if let Some(chunk) = run.retry.pop_front() {
-                        return Some(chunk);
+                        return Some(chunk.into_out(out));
                     }
                 }
             }
@@ -315,13 +326,10 @@ impl Pool {
                     }
                 }
             }
-            if w.out_at == w.out.len() {
-                w.out.clear();
-                w.out_at = 0;
-                if w.state == WorkerState::Retiring {
-                    // The worker finishes what it has, sees end-of-file, exits 0.
-                    close(&mut w.task_w);
-                }
+            // The bytes stay in `out` until their chunks are done.
+            if w.out_at == w.out.len() && w.state == WorkerState::Retiring {
+                // The worker finishes what it has, sees end-of-file, exits 0.
+                close(&mut w.task_w);
             }
         }
     }
@@ -471,7 +479,7 @@ impl Pool {
                 return false;
             }
             let chunk = w.in_flight.pop_front().expect("checked above");
-            w.queued_bytes -= chunk.frame.len();
+            w.finish(&chunk);
             // `[1, 0, ..]`: a `Vec` of one `Outcome::Ok`.
             let ok = rest.get(..2) == Some(&[1, 0]);
             self.deliver_submitted(chunk.first, rest, ok);
@@ -480,7 +488,7 @@ impl Pool {
         if chunk.run != run.id {
             // Left over from an abandoned call: nobody waits for it.
             let chunk = w.in_flight.pop_front().expect("checked above");
-            w.queued_bytes -= chunk.frame.len();
+            w.finish(&chunk);
             return true;
         }
         // Decode each outcome straight into the run's ready queue; on bad
@@ -495,7 +503,7 @@ impl Pool {
         };
         let w = &mut self.workers[wi];
         let chunk = w.in_flight.pop_front().expect("checked above");
-        w.queued_bytes -= chunk.frame.len();
+        w.finish(&chunk);
         // 0: the worker did not read its clock for this chunk.
         w.chunk_ns = match (w.chunk_ns, ns) {
             (old, 0) => old,
@@ -544,6 +552,38 @@ fn decode_outcomes<I: Iterator, R: DeserializeOwned>(
 }
 
 impl crate::Worker {
+    /// Chunk `chunk`, the oldest in flight, is done: its frame is no
+    /// longer needed. The buffer is cleared when nothing is left in it,
+    /// and its front dropped when that is most of it, so it does not move
+    /// for every chunk.
+    fn finish(&mut self, chunk: &Chunk) {
+        self.queued_bytes -= chunk.bytes;
+        self.out_done = (self.out_done + chunk.bytes).min(self.out_at);
+        if self.out_done == self.out.len() {
+            self.out.clear();
+            (self.out_at, self.out_done) = (0, 0);
+        } else if self.out_done >= 32 << 10 && self.out_done * 2 >= self.out.len() {
+            self.out.drain(..self.out_done);
+            self.out_at -= self.out_done;
+            self.out_done = 0;
+        }
+    }
+
+    /// The chunks in flight, each with its frame, taken out of the worker
+    /// (it died: they go back to be sent again, or fail).
+    pub(crate) fn take_in_flight(&mut self) -> VecDeque<Chunk> {
+        let mut at = self.out_done;
+        let mut chunks = std::mem::take(&mut self.in_flight);
+        for c in &mut chunks {
+            if c.frame.is_empty() {
+                c.frame = self.out.get(at..at + c.bytes).unwrap_or_default().to_vec();
+            }
+            at += c.bytes;
+        }
+        self.out.clear();
+        (self.out_at, self.out_done, self.queued_bytes) = (0, 0, 0);
+        chunks
+    }
     /// Whether the worker has enough queued: about `QUEUE_NS` (10 ms) of
     /// measured work in chunks, at least 2 (so it never waits for a round
     /// trip), at most `max`; and, past one chunk, no more bytes than a pipe

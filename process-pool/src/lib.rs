@@ -209,8 +209,11 @@ struct Worker {
     pid: Pid,
     task_w: Option<OwnedFd>,
     result_r: Option<OwnedFd>,
-    /// Task bytes not yet written, and how far writing got.
+    /// The frames of the chunks in flight, oldest first, from `out_done`
+    /// on (the bytes before it are finished chunks', dropped now and
+    /// then); written to the task pipe up to `out_at`.
     out: Vec<u8>,
+    out_done: usize,
     out_at: usize,
     /// `inbuf[..in_len]`: result bytes read but not yet a whole frame.
     /// `inbuf` never shrinks, so reading into it costs no zeroing.

@@ -121,7 +121,7 @@ impl Pool {
             None => Death::Unknown,
         };
         let before = std::mem::replace(&mut w.state, WorkerState::Reaped);
-        let in_flight = std::mem::take(&mut w.in_flight);
+        let in_flight = w.take_in_flight();
         let timed_out = match before {
             WorkerState::TimedOut(seq) => Some(seq),
             _ => None,
@@ -295,6 +295,7 @@ impl Pool {
             task_w: task_w.take(),
             result_r: result_r.take(),
             out: Vec::new(),
+            out_done: 0,
             out_at: 0,
             inbuf: Vec::new(),
             in_len: 0,
