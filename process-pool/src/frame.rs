@@ -88,7 +88,7 @@ impl postcard::ser_flavors::Flavor for Tail<'_> {
 
     /// Most calls carry a varint of 1 to 10 bytes: those are copied with
     /// fixed-width moves instead of a call to `memcpy`.
-    #[inline]
+    #[inline(always)]
     fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
         let n = data.len();
         if n > 16 {
