@@ -86,8 +86,10 @@ struct Tail<'a>(&'a mut Vec<u8>);
 impl postcard::ser_flavors::Flavor for Tail<'_> {
     type Output = ();
 
-    /// Most calls carry a varint of 1 to 10 bytes: those are copied with
-    /// fixed-width moves instead of a call to `memcpy`.
+    /// Most calls carry a varint of 1 to 10 bytes that postcard just
+    /// wrote byte by byte into a buffer on the stack: those are copied a
+    /// byte at a time too. (A `memcpy`, or any wider load, would read
+    /// those bytes before their stores reach the cache: a stall per value.)
     #[inline(always)]
     fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
         let n = data.len();
@@ -97,27 +99,11 @@ impl postcard::ser_flavors::Flavor for Tail<'_> {
         }
         self.0.reserve(16);
         let spare = &mut self.0.spare_capacity_mut()[..16];
-        let mut put = |at: usize, from: &[u8]| {
-            for (d, s) in spare[at..at + from.len()].iter_mut().zip(from) {
-                d.write(*s);
-            }
-        };
-        // Two overlapping copies of a fixed width cover any length in
-        // `width..=2 * width`.
-        match n {
-            8.. => {
-                put(0, &data[..8]);
-                put(n - 8, &data[n - 8..]);
-            }
-            4.. => {
-                put(0, &data[..4]);
-                put(n - 4, &data[n - 4..]);
-            }
-            _ => {
-                for (k, &b) in data.iter().enumerate() {
-                    spare[k].write(b);
-                }
-            }
+        for (d, s) in spare.iter_mut().zip(data) {
+            // SAFETY: `s` is a valid, aligned reference to a byte. Volatile,
+            // so the compiler neither merges the loads into wider ones nor
+            // turns the loop into a `memcpy`.
+            d.write(unsafe { std::ptr::read_volatile(s) });
         }
         let len = self.0.len() + n;
         // SAFETY: the `n` bytes after the old length were just written
