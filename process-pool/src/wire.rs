@@ -44,7 +44,9 @@ pub(crate) struct ResultHead {
     pub first: u64,
 }
 
-/// One task's outcome, as the worker reports it.
+/// One task's outcome, as the worker reports it. `Ok` stays the first
+/// variant: the parent's fast path (`dispatch::decode_outcomes`) knows it
+/// by its index, the byte 0.
 #[derive(Serialize, Deserialize)]
 pub(crate) enum Outcome<R> {
     Ok(R),
