@@ -97,6 +97,9 @@
 //! **Speed.** The parent keeps a window of chunks in flight per worker
 //! (about 10 ms of measured work, at least 2 chunks), dealt round-robin;
 //! workers batch results; the parent waits on all pipes with `poll(2)`.
+//! A chunk is encoded straight into its worker's outgoing buffer, and
+//! stays there until its results arrive (to be sent again if the worker
+//! dies); `map` decodes each result straight into its place in the output.
 //!
 //! The pool is neither `Send` nor `Sync`: `PR_SET_PDEATHSIG` fires when the
 //! *thread* that forked a worker exits, so a pool stays on its thread.
