@@ -28,11 +28,6 @@ const QUEUE_NS: u64 = 10_000_000;
 /// Bytes of tasks queued per worker beyond its first chunk: a pipe's
 /// default capacity is 64 KiB.
 const QUEUE_BYTES: usize = 48 << 10;
-/// While the windows are filled, a worker's queued task bytes are written
-/// as soon as there are this many, so it starts on them while the parent
-/// encodes the rest (measured on a busy machine: best times 5-15% lower
-/// than writing once all windows are full, medians within the noise).
-const WRITE_EARLY: usize = 4 << 10;
 
 /// One call's progress: input not yet pulled, chunks to send again, and
 /// finished results not yet handed to the caller.
@@ -239,9 +234,6 @@ impl Pool {
                 }
                 w.in_flight.push_back(chunk);
                 handed_out = true;
-                if w.out.len() - w.out_at >= WRITE_EARLY {
-                    w.write_out();
-                }
             }
             if !handed_out {
                 return;
@@ -323,7 +315,25 @@ impl Pool {
     /// is full gets the rest when `poll` says it has room.
     pub(crate) fn write_out(&mut self) {
         for w in &mut self.workers {
-            w.write_out();
+            while w.out_at < w.out.len() {
+                let Some(fd) = w.task_w.as_ref() else { break };
+                match nix::unistd::write(fd, &w.out[w.out_at..]) {
+                    Ok(n) => w.out_at += n,
+                    Err(Errno::EINTR) => continue,
+                    Err(Errno::EAGAIN) => break,
+                    // EPIPE (SIGPIPE is blocked): the worker is gone; its
+                    // result pipe will show end-of-file.
+                    Err(_) => {
+                        close(&mut w.task_w);
+                        break;
+                    }
+                }
+            }
+            // The bytes stay in `out` until their chunks are done.
+            if w.out_at == w.out.len() && w.state == WorkerState::Retiring {
+                // The worker finishes what it has, sees end-of-file, exits 0.
+                close(&mut w.task_w);
+            }
         }
     }
 
@@ -556,32 +566,6 @@ fn decode_outcomes<I: Iterator, R: DeserializeOwned>(
 }
 
 impl crate::Worker {
-    /// Writes this worker's queued task bytes without blocking (SIGPIPE
-    /// blocked by the caller).
-    fn write_out(&mut self) {
-        while self.out_at < self.out.len() {
-            let Some(fd) = self.task_w.as_ref() else {
-                break;
-            };
-            match nix::unistd::write(fd, &self.out[self.out_at..]) {
-                Ok(n) => self.out_at += n,
-                Err(Errno::EINTR) => continue,
-                Err(Errno::EAGAIN) => break,
-                // EPIPE (SIGPIPE is blocked): the worker is gone; its
-                // result pipe will show end-of-file.
-                Err(_) => {
-                    close(&mut self.task_w);
-                    break;
-                }
-            }
-        }
-        // The bytes stay in `out` until their chunks are done.
-        if self.out_at == self.out.len() && self.state == WorkerState::Retiring {
-            // The worker finishes what it has, sees end-of-file, exits 0.
-            close(&mut self.task_w);
-        }
-    }
-
     /// Chunk `chunk`, the oldest in flight, is done: its frame is no
     /// longer needed. The buffer is cleared when nothing is left in it,
     /// and its front dropped when that is most of it, so it does not move
