@@ -23,7 +23,7 @@ use serde::de::DeserializeOwned;
 
 use crate::frame;
 use crate::options::{EXIT_INIT_FAILED, EXIT_PROTOCOL};
-use crate::wire::{Call, Outcome, ResultHead, Slot, TaskHead, monotonic_ns};
+use crate::wire::{Call, Outcome, ResultHead, Slot, TaskHead, coarse_ns, monotonic_ns};
 use process_toolkit::EXIT_PARENT_GONE;
 
 /// A worker sends its finished results at least this often...
@@ -57,12 +57,18 @@ const MAX_STRIDE: u32 = 64;
 const STRIDE_NS: u64 = 10_000;
 
 /// Times chunks without reading the clock after every one (a reading
-/// costs as much as a tiny task): it is read every `stride` chunks, and
-/// the stride adapts so that a reading covers about `STRIDE_NS`. A chunk
-/// that takes longer than that brings it back to 1 at its next reading.
+/// costs as much as a tiny task, about 28 ns in a VM): it is read every
+/// `stride` chunks, and the stride adapts so that a reading covers about
+/// `STRIDE_NS`. So that a sudden long chunk is not hidden behind a stride
+/// set by tiny ones (its result held back, the parent's estimate stale),
+/// every chunk also reads the coarse clock (about 6 ns), and a timer tick
+/// since the last reading forces one: readings are never more than a tick
+/// (1 to 10 ms) apart, and a long chunk brings the stride back to 1.
 pub(crate) struct Clock {
     /// The last reading.
     pub last: Instant,
+    /// The coarse clock at the last reading.
+    tick_at: u64,
     /// Chunks ended since then.
     chunks: u32,
     stride: u32,
@@ -72,6 +78,7 @@ impl Clock {
     fn new() -> Self {
         Clock {
             last: Instant::now(),
+            tick_at: coarse_ns(),
             chunks: 0,
             stride: 1,
         }
@@ -80,6 +87,7 @@ impl Clock {
     /// Starts over after waiting for input.
     fn restart(&mut self) {
         self.last = Instant::now();
+        self.tick_at = coarse_ns();
         self.chunks = 0;
     }
 
@@ -92,9 +100,11 @@ impl Clock {
     /// last reading if the clock was read now, else 0 (not measured).
     fn tick(&mut self) -> u64 {
         self.chunks += 1;
-        if self.chunks < self.stride {
+        let tick_at = coarse_ns();
+        if self.chunks < self.stride && tick_at == self.tick_at {
             return 0;
         }
+        self.tick_at = tick_at;
         let now = Instant::now();
         let ns = now
             .duration_since(self.last)
@@ -394,5 +404,27 @@ fn serve(ctx: &Ctx<'_>, mut input: File, mut output: File) -> i32 {
             Ok(n) => filled += n,
             Err(_) => return EXIT_PARENT_GONE,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_chunk_after_tiny_ones_is_timed_at_once() {
+        let mut clock = Clock::new();
+        // Tiny chunks grow the stride: most ticks read no clock.
+        let unread = (0..10_000).filter(|_| clock.tick() == 0).count();
+        assert!(
+            clock.stride > 1 && unread > 5_000,
+            "stride {}",
+            clock.stride
+        );
+        // A chunk that spans timer ticks is read when it ends, and sets
+        // the stride back to 1.
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        assert!(clock.tick() > STRIDE_NS, "the long chunk was not timed");
+        assert_eq!(clock.stride, 1);
     }
 }
