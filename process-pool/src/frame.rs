@@ -86,8 +86,30 @@ struct Tail<'a>(&'a mut Vec<u8>);
 impl postcard::ser_flavors::Flavor for Tail<'_> {
     type Output = ();
 
+    /// Most calls carry a varint of 1 to 10 bytes that postcard just
+    /// wrote byte by byte into a buffer on the stack: those are copied a
+    /// byte at a time too. (A `memcpy`, or any wider load, would read
+    /// those bytes before their stores reach the cache: a stall per value.)
+    #[inline(always)]
     fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
-        self.0.extend_from_slice(data);
+        let n = data.len();
+        if n > 16 {
+            self.0.extend_from_slice(data);
+            return Ok(());
+        }
+        self.0.reserve(16);
+        let spare = &mut self.0.spare_capacity_mut()[..16];
+        for (d, s) in spare.iter_mut().zip(data) {
+            // SAFETY: `s` is a valid, aligned reference to a byte. Volatile,
+            // so the compiler neither merges the loads into wider ones nor
+            // turns the loop into a `memcpy`.
+            d.write(unsafe { std::ptr::read_volatile(s) });
+        }
+        let len = self.0.len() + n;
+        // SAFETY: the `n` bytes after the old length were just written
+        // (`spare` is the uninitialized capacity, at least 16 bytes, and
+        // `n <= 16`).
+        unsafe { self.0.set_len(len) };
         Ok(())
     }
 
@@ -212,6 +234,18 @@ mod tests {
             assert_eq!((j, v.len()), (i, i as usize));
         }
         assert!(reader.read::<(u64, Vec<u8>)>().unwrap().is_none());
+    }
+
+    #[test]
+    fn appended_bytes_are_exact_for_every_length() {
+        // Varints of every width, and byte strings around the 16-byte fast path.
+        let words: Vec<u64> = (0..64).map(|b| (1u64 << b) | 1).collect();
+        let strings: Vec<Vec<u8>> = (0..40u8).map(|n| (0..n).collect()).collect();
+        let mut out = vec![0xaa];
+        append(&(&words, &strings), &mut out).unwrap();
+        assert_eq!(out[0], 0xaa);
+        let back: (Vec<u64>, Vec<Vec<u8>>) = postcard::from_bytes(&out[1..]).unwrap();
+        assert_eq!((back.0, back.1), (words, strings));
     }
 
     #[test]

@@ -97,6 +97,9 @@
 //! **Speed.** The parent keeps a window of chunks in flight per worker
 //! (about 10 ms of measured work, at least 2 chunks), dealt round-robin;
 //! workers batch results; the parent waits on all pipes with `poll(2)`.
+//! A chunk is encoded straight into its worker's outgoing buffer, and
+//! stays there until its results arrive (to be sent again if the worker
+//! dies); `map` decodes each result straight into its place in the output.
 //!
 //! The pool is neither `Send` nor `Sync`: `PR_SET_PDEATHSIG` fires when the
 //! *thread* that forked a worker exits, so a pool stays on its thread.
@@ -209,8 +212,11 @@ struct Worker {
     pid: Pid,
     task_w: Option<OwnedFd>,
     result_r: Option<OwnedFd>,
-    /// Task bytes not yet written, and how far writing got.
+    /// The frames of the chunks in flight, oldest first, from `out_done`
+    /// on (the bytes before it are finished chunks', dropped now and
+    /// then); written to the task pipe up to `out_at`.
     out: Vec<u8>,
+    out_done: usize,
     out_at: usize,
     /// `inbuf[..in_len]`: result bytes read but not yet a whole frame.
     /// `inbuf` never shrinks, so reading into it costs no zeroing.
@@ -557,18 +563,12 @@ impl<'p> Chunked<'p> {
         I: Iterator<Item = T>,
     {
         let pool = self.pool;
+        let hint = items.size_hint().0.min(1 << 20); // `0..` says usize::MAX
         let mut run = pool.start_run(call, self.chunksize, items)?;
+        // Each result is decoded straight into its place in the output.
+        run.out = Some(Vec::with_capacity(hint));
         pool.pump(&mut run, false)?;
-        let mut slots: Vec<Option<Result<R, Error>>> = Vec::with_capacity(run.pulled);
-        slots.resize_with(run.pulled, || None);
-        for (index, result) in run.ready.drain(..) {
-            slots[index] = Some(result);
-        }
-        Ok(slots
-            .into_iter()
-            .enumerate()
-            .map(|(index, r)| r.unwrap_or(Err(Error::Missing { index })))
-            .collect())
+        Ok(run.take_out())
     }
 
     /// [`Pool::imap`] with this chunksize.

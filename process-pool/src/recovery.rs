@@ -121,7 +121,7 @@ impl Pool {
             None => Death::Unknown,
         };
         let before = std::mem::replace(&mut w.state, WorkerState::Reaped);
-        let in_flight = std::mem::take(&mut w.in_flight);
+        let in_flight = w.take_in_flight();
         let timed_out = match before {
             WorkerState::TimedOut(seq) => Some(seq),
             _ => None,
@@ -157,7 +157,8 @@ impl Pool {
             };
             self.lost_submitted(chunk, error);
         }
-        for chunk in in_flight.into_iter().filter(|c| c.run == run.id) {
+        let run_id = run.id;
+        for chunk in in_flight.into_iter().filter(|c| c.run == run_id) {
             match running.filter(|&seq| chunk.contains(seq) || !attributable) {
                 Some(seq) if attributable => {
                     let k = (seq - chunk.first) as usize;
@@ -174,7 +175,7 @@ impl Pool {
                             cause,
                         },
                     };
-                    run.ready.push_back((index, Err(error)));
+                    run.put(index, Err(error));
                     run.outstanding -= 1;
                     lost = Some(index);
                     let mut parts = split_chunk::<T>(&chunk, k);
@@ -194,7 +195,7 @@ impl Pool {
                             pid: pid_raw,
                             cause,
                         };
-                        run.ready.push_back((index, Err(error)));
+                        run.put(index, Err(error));
                     }
                     run.outstanding -= chunk.count;
                 }
@@ -294,6 +295,7 @@ impl Pool {
             task_w: task_w.take(),
             result_r: result_r.take(),
             out: Vec::new(),
+            out_done: 0,
             out_at: 0,
             inbuf: Vec::new(),
             in_len: 0,

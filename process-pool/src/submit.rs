@@ -202,9 +202,9 @@ impl Pool {
                         continue;
                     }
                 }
-                w.out.extend_from_slice(&chunk.frame);
+                let chunk = chunk.into_out(&mut w.out);
                 w.sent += 1;
-                w.queued_bytes += chunk.frame.len();
+                w.queued_bytes += chunk.bytes;
                 if self.max_tasks_per_child.is_some_and(|m| w.sent >= m) {
                     w.state = WorkerState::Retiring;
                 }

@@ -7,7 +7,8 @@
 //! postcard-encoded `Vec<T>` of items. A result chunk is one frame: a
 //! [`ResultHead`] (the first task), the `Vec<Outcome<R>>` (its length,
 //! then each outcome, encoded by the worker as it finishes the task), then
-//! the nanoseconds the chunk took as a `u64`. The heads decode without
+//! the nanoseconds the chunk took as a `u64` (the average since the
+//! worker last read its clock, 0 when it did not). The heads decode without
 //! knowing `T` or `R`, so the parent can route a result to its call before
 //! decoding it.
 
@@ -43,7 +44,9 @@ pub(crate) struct ResultHead {
     pub first: u64,
 }
 
-/// One task's outcome, as the worker reports it.
+/// One task's outcome, as the worker reports it. `Ok` stays the first
+/// variant: the parent's fast path (`dispatch::decode_outcomes`) knows it
+/// by its index, the byte 0.
 #[derive(Serialize, Deserialize)]
 pub(crate) enum Outcome<R> {
     Ok(R),
@@ -52,13 +55,17 @@ pub(crate) enum Outcome<R> {
 }
 
 /// A chunk of tasks as sent: the call it belongs to, the sequence number
-/// of its first task, how many, and the whole frame (kept to send again
-/// if its worker dies).
+/// of its first task, how many, and its frame. While the chunk is in
+/// flight its frame is in its worker's outgoing buffer (kept there to send
+/// again if the worker dies) and `frame` is empty; a chunk waiting to be
+/// sent (again) owns its frame.
 pub(crate) struct Chunk {
     pub run: u64,
     pub first: u64,
     pub count: usize,
     pub call: Call,
+    /// The frame's length in bytes.
+    pub bytes: usize,
     pub frame: Vec<u8>,
 }
 
@@ -66,33 +73,75 @@ impl Chunk {
     pub fn contains(&self, seq: u64) -> bool {
         (self.first..self.first + self.count as u64).contains(&seq)
     }
+
+    /// Moves the chunk's own frame to the end of `out`: it is in flight.
+    pub fn into_out(mut self, out: &mut Vec<u8>) -> Chunk {
+        out.extend_from_slice(&self.frame);
+        self.frame = Vec::new();
+        self
+    }
 }
 
-/// Encodes tasks `first..first + items.len()` for `call` as one frame.
+/// The postcard encoding of `call`: what follows `first` in a
+/// [`TaskHead`], the same for every chunk of a call.
+pub(crate) fn call_bytes(call: Call) -> Vec<u8> {
+    let mut out = Vec::new();
+    let _ = frame::append(&call, &mut out); // two integers: cannot fail
+    out
+}
+
+/// Encodes tasks `first..first + items.len()` for `call` as one frame of
+/// its own.
 pub(crate) fn encode_chunk<T: Serialize>(
     run: u64,
     call: Call,
     first: u64,
     items: &[T],
 ) -> Result<Chunk, String> {
-    // One buffer per chunk, sized for the usual encoding (a varint per
-    // word), so appending the items rarely grows it.
-    let mut frame = Vec::with_capacity(frame::HEADER + 32 + size_of_val(items) * 5 / 4);
-    frame.extend_from_slice(&[0; frame::HEADER]);
-    frame::append(&TaskHead { first, call }, &mut frame)
-        .and_then(|()| frame::append(items, &mut frame))
-        .map_err(|e| format!("cannot encode: {e}"))?;
-    let len = frame.len() - frame::HEADER;
-    if len > frame::MAX_FRAME {
-        return Err(format!("task chunk of {len} bytes exceeds the frame limit"));
+    let mut frame = Vec::new();
+    let mut chunk = append_chunk(&mut frame, run, call, &call_bytes(call), first, items)?;
+    chunk.frame = frame;
+    Ok(chunk)
+}
+
+/// Appends the frame of tasks `first..first + items.len()` for `call`
+/// (encoded as `call_bytes`) to `out`, and returns the chunk, which owns
+/// no frame. On error `out` is left as it was.
+pub(crate) fn append_chunk<T: Serialize>(
+    out: &mut Vec<u8>,
+    run: u64,
+    call: Call,
+    call_bytes: &[u8],
+    first: u64,
+    items: &[T],
+) -> Result<Chunk, String> {
+    let start = out.len();
+    out.extend_from_slice(&[0; frame::HEADER]);
+    // A `TaskHead` field by field: `first`, then the call's bytes.
+    let appended = frame::append(&first, out).and_then(|()| {
+        out.extend_from_slice(call_bytes);
+        frame::append(items, out)
+    });
+    let len = out.len() - start - frame::HEADER;
+    let failed = match appended {
+        Err(e) => Some(format!("cannot encode: {e}")),
+        Ok(()) if len > frame::MAX_FRAME => {
+            Some(format!("task chunk of {len} bytes exceeds the frame limit"))
+        }
+        Ok(()) => None,
+    };
+    if let Some(message) = failed {
+        out.truncate(start);
+        return Err(message);
     }
-    frame[..frame::HEADER].copy_from_slice(&(len as u32).to_le_bytes());
+    out[start..start + frame::HEADER].copy_from_slice(&(len as u32).to_le_bytes());
     Ok(Chunk {
         run,
         first,
         count: items.len(),
         call,
-        frame,
+        bytes: frame::HEADER + len,
+        frame: Vec::new(),
     })
 }
 
@@ -174,12 +223,22 @@ impl Slots {
 
 /// Nanoseconds on `CLOCK_MONOTONIC`, the same clock in every process.
 pub(crate) fn monotonic_ns() -> u64 {
+    clock_ns(libc::CLOCK_MONOTONIC)
+}
+
+/// Nanoseconds on `CLOCK_MONOTONIC_COARSE`: the time of the last timer
+/// tick (1 to 10 ms apart), read for a fifth of `monotonic_ns`'s cost.
+pub(crate) fn coarse_ns() -> u64 {
+    clock_ns(libc::CLOCK_MONOTONIC_COARSE)
+}
+
+fn clock_ns(clock: libc::clockid_t) -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: `ts` is a valid timespec for clock_gettime to fill.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    unsafe { libc::clock_gettime(clock, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
@@ -192,6 +251,28 @@ mod tests {
         assert_eq!(SlotState::from(0), SlotState::Fresh);
         assert_eq!(SlotState::from(2 * 41 + 1), SlotState::Running(41));
         assert_eq!(SlotState::from(2 * 41 + 2), SlotState::Finished(41));
+    }
+
+    #[test]
+    fn a_chunk_frame_is_a_task_head_then_the_items() {
+        let call = Call {
+            tramp: 0x5555_dead_beef,
+            arg: 300,
+        };
+        let mut out = vec![7];
+        let chunk =
+            append_chunk(&mut out, 3, call, &call_bytes(call), 1 << 40, &[5u64, 6]).unwrap();
+        assert_eq!((chunk.bytes, out[0]), (out.len() - 1, 7));
+        let (payload, used) = frame::split(&out[1..]).unwrap().unwrap();
+        assert_eq!(used, chunk.bytes);
+        let (head, rest) = postcard::take_from_bytes::<TaskHead>(payload).unwrap();
+        assert_eq!((head.first, head.call), (1 << 40, call));
+        assert_eq!(postcard::from_bytes::<Vec<u64>>(rest).unwrap(), [5, 6]);
+        let owned = encode_chunk(3, call, 1 << 40, &[5u64, 6]).unwrap();
+        assert_eq!(
+            (owned.frame.as_slice(), owned.bytes),
+            (&out[1..], chunk.bytes)
+        );
     }
 
     #[test]

@@ -23,7 +23,7 @@ use serde::de::DeserializeOwned;
 
 use crate::frame;
 use crate::options::{EXIT_INIT_FAILED, EXIT_PROTOCOL};
-use crate::wire::{Call, Outcome, ResultHead, Slot, TaskHead, monotonic_ns};
+use crate::wire::{Call, Outcome, ResultHead, Slot, TaskHead, coarse_ns, monotonic_ns};
 use process_toolkit::EXIT_PARENT_GONE;
 
 /// A worker sends its finished results at least this often...
@@ -48,9 +48,76 @@ pub(crate) trait Runner: 'static {
 }
 
 /// The trampoline type every chunk names by address: runs the chunk's
-/// items, appends the result frame to the buffer, and moves the clock
-/// (when the previous chunk ended) to when this one did.
-type Tramp = fn(&Ctx<'_>, u64, u64, &[u8], &mut Vec<u8>, &mut Instant) -> Result<(), ()>;
+/// items, appends the result frame to the buffer, and ticks the clock.
+type Tramp = fn(&Ctx<'_>, u64, u64, &[u8], &mut Vec<u8>, &mut Clock) -> Result<(), ()>;
+
+/// Chunks per clock reading at most...
+const MAX_STRIDE: u32 = 64;
+/// ...and about how long a reading covers.
+const STRIDE_NS: u64 = 10_000;
+
+/// Times chunks without reading the clock after every one (a reading
+/// costs as much as a tiny task, about 28 ns in a VM): it is read every
+/// `stride` chunks, and the stride adapts so that a reading covers about
+/// `STRIDE_NS`. So that a sudden long chunk is not hidden behind a stride
+/// set by tiny ones (its result held back, the parent's estimate stale),
+/// every chunk also reads the coarse clock (about 6 ns), and a timer tick
+/// since the last reading forces one: readings are never more than a tick
+/// (1 to 10 ms) apart, and a long chunk brings the stride back to 1.
+pub(crate) struct Clock {
+    /// The last reading.
+    pub last: Instant,
+    /// The coarse clock at the last reading.
+    tick_at: u64,
+    /// Chunks ended since then.
+    chunks: u32,
+    stride: u32,
+}
+
+impl Clock {
+    fn new() -> Self {
+        Clock {
+            last: Instant::now(),
+            tick_at: coarse_ns(),
+            chunks: 0,
+            stride: 1,
+        }
+    }
+
+    /// Starts over after waiting for input.
+    fn restart(&mut self) {
+        self.last = Instant::now();
+        self.tick_at = coarse_ns();
+        self.chunks = 0;
+    }
+
+    /// Whether the clock was read at the end of the last chunk.
+    fn just_read(&self) -> bool {
+        self.chunks == 0
+    }
+
+    /// A chunk ended: the average nanoseconds of the chunks since the
+    /// last reading if the clock was read now, else 0 (not measured).
+    fn tick(&mut self) -> u64 {
+        self.chunks += 1;
+        let tick_at = coarse_ns();
+        if self.chunks < self.stride && tick_at == self.tick_at {
+            return 0;
+        }
+        self.tick_at = tick_at;
+        let now = Instant::now();
+        let ns = now
+            .duration_since(self.last)
+            .as_nanos()
+            .min(u64::MAX as u128) as u64;
+        let per = (ns / u64::from(self.chunks)).max(1);
+        let fits = (STRIDE_NS / per).min(u64::from(MAX_STRIDE)) as u32;
+        self.stride = fits.min(self.stride * 2).max(1);
+        self.last = now;
+        self.chunks = 0;
+        per
+    }
+}
 
 /// The [`Call`] that runs `C` with `arg`.
 pub(crate) fn call_of<C: Runner>(arg: u64) -> Call {
@@ -131,15 +198,16 @@ where
 
 /// Runs one chunk of `C` and appends its result frame to `out`: items
 /// are decoded one at a time and each outcome is encoded as soon as it is
-/// known, so a chunk costs no allocation but its results' own. One clock
-/// read per chunk: `since` (the previous chunk's end) to now.
+/// known, so a chunk costs no allocation but its results' own. The
+/// frame ends with the chunk's nanoseconds from [`Clock::tick`] (0: not
+/// measured).
 fn run_chunk<C: Runner>(
     ctx: &Ctx<'_>,
     arg: u64,
     first: u64,
     items: &[u8],
     out: &mut Vec<u8>,
-    since: &mut Instant,
+    clock: &mut Clock,
 ) -> Result<(), ()> {
     let (count, mut items) = postcard::take_from_bytes::<usize>(items).map_err(|_| ())?;
     let start = out.len();
@@ -162,9 +230,7 @@ fn run_chunk<C: Runner>(
         ctx.slot.state.store(2 * seq + 2, Ordering::Release);
         append_outcome(&outcome, out);
     }
-    let now = Instant::now();
-    let ns = now.duration_since(*since).as_nanos().min(u64::MAX as u128) as u64;
-    *since = now;
+    let ns = clock.tick();
     let _ = frame::append(&ns, out);
     let len = out.len() - start - frame::HEADER;
     if len > frame::MAX_FRAME {
@@ -275,7 +341,7 @@ fn serve(ctx: &Ctx<'_>, mut input: File, mut output: File) -> i32 {
     let (mut start, mut filled) = (0, 0);
     let mut out: Vec<u8> = Vec::with_capacity(64 << 10);
     let mut oldest_unsent: Option<Instant> = None;
-    let mut clock = Instant::now();
+    let mut clock = Clock::new();
     loop {
         loop {
             let (payload, used) = match frame::split(&buf[start..filled]) {
@@ -286,7 +352,8 @@ fn serve(ctx: &Ctx<'_>, mut input: File, mut output: File) -> i32 {
             let Ok((head, items)) = postcard::take_from_bytes::<TaskHead>(payload) else {
                 return EXIT_PROTOCOL;
             };
-            let began = clock;
+            // At or before the chunk's start.
+            let began = clock.last;
             // SAFETY: the parent, the only writer of this pipe, put the
             // address of a `run_chunk::<C>` there (see `call_of`); this
             // process runs the parent's program image, so the same function
@@ -296,10 +363,13 @@ fn serve(ctx: &Ctx<'_>, mut input: File, mut output: File) -> i32 {
                 return EXIT_PROTOCOL;
             }
             start += used;
-            // Flush once the oldest unsent result began FLUSH_NS ago: a long
-            // task's result goes at once, tiny ones travel in batches.
+            // Flush once the oldest unsent result began FLUSH_NS ago (as
+            // far as the clock's last reading tells): a long task's result
+            // goes at once, tiny ones travel in batches.
             let oldest = *oldest_unsent.get_or_insert(began);
-            if clock.duration_since(oldest).as_nanos() >= FLUSH_NS || out.len() >= FLUSH_BYTES {
+            let late =
+                clock.just_read() && clock.last.duration_since(oldest).as_nanos() >= FLUSH_NS;
+            if late || out.len() >= FLUSH_BYTES {
                 if output.write_all(&out).is_err() {
                     return EXIT_PARENT_GONE;
                 }
@@ -327,12 +397,34 @@ fn serve(ctx: &Ctx<'_>, mut input: File, mut output: File) -> i32 {
                 other => break other,
             }
         };
-        clock = Instant::now();
+        clock.restart();
         match got {
             Ok(0) if filled == 0 => return 0, // end of work
             Ok(0) => return EXIT_PROTOCOL,    // pipe closed inside a frame
             Ok(n) => filled += n,
             Err(_) => return EXIT_PARENT_GONE,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_chunk_after_tiny_ones_is_timed_at_once() {
+        let mut clock = Clock::new();
+        // Tiny chunks grow the stride: most ticks read no clock.
+        let unread = (0..10_000).filter(|_| clock.tick() == 0).count();
+        assert!(
+            clock.stride > 1 && unread > 5_000,
+            "stride {}",
+            clock.stride
+        );
+        // A chunk that spans timer ticks is read when it ends, and sets
+        // the stride back to 1.
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        assert!(clock.tick() > STRIDE_NS, "the long chunk was not timed");
+        assert_eq!(clock.stride, 1);
     }
 }

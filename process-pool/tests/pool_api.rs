@@ -26,6 +26,14 @@ fn crash_on_5(x: u64) -> u64 {
     square(x)
 }
 
+/// Kills its own worker on task 15 000, when its window is full of chunks.
+fn crash_on_15000(x: u64) -> u64 {
+    if x == 15_000 {
+        let _ = raise(Signal::SIGKILL);
+    }
+    square(x)
+}
+
 fn panic_on_3(x: u64) -> u64 {
     assert!(x != 3, "task 3 panics on purpose");
     square(x)
@@ -86,6 +94,23 @@ fn killed_worker_mid_task() -> Check {
     let e = out[5].as_ref().unwrap_err().to_string();
     ensure(e.contains("SIGKILL"), || e.clone())?;
     others_right(&out, Some(5))
+}
+
+/// The chunks queued behind the lost task are sent again, byte for byte.
+fn killed_worker_with_a_full_window() -> Check {
+    let mut pool = Pool::new(2).map_err(|e| e.to_string())?;
+    let out = pool
+        .chunked(7)
+        .map(crash_on_15000, 0..20_000u64)
+        .map_err(|e| e.to_string())?;
+    match &out[15_000] {
+        Err(Error::WorkerDied { index: 15_000, .. }) => {}
+        other => return Err(format!("task 15000: {other:?}")),
+    }
+    ensure(pool.replacements().len() == 1, || {
+        format!("{:?}", pool.replacements())
+    })?;
+    others_right(&out, Some(15_000))
 }
 
 fn panicking_task() -> Check {
@@ -359,8 +384,12 @@ fn parent_killed() -> Check {
 }
 
 fn main() -> ExitCode {
-    let cases: [Case; 11] = [
+    let cases: [Case; 12] = [
         ("a SIGKILLed worker mid-task", killed_worker_mid_task),
+        (
+            "a SIGKILLed worker with a full window",
+            killed_worker_with_a_full_window,
+        ),
         ("a panicking task", panicking_task),
         ("a hung task under a timeout", hung_task_under_timeout),
         ("max_tasks_per_child retirement", retirement),
