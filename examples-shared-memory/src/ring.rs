@@ -29,9 +29,11 @@
 //!   what makes the ring work when both processes share one core: a
 //!   spinning side would burn the time slice the other side needs. So a
 //!   process that may run on one CPU only does not spin at all
-//!   ([`wait::Spin`]): with both sides on one core, a round trip then costs
-//!   two futex wakes and two context switches, as a pipe's costs two writes,
-//!   two reads and two switches.
+//!   ([`wait::Spin`]): it yields the CPU a few times (`sched_yield`), which
+//!   runs a peer that waits for this CPU at once, and only then sleeps.
+//!   With both sides on one core a round trip then costs two yields and two
+//!   context switches, and no futex call; a pipe's costs two writes, two
+//!   reads and two switches.
 //! - Dropping a handle closes its side: a consumer drains what is left and
 //!   then [`Consumer::recv`] returns `Ok(None)`; a producer's sends fail with
 //!   [`RingError::Closed`].
@@ -394,13 +396,11 @@ impl Producer {
                     .is_none_or(|used| used > cap as u64 || cap as u64 - used >= need as u64)
                     || shared.consumer_closed().load(Ordering::Acquire) != 0
             };
-            let waited = shared
-                .space_wait()
-                .with_spins(self.spin.spins())
+            let waited = self
+                .spin
+                .apply(shared.space_wait())
                 .wait_or_sleep(|| fits(&mut tail), timeout);
-            if waited == Waited::Slept {
-                self.spin.slept();
-            }
+            self.spin.waited(waited);
             let ok = waited != Waited::TimedOut;
             check_positions("tail position", tail, head, tail, cap)?;
             if tail < self.cached_tail {
@@ -511,13 +511,11 @@ impl Consumer {
                 *head = shared.head().load(Ordering::Acquire);
                 *head != tail || *closed
             };
-            let waited = shared
-                .data_wait()
-                .with_spins(self.spin.spins())
+            let waited = self
+                .spin
+                .apply(shared.data_wait())
                 .wait_or_sleep(|| ready(&mut head, &mut closed), timeout);
-            if waited == Waited::Slept {
-                self.spin.slept();
-            }
+            self.spin.waited(waited);
             let ok = waited != Waited::TimedOut;
             check_positions("head position", head, head, tail, self.shared.capacity)?;
             self.cached_head = head;
@@ -662,6 +660,35 @@ mod tests {
                 assert_eq!(buf, msg(i), "message {i}");
             }
             assert_eq!(rx.recv(&mut buf), Ok(None));
+        });
+    }
+
+    /// A side pinned to one CPU yields instead of spinning; its peer, free
+    /// to run on any CPU, spins: round trips between them still arrive
+    /// (the yields return at once when the peer runs elsewhere, then the
+    /// side sleeps).
+    #[test]
+    fn a_side_on_one_cpu_talks_to_a_side_on_any() {
+        let (down, up) = (Ring::new(4096).unwrap(), Ring::new(4096).unwrap());
+        let (mut tx, mut rx) = (down.producer().unwrap(), up.consumer().unwrap());
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let _pinned = crate::measure::OnOneCpu::pin().unwrap();
+                let (mut rx, mut tx) = (down.consumer().unwrap(), up.producer().unwrap());
+                assert_eq!((rx.spin.spins(), rx.spin.yields()), (0, wait::YIELDS));
+                let mut buf = Vec::new();
+                while rx.recv(&mut buf).unwrap().is_some() {
+                    tx.send(&buf).unwrap();
+                }
+            });
+            let mut buf = Vec::new();
+            for i in 0..2000u32 {
+                tx.send(&i.to_le_bytes()).unwrap();
+                let timeout = Duration::from_secs(10);
+                assert_eq!(rx.recv_timeout(&mut buf, timeout), Ok(4));
+                assert_eq!(buf, i.to_le_bytes());
+            }
+            drop(tx);
         });
     }
 

@@ -7,8 +7,9 @@
 //! of memory both processes map, which may even stay in cache). With
 //! `--same-core` everything runs again with both processes on one CPU: the
 //! ring still works, and a round trip costs no more than a pipe's, because
-//! a side that finds the ring empty or full sleeps on a futex at once
-//! instead of spinning for a peer that needs its CPU to run.
+//! a side that finds the ring empty or full yields the CPU to its peer
+//! (then sleeps on a futex) instead of spinning for a peer that needs its
+//! CPU to run.
 //! Exit 0 needs every message intact and in order (sequence number +
 //! checksum, counted by the consumer; else exit 1) and, loosely, less CPU
 //! time per small message for the ring than for the pipe: a release build
