@@ -213,7 +213,7 @@ impl Ring {
                 format!("ring capacity {capacity} exceeds {MAX_CAPACITY} bytes"),
             ));
         }
-        let capacity = capacity.max(MIN_CAPACITY).next_power_of_two();
+        let capacity = rounded_capacity(capacity);
         let map = SharedMapping::new(DATA + capacity)?;
         Ok(Self {
             map: Arc::new(map),
@@ -339,6 +339,12 @@ impl Shared {
         self.data_wait().wake_always();
         self.space_wait().wake_always();
     }
+}
+
+/// The capacity [`Ring::new`] makes of a requested one: a power of two, at
+/// least [`MIN_CAPACITY`].
+pub(crate) fn rounded_capacity(capacity: usize) -> usize {
+    capacity.max(MIN_CAPACITY).next_power_of_two()
 }
 
 /// Bytes a message of `len` bytes takes in the ring.
