@@ -33,7 +33,11 @@
 //!   runs a peer that waits for this CPU at once, and only then sleeps.
 //!   With both sides on one core a round trip then costs two yields and two
 //!   context switches, and no futex call; a pipe's costs two writes, two
-//!   reads and two switches.
+//!   reads and two switches. Each side also notes, in the header, the CPU
+//!   it last sent or received on (read through rseq, no system call); a
+//!   side whose peer was last seen on its own CPU yields in the same way
+//!   even if it may run on more, as when the scheduler puts both sides on
+//!   one CPU while other work keeps the rest busy.
 //! - Dropping a handle closes its side: a consumer drains what is left and
 //!   then [`Consumer::recv`] returns `Ok(None)`; a producer's sends fail with
 //!   [`RingError::Closed`].
@@ -128,6 +132,10 @@ const DATA_WAIT: usize = 256;
 const SPACE_WAIT: usize = 384;
 /// `[producer closed, consumer closed, producer taken, consumer taken]`.
 const STATE: usize = 512;
+/// The CPU the producer last sent from, as a [`wait::cpu_tag`].
+const PRODUCER_CPU: usize = 640;
+/// The CPU the consumer last received on.
+const CONSUMER_CPU: usize = 768;
 /// The data region starts on its own page.
 const DATA: usize = 4096;
 /// Bytes of the length header in front of each payload.
@@ -325,6 +333,20 @@ impl Shared {
         Waiter::new(self.u32_at(SPACE_WAIT), self.u32_at(SPACE_WAIT + 4))
     }
 
+    /// Publishes the CPU this side runs on in `slot` (a plain load when it
+    /// did not change, so the line stays shared with the reader).
+    fn note_cpu(&self, slot: usize) {
+        let (word, cpu) = (self.u32_at(slot), wait::cpu_tag());
+        if word.load(Ordering::Relaxed) != cpu {
+            word.store(cpu, Ordering::Relaxed);
+        }
+    }
+
+    /// The other side's last published CPU (0: not known yet).
+    fn cpu_in(&self, slot: usize) -> u32 {
+        self.u32_at(slot).load(Ordering::Relaxed)
+    }
+
     /// Pointer to the data byte at counter value `pos`.
     fn data(&self, pos: u64) -> *mut u8 {
         let offset = pos as usize & (self.capacity - 1);
@@ -404,7 +426,7 @@ impl Producer {
             };
             let waited = self
                 .spin
-                .apply(shared.space_wait())
+                .apply(shared.space_wait(), shared.cpu_in(CONSUMER_CPU))
                 .wait_or_sleep(|| fits(&mut tail), timeout);
             self.spin.waited(waited);
             let ok = waited != Waited::TimedOut;
@@ -430,6 +452,7 @@ impl Producer {
         // Release: the record's bytes are visible before the new head.
         self.shared.head().store(self.head, Ordering::Release);
         self.shared.data_wait().wake();
+        self.shared.note_cpu(PRODUCER_CPU);
         Ok(())
     }
 
@@ -519,7 +542,7 @@ impl Consumer {
             };
             let waited = self
                 .spin
-                .apply(shared.data_wait())
+                .apply(shared.data_wait(), shared.cpu_in(PRODUCER_CPU))
                 .wait_or_sleep(|| ready(&mut head, &mut closed), timeout);
             self.spin.waited(waited);
             let ok = waited != Waited::TimedOut;
@@ -540,6 +563,7 @@ impl Consumer {
         // may reuse the space.
         self.shared.tail().store(self.tail, Ordering::Release);
         self.shared.space_wait().wake();
+        self.shared.note_cpu(CONSUMER_CPU);
         Ok(len)
     }
 

@@ -98,8 +98,15 @@ impl Spin {
         if self.spins == 0 { YIELDS } else { 0 }
     }
 
-    /// Applies this budget to `waiter`.
-    pub fn apply<'a, W: FutexWord>(&self, waiter: Waiter<'a, W>) -> Waiter<'a, W> {
+    /// Applies this budget to `waiter`, whose peer last said it ran on
+    /// `peer` (a [`cpu_tag`]). A peer that ran on this very CPU cannot make
+    /// progress while we spin, even where the CPU set has more CPUs (the
+    /// scheduler put both sides on one of them, say while other work keeps
+    /// the rest busy): then the wait yields instead, as on one CPU.
+    pub fn apply<'a, W: FutexWord>(&self, waiter: Waiter<'a, W>, peer: u32) -> Waiter<'a, W> {
+        if self.spins > 0 && peer != 0 && peer == cpu_tag() {
+            return waiter.with_spins(0).with_yields(YIELDS);
+        }
         waiter.with_spins(self.spins()).with_yields(self.yields())
     }
 
@@ -120,6 +127,15 @@ impl Spin {
             self.spins = spins_for_cpu_set();
         }
     }
+}
+
+/// The CPU this thread runs on plus one, or 0 if unknown: what each side of
+/// a ring publishes for the other ([`Spin::apply`]). `sched_getcpu` reads
+/// it from the kernel's rseq area (glibc 2.35 and later), no system call.
+pub fn cpu_tag() -> u32 {
+    // SAFETY: no arguments, no memory; -1 on failure.
+    let cpu = unsafe { libc::sched_getcpu() };
+    u32::try_from(cpu).map_or(0, |c| c.saturating_add(1))
 }
 
 /// [`SPINS`], or 0 if this thread may run on one CPU only (or the set cannot
@@ -374,11 +390,34 @@ mod tests {
         let mut learns = before.clone();
         learns.waited(Waited::Slept);
         assert_eq!(learns.spins(), 0);
+        // On one CPU a peer seen there changes nothing; on more, a peer on
+        // this CPU turns the spin into yields.
+        let here = cpu_tag();
+        assert_ne!(here, 0);
+        let spin = Spin::new();
+        let w = |peer| {
+            let (seq, flag) = (AtomicU32::new(0), AtomicU32::new(0));
+            let w = spin.apply(Waiter::new(&seq, &flag), peer);
+            (w.spins, w.yields)
+        };
+        assert_eq!(w(here), (0, YIELDS));
         drop(pinned);
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         let expected = if cpus > 1 { SPINS } else { 0 };
         assert_eq!(before.spins(), expected);
         assert_eq!(Spin::new().spins(), expected);
         assert_eq!(Spin::new().yields(), if cpus > 1 { 0 } else { YIELDS });
+        let spin = Spin::new();
+        let (seq, flag) = (AtomicU32::new(0), AtomicU32::new(0));
+        let budget = |peer| {
+            let w = spin.apply(Waiter::new(&seq, &flag), peer);
+            (w.spins, w.yields)
+        };
+        assert_eq!(budget(0), (spin.spins(), spin.yields()), "unknown peer");
+        if cpus > 1 {
+            // The thread may move between the two looks; only a peer that
+            // is surely elsewhere can be checked.
+            assert_eq!(budget(u32::MAX), (SPINS, 0));
+        }
     }
 }
