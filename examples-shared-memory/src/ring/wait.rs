@@ -1,6 +1,8 @@
-//! The ring's sleep/wake handshake: "spin briefly, then sleep on a futex
-//! until the other side made progress", without lost wake-ups and without a
-//! system call on the fast path.
+//! The ring's sleep/wake handshake: "spin briefly (or, where the peer needs
+//! this CPU, yield it a few times), then sleep on a futex until the other
+//! side made progress", without lost wake-ups and without a system call on
+//! the fast path. A yield changes nothing in the handshake: it only looks
+//! at the progress, like a spin, before the flag is raised.
 //!
 //! The sleeper raises `sleeping`, issues a SeqCst fence, reads the futex
 //! word `seq` and checks its condition once more; only then does it sleep
@@ -58,8 +60,8 @@ const RECHECK_YIELDED: u32 = 1024;
 /// The CPU set (`sched_getaffinity`) is read when the handle is made and
 /// again only after a wait that could not end on the fast path, never on
 /// it: after every sleep that followed a spin (the spin failed, so one more
-/// system call costs nothing), after every [`RECHECK`]th sleep without one
-/// and every [`RECHECK_YIELDED`]th wait that a yield ended. So a process
+/// system call costs nothing), after every 64th sleep without one (`RECHECK`)
+/// and every 1024th wait that a yield ended (`RECHECK_YIELDED`). So a process
 /// moved onto one CPU stops spinning after its next wait, and one given
 /// more CPUs spins again soon. A process pinned to one CPU whose peer is
 /// pinned to another still works: its yields return at once, and it sleeps
@@ -131,7 +133,8 @@ impl Spin {
 
 /// The CPU this thread runs on plus one, or 0 if unknown: what each side of
 /// a ring publishes for the other ([`Spin::apply`]). `sched_getcpu` reads
-/// it from the kernel's rseq area (glibc 2.35 and later), no system call.
+/// it from the kernel's rseq area (glibc 2.35 and later; older ones ask the
+/// vDSO): no system call on x86-64.
 pub fn cpu_tag() -> u32 {
     // SAFETY: no arguments, no memory; -1 on failure.
     let cpu = unsafe { libc::sched_getcpu() };
