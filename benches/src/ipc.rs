@@ -11,7 +11,8 @@
 //! [`Transport::PipeOneCore`] and [`Transport::RingOneCore`] run the same
 //! peers with both processes pinned to one CPU (a busy machine, a one-CPU
 //! container): a ring side that spun there would burn the time slice its
-//! peer needs, so a ring on one CPU sleeps at once.
+//! peer needs, so a ring on one CPU yields the CPU to its peer at once
+//! (and sleeps if that does not help).
 //!
 //! A [`Peer`] is started once (a thread, or a forked child process that only
 //! reads, writes and `_exit`s, so it may be forked from a process that runs

@@ -1,5 +1,5 @@
 //! The benchmark harness the programs share: CPU time, cheapest-of timing,
-//! `memcpy` bandwidth, pinning to one CPU, and the verdict of a program's
+//! pinning to one CPU, and the verdict of a program's
 //! own speed claim (checked in an optimised build, re-measured a bounded
 //! number of times, "not checked" on a busy machine).
 //!
@@ -7,7 +7,7 @@
 //! process toolkit's.
 
 use std::io;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// User + system CPU time used so far by this process plus every child it
 /// has reaped ([`process_toolkit::rusage`] of `RUSAGE_SELF` and
@@ -44,27 +44,6 @@ pub fn cheapest<T, E, C: PartialOrd>(
     cost: impl Fn(&T) -> C,
 ) -> Result<T, E> {
     process_toolkit::best_of(runs, || measure().map(|t| ByCost(cost(&t), t))).map(|b| b.1)
-}
-
-/// Single-thread `memcpy` bandwidth (bytes copied per second, best of 5)
-/// between two buffers of `bytes` bytes: choose more than the last-level
-/// cache to measure memory, not cache. (For copies this large glibc's
-/// `memcpy` may switch to non-temporal stores that bypass the cache: this
-/// is what one big copy costs, not what a cache-resident one does.)
-pub fn memcpy_bandwidth(bytes: usize) -> f64 {
-    let src = vec![0x5Au8; bytes];
-    let mut dst = vec![0u8; bytes];
-    dst.copy_from_slice(&src); // fault the pages in
-    let best = (0..5)
-        .map(|_| {
-            let t = Instant::now();
-            dst.copy_from_slice(std::hint::black_box(&src));
-            std::hint::black_box(&mut dst);
-            t.elapsed()
-        })
-        .min()
-        .unwrap_or(Duration::MAX);
-    bytes as f64 / best.as_secs_f64().max(1e-9)
 }
 
 /// The calling thread (in a single-threaded program: the process, and the

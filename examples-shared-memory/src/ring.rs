@@ -29,9 +29,15 @@
 //!   what makes the ring work when both processes share one core: a
 //!   spinning side would burn the time slice the other side needs. So a
 //!   process that may run on one CPU only does not spin at all
-//!   ([`wait::Spin`]): with both sides on one core, a round trip then costs
-//!   two futex wakes and two context switches, as a pipe's costs two writes,
-//!   two reads and two switches.
+//!   ([`wait::Spin`]): it yields the CPU a few times (`sched_yield`), which
+//!   runs a peer that waits for this CPU at once, and only then sleeps.
+//!   With both sides on one core a round trip then costs two yields and two
+//!   context switches, and no futex call; a pipe's costs two writes, two
+//!   reads and two switches. Each side also notes, in the header, the CPU
+//!   it last sent or received on (read through rseq, no system call); a
+//!   side whose peer was last seen on its own CPU yields in the same way
+//!   even if it may run on more, as when the scheduler puts both sides on
+//!   one CPU while other work keeps the rest busy.
 //! - Dropping a handle closes its side: a consumer drains what is left and
 //!   then [`Consumer::recv`] returns `Ok(None)`; a producer's sends fail with
 //!   [`RingError::Closed`].
@@ -126,6 +132,10 @@ const DATA_WAIT: usize = 256;
 const SPACE_WAIT: usize = 384;
 /// `[producer closed, consumer closed, producer taken, consumer taken]`.
 const STATE: usize = 512;
+/// The CPU the producer last sent from, as a [`wait::cpu_tag`].
+const PRODUCER_CPU: usize = 640;
+/// The CPU the consumer last received on.
+const CONSUMER_CPU: usize = 768;
 /// The data region starts on its own page.
 const DATA: usize = 4096;
 /// Bytes of the length header in front of each payload.
@@ -211,7 +221,7 @@ impl Ring {
                 format!("ring capacity {capacity} exceeds {MAX_CAPACITY} bytes"),
             ));
         }
-        let capacity = capacity.max(MIN_CAPACITY).next_power_of_two();
+        let capacity = rounded_capacity(capacity);
         let map = SharedMapping::new(DATA + capacity)?;
         Ok(Self {
             map: Arc::new(map),
@@ -323,6 +333,20 @@ impl Shared {
         Waiter::new(self.u32_at(SPACE_WAIT), self.u32_at(SPACE_WAIT + 4))
     }
 
+    /// Publishes the CPU this side runs on in `slot` (a plain load when it
+    /// did not change, so the line stays shared with the reader).
+    fn note_cpu(&self, slot: usize) {
+        let (word, cpu) = (self.u32_at(slot), wait::cpu_tag());
+        if word.load(Ordering::Relaxed) != cpu {
+            word.store(cpu, Ordering::Relaxed);
+        }
+    }
+
+    /// The other side's last published CPU (0: not known yet).
+    fn cpu_in(&self, slot: usize) -> u32 {
+        self.u32_at(slot).load(Ordering::Relaxed)
+    }
+
     /// Pointer to the data byte at counter value `pos`.
     fn data(&self, pos: u64) -> *mut u8 {
         let offset = pos as usize & (self.capacity - 1);
@@ -337,6 +361,12 @@ impl Shared {
         self.data_wait().wake_always();
         self.space_wait().wake_always();
     }
+}
+
+/// The capacity [`Ring::new`] makes of a requested one: a power of two, at
+/// least [`MIN_CAPACITY`].
+pub(crate) fn rounded_capacity(capacity: usize) -> usize {
+    capacity.max(MIN_CAPACITY).next_power_of_two()
 }
 
 /// Bytes a message of `len` bytes takes in the ring.
@@ -394,13 +424,11 @@ impl Producer {
                     .is_none_or(|used| used > cap as u64 || cap as u64 - used >= need as u64)
                     || shared.consumer_closed().load(Ordering::Acquire) != 0
             };
-            let waited = shared
-                .space_wait()
-                .with_spins(self.spin.spins())
+            let waited = self
+                .spin
+                .apply(shared.space_wait(), shared.cpu_in(CONSUMER_CPU))
                 .wait_or_sleep(|| fits(&mut tail), timeout);
-            if waited == Waited::Slept {
-                self.spin.slept();
-            }
+            self.spin.waited(waited);
             let ok = waited != Waited::TimedOut;
             check_positions("tail position", tail, head, tail, cap)?;
             if tail < self.cached_tail {
@@ -424,6 +452,7 @@ impl Producer {
         // Release: the record's bytes are visible before the new head.
         self.shared.head().store(self.head, Ordering::Release);
         self.shared.data_wait().wake();
+        self.shared.note_cpu(PRODUCER_CPU);
         Ok(())
     }
 
@@ -511,13 +540,11 @@ impl Consumer {
                 *head = shared.head().load(Ordering::Acquire);
                 *head != tail || *closed
             };
-            let waited = shared
-                .data_wait()
-                .with_spins(self.spin.spins())
+            let waited = self
+                .spin
+                .apply(shared.data_wait(), shared.cpu_in(PRODUCER_CPU))
                 .wait_or_sleep(|| ready(&mut head, &mut closed), timeout);
-            if waited == Waited::Slept {
-                self.spin.slept();
-            }
+            self.spin.waited(waited);
             let ok = waited != Waited::TimedOut;
             check_positions("head position", head, head, tail, self.shared.capacity)?;
             self.cached_head = head;
@@ -536,6 +563,7 @@ impl Consumer {
         // may reuse the space.
         self.shared.tail().store(self.tail, Ordering::Release);
         self.shared.space_wait().wake();
+        self.shared.note_cpu(CONSUMER_CPU);
         Ok(len)
     }
 
@@ -662,6 +690,35 @@ mod tests {
                 assert_eq!(buf, msg(i), "message {i}");
             }
             assert_eq!(rx.recv(&mut buf), Ok(None));
+        });
+    }
+
+    /// A side pinned to one CPU yields instead of spinning; its peer, free
+    /// to run on any CPU, spins: round trips between them still arrive
+    /// (the yields return at once when the peer runs elsewhere, then the
+    /// side sleeps).
+    #[test]
+    fn a_side_on_one_cpu_talks_to_a_side_on_any() {
+        let (down, up) = (Ring::new(4096).unwrap(), Ring::new(4096).unwrap());
+        let (mut tx, mut rx) = (down.producer().unwrap(), up.consumer().unwrap());
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let _pinned = crate::measure::OnOneCpu::pin().unwrap();
+                let (mut rx, mut tx) = (down.consumer().unwrap(), up.producer().unwrap());
+                assert_eq!((rx.spin.spins(), rx.spin.yields()), (0, wait::YIELDS));
+                let mut buf = Vec::new();
+                while rx.recv(&mut buf).unwrap().is_some() {
+                    tx.send(&buf).unwrap();
+                }
+            });
+            let mut buf = Vec::new();
+            for i in 0..2000u32 {
+                tx.send(&i.to_le_bytes()).unwrap();
+                let timeout = Duration::from_secs(10);
+                assert_eq!(rx.recv_timeout(&mut buf, timeout), Ok(4));
+                assert_eq!(buf, i.to_le_bytes());
+            }
+            drop(tx);
         });
     }
 

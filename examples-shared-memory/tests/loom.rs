@@ -4,11 +4,13 @@
 //! `RUSTFLAGS="--cfg loom" cargo test --release -p examples-shared-memory --test loom`
 //!
 //! One thread publishes progress and calls `wake` (once, or after each of
-//! two steps); the other waits for all of it with no spinning, so it always
-//! takes the sleeping path. With the SeqCst
-//! fences the sleeper is always woken; without them loom finds the
-//! interleaving where the sleeper misses the progress and the waker misses
-//! the flag: a lost wake-up.
+//! two steps); the other waits for all of it: at once on the sleeping path
+//! (no spin, no yield), after one yield as a side on one CPU does
+//! (`Spin::yields`), or after one spin as a side on more CPUs does. The
+//! progress may land before, during or after the yield or the spin, so the
+//! sleeping path runs after each. With the SeqCst fences the sleeper is
+//! always woken; without them loom finds the interleaving where the sleeper
+//! misses the progress and the waker misses the flag: a lost wake-up.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -54,6 +56,9 @@ impl<const FENCE: bool> FutexWord for Word<FENCE> {
             fence(order)
         }
     }
+    fn yield_now() {
+        loom::thread::yield_now()
+    }
     fn wait(&self, expected: u32, _timeout: Option<Duration>) {
         loop {
             if self.value.load(Ordering::SeqCst) != expected {
@@ -80,10 +85,21 @@ struct Shared<const FENCE: bool> {
     sleeping: Word<FENCE>,
 }
 
+/// How the sleeper waits before it takes the sleeping path.
+#[derive(Clone, Copy)]
+enum Before {
+    /// Nothing: it sleeps at once.
+    Nothing,
+    /// One `yield_now` and a check, as on one CPU.
+    Yield,
+    /// One spin and a check, as on more CPUs.
+    Spin,
+}
+
 /// The waker makes `steps` steps of progress, waking after each; the
 /// sleeper waits for all of them (as a producer that needs more space than
-/// one freed record).
-fn handshake<const FENCE: bool>(steps: u64) {
+/// one freed record), doing `before` first.
+fn handshake<const FENCE: bool>(steps: u64, before: Before) {
     loom::model(move || {
         let done = Arc::new(AtomicBool::new(false));
         let shared = Arc::new(Shared::<FENCE> {
@@ -103,7 +119,14 @@ fn handshake<const FENCE: bool>(steps: u64) {
                 done.store(true, Ordering::SeqCst);
             })
         };
-        let waiter = Waiter::new(&shared.seq, &shared.sleeping).with_spins(0);
+        let (spins, yields) = match before {
+            Before::Nothing => (0, 0),
+            Before::Yield => (0, 1),
+            Before::Spin => (1, 0),
+        };
+        let waiter = Waiter::new(&shared.seq, &shared.sleeping)
+            .with_spins(spins)
+            .with_yields(yields);
         let ready = || shared.progress.load(Ordering::Acquire) == steps;
         assert!(waiter.wait(ready, None));
         waker.join().unwrap();
@@ -112,7 +135,9 @@ fn handshake<const FENCE: bool>(steps: u64) {
 
 #[test]
 fn the_sleeper_is_always_woken() {
-    handshake::<true>(1);
+    for before in [Before::Nothing, Before::Yield, Before::Spin] {
+        handshake::<true>(1, before);
+    }
 }
 
 /// The first wake can land after the sleeper raised its flag but before it
@@ -121,11 +146,20 @@ fn the_sleeper_is_always_woken() {
 /// threaded ring test hung with the ring empty and the producer asleep).
 #[test]
 fn a_wake_spent_on_too_little_progress_is_not_lost() {
-    handshake::<true>(2);
+    for before in [Before::Nothing, Before::Yield, Before::Spin] {
+        handshake::<true>(2, before);
+    }
 }
 
 #[test]
 #[should_panic(expected = "lost wake-up")]
 fn without_the_fences_a_wake_up_is_lost() {
-    handshake::<false>(1);
+    handshake::<false>(1, Before::Nothing);
+}
+
+/// The yield changes nothing there: the progress may still come after it.
+#[test]
+#[should_panic(expected = "lost wake-up")]
+fn without_the_fences_a_wake_up_is_lost_after_a_yield_too() {
+    handshake::<false>(1, Before::Yield);
 }

@@ -103,12 +103,14 @@ fn check_ring_output(out: &str) {
         figure(out, "pipe/ring  round trip ", "(target") > 0.0,
         "{out}"
     );
-    assert!(figure(out, "memcpy", "MB/s") > 0.0);
+    assert!(figure(out, "memcpy 65536 B", "MB/s") > 0.0, "{out}");
     // The CPU-cost comparison is the program's own claim, checked only in a
     // release build on an idle machine; a test only sees that it is printed.
     assert!(figure(out, "pipe/ring  small", "(checked:") > 0.0, "{out}");
     assert!(figure(out, "ring/pipe  small", "(target") > 0.0, "{out}");
-    assert!(figure(out, "ring/memcpy", "(target") > 0.0, "{out}");
+    // A debug build's ring is so slow against memcpy that its ratio may
+    // print as 0.00.
+    assert!(figure(out, "ring/memcpy", "(target") >= 0.0, "{out}");
     assert!(out.lines().last().unwrap().starts_with("lesson: "));
 }
 

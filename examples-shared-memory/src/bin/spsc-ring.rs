@@ -2,13 +2,17 @@
 //! processes many times faster than a pipe: no system call per message.
 //!
 //! Notice: small messages gain most (a pipe pays a `write` and a `read` per
-//! message, the ring a few atomic operations); large ones approach `memcpy`
-//! speed (a pipe copies twice through the kernel, the ring copies in and out
-//! of memory both processes map, which may even stay in cache). With
+//! message, the ring a few atomic operations); large ones gain less (a pipe
+//! copies twice through the kernel, the ring copies in and out of memory
+//! both processes map, each byte crossing from one core's cache to the
+//! other's) and stay well below one `memcpy` of the same messages (the
+//! `memcpy` row: one thread copying them once into a buffer of the ring's
+//! size, nothing received or checked). With
 //! `--same-core` everything runs again with both processes on one CPU: the
 //! ring still works, and a round trip costs no more than a pipe's, because
-//! a side that finds the ring empty or full sleeps on a futex at once
-//! instead of spinning for a peer that needs its CPU to run.
+//! a side that finds the ring empty or full yields the CPU to its peer
+//! (then sleeps on a futex) instead of spinning for a peer that needs its
+//! CPU to run.
 //! Exit 0 needs every message intact and in order (sequence number +
 //! checksum, counted by the consumer; else exit 1) and, loosely, less CPU
 //! time per small message for the ring than for the pipe: a release build
@@ -59,7 +63,7 @@ fn run() -> Result<(), Failure> {
         StreamError::Io(e) => Failure::from(e), // the system refused: 71
         lost => Failure::claim(lesson::one_line(&lost)), // a message lost or damaged: 1
     })?;
-    print!("{}", figures.report(measure::memcpy_bandwidth(64 << 20)));
+    print!("{}", figures.report());
     let Count { messages, streams } = count;
     println!("intact and in order: {messages} messages in {streams} streams");
     if let Some(note) = verdict.note("the CPU claim") {

@@ -5,8 +5,9 @@
 //! A round trip is where spinning matters most: each side waits for the
 //! other once per message. On two cores the ring's waiter catches the reply
 //! while spinning, with no system call; with both sides on one core it
-//! sleeps at once ([`super::wait::Spin`]), so the round trip costs what a
-//! pipe's costs, futex calls in place of `read` and `write`.
+//! yields the CPU to its peer at once ([`super::wait::Spin`]), so a round
+//! trip costs two `sched_yield` calls where a pipe's costs two `write` and
+//! two `read` calls, each with the same two context switches.
 
 use std::io::{self, BufReader, Write};
 use std::os::fd::OwnedFd;

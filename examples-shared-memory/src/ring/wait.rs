@@ -1,6 +1,8 @@
-//! The ring's sleep/wake handshake: "spin briefly, then sleep on a futex
-//! until the other side made progress", without lost wake-ups and without a
-//! system call on the fast path.
+//! The ring's sleep/wake handshake: "spin briefly (or, where the peer needs
+//! this CPU, yield it a few times), then sleep on a futex until the other
+//! side made progress", without lost wake-ups and without a system call on
+//! the fast path. A yield changes nothing in the handshake: it only looks
+//! at the progress, like a spin, before the flag is raised.
 //!
 //! The sleeper raises `sleeping`, issues a SeqCst fence, reads the futex
 //! word `seq` and checks its condition once more; only then does it sleep
@@ -30,29 +32,45 @@ use std::time::{Duration, Instant};
 /// of a peer that waits for this CPU.
 pub const SPINS: u32 = 256;
 
+/// How many times a side on one CPU gives the CPU away (`sched_yield`)
+/// before it sleeps. A peer that waits for this CPU runs at once and, as it
+/// never went to sleep, needs no `FUTEX_WAKE`: a round trip between two
+/// processes on one core then costs two `sched_yield` calls and two
+/// switches, where sleeping costs two `FUTEX_WAIT`, two `FUTEX_WAKE` and
+/// two switches (and a pipe two `write`, two `read` and two switches). A
+/// peer that is not runnable here (asleep, or on another CPU) makes each
+/// yield return at once: a few system calls lost before the sleep.
+pub const YIELDS: u32 = 8;
+
 /// Sleeps without a spin in front between two looks at the CPU set (see
 /// [`Spin`]).
 const RECHECK: u32 = 64;
 
-/// How long a side spins before it sleeps: [`SPINS`] while this process may
-/// run on more than one CPU, none while it may run on one only (`taskset -c
-/// 0`, a one-CPU container, a cpuset). On one CPU the peer cannot make
-/// progress while we spin: it needs this very CPU, so a spin only delays the
-/// sleep that lets it run (with both sides pinned to one core, 256 spins
-/// per wait made a 64 B round trip five times slower than a pipe's).
+/// Waits ended by a yield between two looks at the CPU set.
+const RECHECK_YIELDED: u32 = 1024;
+
+/// How long a side spins (or yields) before it sleeps: [`SPINS`] checks
+/// while this process may run on more than one CPU; while it may run on
+/// one only (`taskset -c 0`, a one-CPU container, a cpuset), no spin but
+/// [`YIELDS`] `sched_yield` calls. On one CPU the peer cannot make progress
+/// while we spin: it needs this very CPU, so a spin only delays it (with
+/// both sides pinned to one core, 256 spins per wait made a 64 B round trip
+/// five times slower than a pipe's); a yield hands the CPU over at once.
 ///
 /// The CPU set (`sched_getaffinity`) is read when the handle is made and
-/// again only after a sleep, never on the fast path: after every sleep that
-/// followed a spin (the spin failed, so one more system call costs nothing)
-/// and after every [`RECHECK`]th sleep without one, so a process moved
-/// onto one CPU stops spinning after its next wait, and one given more CPUs
-/// spins again soon. A process pinned to one CPU whose peer is pinned to
-/// another still works, it only sleeps where a spin would have caught the
-/// peer.
+/// again only after a wait that could not end on the fast path, never on
+/// it: after every sleep that followed a spin (the spin failed, so one more
+/// system call costs nothing), after every 64th sleep without one (`RECHECK`)
+/// and every 1024th wait that a yield ended (`RECHECK_YIELDED`). So a process
+/// moved onto one CPU stops spinning after its next wait, and one given
+/// more CPUs spins again soon. A process pinned to one CPU whose peer is
+/// pinned to another still works: its yields return at once, and it sleeps
+/// where a spin would have caught the peer.
 #[derive(Debug, Clone)]
 pub struct Spin {
     spins: u32,
     sleeps: u32,
+    yielded: u32,
 }
 
 impl Default for Spin {
@@ -67,21 +85,60 @@ impl Spin {
         Self {
             spins: spins_for_cpu_set(),
             sleeps: 0,
+            yielded: 0,
         }
     }
 
-    /// Checks before each sleep.
+    /// Checks before each sleep, spinning.
     pub fn spins(&self) -> u32 {
         self.spins
     }
 
-    /// Called after a wait that ended in a sleep.
-    pub fn slept(&mut self) {
-        self.sleeps = self.sleeps.wrapping_add(1);
-        if self.spins > 0 || self.sleeps % RECHECK == 0 {
+    /// `sched_yield` calls before each sleep, after the spins: [`YIELDS`]
+    /// on one CPU, none on more.
+    pub fn yields(&self) -> u32 {
+        if self.spins == 0 { YIELDS } else { 0 }
+    }
+
+    /// Applies this budget to `waiter`, whose peer last said it ran on
+    /// `peer` (a [`cpu_tag`]). A peer that ran on this very CPU cannot make
+    /// progress while we spin, even where the CPU set has more CPUs (the
+    /// scheduler put both sides on one of them, say while other work keeps
+    /// the rest busy): then the wait yields instead, as on one CPU.
+    pub fn apply<'a, W: FutexWord>(&self, waiter: Waiter<'a, W>, peer: u32) -> Waiter<'a, W> {
+        if self.spins > 0 && peer != 0 && peer == cpu_tag() {
+            return waiter.with_spins(0).with_yields(YIELDS);
+        }
+        waiter.with_spins(self.spins()).with_yields(self.yields())
+    }
+
+    /// Called after each wait, with how it ended.
+    pub fn waited(&mut self, how: Waited) {
+        let recheck = match how {
+            Waited::Spun | Waited::TimedOut => false,
+            Waited::Yielded => {
+                self.yielded = self.yielded.wrapping_add(1);
+                self.yielded % RECHECK_YIELDED == 0
+            }
+            Waited::Slept => {
+                self.sleeps = self.sleeps.wrapping_add(1);
+                self.spins > 0 || self.sleeps % RECHECK == 0
+            }
+        };
+        if recheck {
             self.spins = spins_for_cpu_set();
         }
     }
+}
+
+/// The CPU this thread runs on plus one, or 0 if unknown: what each side of
+/// a ring publishes for the other ([`Spin::apply`]). `sched_getcpu` reads
+/// it from the kernel's rseq area (glibc 2.35 and later; older ones ask the
+/// vDSO): no system call on x86-64.
+pub fn cpu_tag() -> u32 {
+    // SAFETY: no arguments, no memory; -1 on failure.
+    let cpu = unsafe { libc::sched_getcpu() };
+    u32::try_from(cpu).map_or(0, |c| c.saturating_add(1))
 }
 
 /// [`SPINS`], or 0 if this thread may run on one CPU only (or the set cannot
@@ -109,6 +166,9 @@ pub trait FutexWord {
     fn fetch_add(&self, value: u32, order: Ordering) -> u32;
     /// A memory fence in the same memory model as these atomics.
     fn fence(order: Ordering);
+    /// Gives this CPU to another runnable thread, if there is one
+    /// (`sched_yield`).
+    fn yield_now();
     /// Sleeps while the word holds `expected`, until [`FutexWord::wake`] or
     /// the timeout; may return early for no reason (callers look again).
     fn wait(&self, expected: u32, timeout: Option<Duration>);
@@ -131,6 +191,9 @@ impl FutexWord for AtomicU32 {
     }
     fn fence(order: Ordering) {
         fence(order)
+    }
+    fn yield_now() {
+        std::thread::yield_now()
     }
 
     /// `FUTEX_WAIT` without `FUTEX_PRIVATE_FLAG`: keyed by the physical
@@ -181,8 +244,10 @@ impl FutexWord for AtomicU32 {
 /// How a [`Waiter::wait_or_sleep`] ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Waited {
-    /// Ready without a sleep (at once, or while spinning).
+    /// Ready without a sleep or a yield (at once, or while spinning).
     Spun,
+    /// Ready after a yield, without a sleep.
+    Yielded,
     /// Ready after at least one `FUTEX_WAIT`.
     Slept,
     /// Not ready before the timeout.
@@ -196,6 +261,7 @@ pub struct Waiter<'a, W: FutexWord> {
     seq: &'a W,
     sleeping: &'a W,
     spins: u32,
+    yields: u32,
 }
 
 impl<'a, W: FutexWord> Waiter<'a, W> {
@@ -205,12 +271,19 @@ impl<'a, W: FutexWord> Waiter<'a, W> {
             seq,
             sleeping,
             spins: SPINS,
+            yields: 0,
         }
     }
 
     /// The same with `spins` checks before sleeping (a model uses 0).
     pub fn with_spins(self, spins: u32) -> Self {
         Self { spins, ..self }
+    }
+
+    /// The same with `yields` checks, each after a yield, once the spins
+    /// are over and before sleeping.
+    pub fn with_yields(self, yields: u32) -> Self {
+        Self { yields, ..self }
     }
 
     /// Waits until `ready()` holds (true) or about `timeout` passed
@@ -222,8 +295,8 @@ impl<'a, W: FutexWord> Waiter<'a, W> {
         self.wait_or_sleep(ready, timeout) != Waited::TimedOut
     }
 
-    /// [`Waiter::wait`] that also says whether it went to sleep (so a
-    /// [`Spin`] can learn from it).
+    /// [`Waiter::wait`] that also says whether it yielded or went to sleep
+    /// (so a [`Spin`] can learn from it).
     pub fn wait_or_sleep(
         &self,
         mut ready: impl FnMut() -> bool,
@@ -241,6 +314,12 @@ impl<'a, W: FutexWord> Waiter<'a, W> {
                 return Waited::Spun;
             }
             std::hint::spin_loop();
+        }
+        for _ in 0..self.yields {
+            W::yield_now();
+            if ready() {
+                return Waited::Yielded;
+            }
         }
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut slept = false;
@@ -309,14 +388,39 @@ mod tests {
         let before = Spin::new();
         let pinned = OnOneCpu::pin().unwrap();
         assert_eq!(Spin::new().spins(), 0);
+        assert_eq!(Spin::new().yields(), YIELDS);
         // A handle made before the pinning learns it at its next sleep.
         let mut learns = before.clone();
-        learns.slept();
+        learns.waited(Waited::Slept);
         assert_eq!(learns.spins(), 0);
+        // On one CPU a peer seen there changes nothing; on more, a peer on
+        // this CPU turns the spin into yields.
+        let here = cpu_tag();
+        assert_ne!(here, 0);
+        let spin = Spin::new();
+        let w = |peer| {
+            let (seq, flag) = (AtomicU32::new(0), AtomicU32::new(0));
+            let w = spin.apply(Waiter::new(&seq, &flag), peer);
+            (w.spins, w.yields)
+        };
+        assert_eq!(w(here), (0, YIELDS));
         drop(pinned);
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         let expected = if cpus > 1 { SPINS } else { 0 };
         assert_eq!(before.spins(), expected);
         assert_eq!(Spin::new().spins(), expected);
+        assert_eq!(Spin::new().yields(), if cpus > 1 { 0 } else { YIELDS });
+        let spin = Spin::new();
+        let (seq, flag) = (AtomicU32::new(0), AtomicU32::new(0));
+        let budget = |peer| {
+            let w = spin.apply(Waiter::new(&seq, &flag), peer);
+            (w.spins, w.yields)
+        };
+        assert_eq!(budget(0), (spin.spins(), spin.yields()), "unknown peer");
+        if cpus > 1 {
+            // The thread may move between the two looks; only a peer that
+            // is surely elsewhere can be checked.
+            assert_eq!(budget(u32::MAX), (SPINS, 0));
+        }
     }
 }
