@@ -507,16 +507,29 @@ impl Pool {
         let w = &mut self.workers[wi];
         let chunk = w.in_flight.pop_front().expect("checked above");
         w.finish(&chunk);
-        // 0: the worker did not read its clock for this chunk.
-        w.chunk_ns = match (w.chunk_ns, ns) {
-            (old, 0) => old,
-            (0, ns) => ns,
-            (old, ns) => (3 * old + ns) / 4,
-        };
+        // 0: the worker did not read its clock for this chunk. A reading
+        // is the average of every chunk since the one before, so it
+        // counts as many times as they: an estimate left over from a call
+        // of long chunks gives way within one reading, not dozens.
+        if ns == 0 {
+            w.unmeasured = w.unmeasured.saturating_add(1);
+        } else {
+            w.chunk_ns = smoothed(w.chunk_ns, ns, w.unmeasured + 1);
+            w.unmeasured = 0;
+        }
         self.spread[wi] += chunk.count;
         run.outstanding -= chunk.count;
         true
     }
+}
+
+/// `old` (0: none yet) moved a quarter of the way towards `ns`, `weight`
+/// times (at most 16: by then `old` has less than 1% left).
+fn smoothed(old: u64, ns: u64, weight: u32) -> u64 {
+    if old == 0 {
+        return ns;
+    }
+    (0..weight.min(16)).fold(old, |avg, _| (3 * avg + ns) / 4)
 }
 
 /// Decodes a result frame's outcomes (after its head) for `chunk` into
@@ -657,5 +670,20 @@ fn sigpipe_pending() -> bool {
             return false;
         }
         libc::sigismember(set.as_ptr(), libc::SIGPIPE) == 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::smoothed;
+
+    #[test]
+    fn a_reading_weighs_as_much_as_the_chunks_it_covers() {
+        assert_eq!(smoothed(0, 7, 1), 7); // the first reading is taken as it is
+        assert_eq!(smoothed(400, 800, 1), 500);
+        // 5 ms per chunk left over from long chunks, then one reading of
+        // 64 tiny chunks: the estimate is near the new figure at once.
+        assert!(smoothed(5_000_000, 100, 64) < 60_000);
+        assert_eq!(smoothed(5_000_000, 100, 64), smoothed(5_000_000, 100, 16));
     }
 }

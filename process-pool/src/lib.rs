@@ -227,6 +227,8 @@ struct Worker {
     sent: usize,
     /// Smoothed nanoseconds per chunk, 0 before the first result.
     chunk_ns: u64,
+    /// Chunks finished since the last one the worker timed.
+    unmeasured: u32,
     queued_bytes: usize,
     state: WorkerState,
 }

@@ -302,6 +302,7 @@ impl Pool {
             in_flight: VecDeque::new(),
             sent: 0,
             chunk_ns: 0,
+            unmeasured: 0,
             queued_bytes: 0,
             state: WorkerState::Serving,
         })
