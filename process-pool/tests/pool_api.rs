@@ -18,17 +18,10 @@ fn square(x: u64) -> u64 {
     x * x
 }
 
-/// Kills its own worker on task 5.
-fn crash_on_5(x: u64) -> u64 {
-    if x == 5 {
-        let _ = raise(Signal::SIGKILL);
-    }
-    square(x)
-}
-
-/// Kills its own worker on task 15 000, when its window is full of chunks.
-fn crash_on_15000(x: u64) -> u64 {
-    if x == 15_000 {
+/// Kills its own worker on task `N` (each `N` is a function of its own,
+/// zero-sized, as the pool wants).
+fn crash_on<const N: u64>(x: u64) -> u64 {
+    if x == N {
         let _ = raise(Signal::SIGKILL);
     }
     square(x)
@@ -82,7 +75,9 @@ fn others_right(results: &[Result<u64, Error>], bad: Option<usize>) -> Check {
 fn killed_worker_mid_task() -> Check {
     let mut pool = Pool::new(2).map_err(|e| e.to_string())?;
     let pids = pool.pids();
-    let out = pool.map(crash_on_5, 0..20u64).map_err(|e| e.to_string())?;
+    let out = pool
+        .map(crash_on::<5>, 0..20u64)
+        .map_err(|e| e.to_string())?;
     match &out[5] {
         Err(Error::WorkerDied {
             index: 5,
@@ -101,7 +96,7 @@ fn killed_worker_with_a_full_window() -> Check {
     let mut pool = Pool::new(2).map_err(|e| e.to_string())?;
     let out = pool
         .chunked(7)
-        .map(crash_on_15000, 0..20_000u64)
+        .map(crash_on::<15_000>, 0..20_000u64)
         .map_err(|e| e.to_string())?;
     match &out[15_000] {
         Err(Error::WorkerDied { index: 15_000, .. }) => {}
@@ -223,7 +218,7 @@ fn submit_and_wait_timeout() -> Check {
         other => return Err(format!("a cancelled task: {other:?}")),
     }
     let handles = (0..20u64)
-        .map(|x| pool.submit(crash_on_5, x))
+        .map(|x| pool.submit(crash_on::<5>, x))
         .collect::<Result<Vec<_>, _>>()
         .map_err(e)?;
     let out: Vec<Result<u64, Error>> = handles.into_iter().map(|h| h.wait(&mut pool)).collect();
@@ -256,7 +251,7 @@ fn thread_then_killed_worker() -> Check {
     let threads = process_toolkit::thread_count().map_err(|e| e.to_string())?;
     ensure(threads == 2, || format!("{threads} threads, wanted 2"))?;
     let pids = pool.pids();
-    let out = pool.map(crash_on_5, 0..20u64).map_err(e)?;
+    let out = pool.map(crash_on::<5>, 0..20u64).map_err(e)?;
     match &out[5] {
         Err(
             err @ Error::WorkerDied {
