@@ -88,10 +88,7 @@ impl Clock {
     /// a worker fed a few chunks at a time (a small window) reports often
     /// and the parent's estimate, hence the window, can grow.
     fn restart(&mut self) {
-        self.last = Instant::now();
-        self.tick_at = coarse_ns();
-        self.chunks = 0;
-        self.stride = 1;
+        *self = Clock::new();
     }
 
     /// Whether the clock was read at the end of the last chunk.
