@@ -274,35 +274,31 @@ pub fn over_ring(count: u64, len: usize, capacity: usize) -> Result<Transfer, St
 
 /// The `memcpy` baseline of [`over_ring`], like for like: one thread
 /// stamps the same `count` messages of `len` bytes (the same four prepared
-/// bodies) and copies each once into the next record of a buffer of the
-/// ring's capacity, wrapping as the ring does (length header in front, a
-/// payload that straddles the end in two pieces). The same sizes, total
-/// bytes and cache footprint as the ring's producer, without a consumer:
-/// what moving these messages costs at the least. Nothing is received, so
-/// `received` is 0; timed, like a stream, from the first message to the
-/// last.
+/// bodies) and copies each once into the next `len` bytes of a buffer of
+/// the ring's capacity, starting over at its front when a message does not
+/// fit. The same sizes, total bytes and cache footprint as the ring's
+/// producer, without a consumer: what moving these messages costs at the
+/// least. Nothing is received, so `received` is 0; timed, like a stream,
+/// from the first message to the last.
 pub fn over_memcpy(count: u64, len: usize, capacity: usize) -> Result<Transfer, StreamError> {
     let count = count.max(2);
     let cpu = cpu_time();
     let cap = super::rounded_capacity(capacity);
-    if super::record_len(len) > cap {
+    if len > cap {
         let why = format!("a {len}-byte message does not fit in {cap} bytes");
         return Err(io::Error::new(io::ErrorKind::InvalidInput, why).into());
     }
     let mut messages = Messages::new(len);
-    let mut ring = vec![0u8; cap];
+    let mut buf = vec![0u8; cap];
     let mut start = Instant::now();
-    let mut pos = 0;
+    let mut at = 0;
     for seq in 0..count {
-        let msg = messages.get(seq);
-        let at = pos & (cap - 1);
-        ring[at..at + 8].copy_from_slice(&(len as u64).to_le_bytes());
-        let body = (pos + 8) & (cap - 1);
-        let first = len.min(cap - body);
-        ring[body..body + first].copy_from_slice(&msg[..first]);
-        ring[..len - first].copy_from_slice(&msg[first..]);
-        std::hint::black_box(&mut ring);
-        pos += super::record_len(len);
+        if at + len > cap {
+            at = 0;
+        }
+        buf[at..at + len].copy_from_slice(messages.get(seq));
+        std::hint::black_box(&mut buf);
+        at += len;
         if seq == 0 {
             start = Instant::now();
         }
