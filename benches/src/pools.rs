@@ -79,14 +79,11 @@ pub fn waits_in_pool(pool: &mut Pool, job: &WaitJob) -> io::Result<usize> {
     Ok(done as usize)
 }
 
-/// `tasks` tiny tasks through the pool's `map`, `chunk` per message.
+/// `tasks` tiny tasks through the pool's `try_map` (the values, or the
+/// first task's error: what rayon's collect and Python's `Pool.map`
+/// give), `chunk` per message.
 pub fn tiny_in_pool(pool: &mut Pool, tasks: u64, chunk: usize) -> io::Result<Vec<u64>> {
-    pool.chunked(chunk)
-        .map(tiny, 0..tasks)
-        .map_err(lost)?
-        .into_iter()
-        .map(|r| r.map_err(lost))
-        .collect()
+    pool.chunked(chunk).try_map(tiny, 0..tasks).map_err(lost)
 }
 
 /// The pools `compare` uses, forked together at the start of `main`,

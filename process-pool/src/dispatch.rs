@@ -13,13 +13,13 @@ use nix::sys::signal::{self, SigSet, SigmaskHow, Signal};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::frame;
 use crate::recovery::close;
 use crate::submit::SUBMITTED;
 use crate::wire::{
     Call, Chunk, Outcome, ResultHead, append_chunk, call_bytes, encode_chunk, split_chunk,
 };
 use crate::{Error, Pool, PoolState, WorkerState};
+use crate::{codec, frame};
 
 /// Work queued per worker, in nanoseconds of measured chunk time: enough
 /// to cover the parent's wake-up latency on a busy machine, small enough
@@ -48,13 +48,43 @@ pub(crate) struct Run<I: Iterator, R> {
     pub outstanding: usize,
     /// Results for `imap`, `imap_unordered` and `submit`, as they come.
     pub ready: VecDeque<(usize, Result<R, Error>)>,
-    /// For `map` and `starmap`: every result in its final place, by
-    /// input position (`Error::Missing` until it arrives), grown as
-    /// results arrive. `ready` stays empty then.
-    pub out: Option<Vec<Result<R, Error>>>,
+    /// Where results go: `ready` (`Out::Queue`), or their final places.
+    pub out: Out<R>,
     /// The items of the chunk being encoded (kept, so pulling a chunk
     /// allocates nothing).
     pub scratch: Vec<I::Item>,
+}
+
+/// Where a run's results go.
+pub(crate) enum Out<R> {
+    /// To the back of `ready`, as they come: `imap`, `imap_unordered`,
+    /// `submit`.
+    Queue,
+    /// `map` and `starmap`: every result in its final place, by input
+    /// position (`Error::Missing` until it arrives), grown as results
+    /// arrive.
+    Each(Vec<Result<R, Error>>),
+    /// `try_map`: every value in its place (`None` until it arrives), and
+    /// the failures aside; a value is 16 bytes for a `u64`, where a
+    /// `Result<u64, Error>` is 40.
+    Values {
+        values: Vec<Option<R>>,
+        failed: Vec<(usize, Error)>,
+    },
+}
+
+/// Sets `slots[index]`, growing `slots` with `gap()` up to it. Grown here
+/// rather than when input is pulled, so the end written to is the one in
+/// cache.
+#[inline(always)]
+fn place<T>(slots: &mut Vec<T>, index: usize, value: T, gap: impl Fn(usize) -> T) {
+    if index >= slots.len() {
+        let from = slots.len();
+        slots.extend((from..index).map(gap));
+        slots.push(value);
+    } else {
+        slots[index] = value;
+    }
 }
 
 impl<I: Iterator, R> Run<I, R> {
@@ -74,7 +104,7 @@ impl<I: Iterator, R> Run<I, R> {
             retry: VecDeque::new(),
             outstanding: 0,
             ready: VecDeque::new(),
-            out: None,
+            out: Out::Queue,
             scratch: Vec::new(),
         }
     }
@@ -89,22 +119,13 @@ impl<I: Iterator, R> Run<I, R> {
     /// through the stack (a stall per task, measured).
     #[inline(always)]
     pub fn put(&mut self, index: usize, result: Result<R, Error>) {
-        match &mut self.out {
-            // Grown here rather than when input is pulled, so the end
-            // written to is the one in cache.
-            Some(out) if index >= out.len() => {
-                let from = out.len();
-                out.extend((from..index).map(|index| Err(Error::Missing { index })));
-                out.push(result);
+        match (&mut self.out, result) {
+            (Out::Each(out), result) => {
+                place(out, index, result, |index| Err(Error::Missing { index }))
             }
-            Some(out) => {
-                // Usually over the placeholder: nothing to drop then.
-                match std::mem::replace(&mut out[index], result) {
-                    Err(Error::Missing { .. }) => {}
-                    old => drop(old),
-                }
-            }
-            None => self.ready.push_back((index, result)),
+            (Out::Values { values, .. }, Ok(r)) => place(values, index, Some(r), |_| None),
+            (Out::Values { failed, .. }, Err(e)) => failed.push((index, e)),
+            (Out::Queue, result) => self.ready.push_back((index, result)),
         }
     }
 
@@ -112,22 +133,54 @@ impl<I: Iterator, R> Run<I, R> {
     /// `ready` had `mark` entries (bytes that did not decode to the end).
     fn unput(&mut self, mark: usize, indices: std::ops::Range<usize>) {
         match &mut self.out {
-            Some(out) => {
+            Out::Each(out) => {
                 for index in indices.start..indices.end.min(out.len()) {
                     out[index] = Err(Error::Missing { index });
                 }
             }
-            None => self.ready.truncate(mark),
+            Out::Values { values, failed } => {
+                for index in indices.start..indices.end.min(values.len()) {
+                    values[index] = None;
+                }
+                failed.retain(|(index, _)| !indices.contains(index));
+            }
+            Out::Queue => self.ready.truncate(mark),
         }
     }
 
-    /// `out` with every task pulled in its place: [`Error::Missing`]
-    /// for those without a result.
-    pub fn take_out(&mut self) -> Vec<Result<R, Error>> {
-        let mut out = self.out.take().unwrap_or_default();
+    /// For `map`: every task pulled in its place, [`Error::Missing`] for
+    /// those without a result.
+    pub fn take_each(&mut self) -> Vec<Result<R, Error>> {
+        let mut out = match std::mem::replace(&mut self.out, Out::Queue) {
+            Out::Each(out) => out,
+            _ => Vec::new(),
+        };
         let from = out.len();
         out.extend((from..self.pulled).map(|index| Err(Error::Missing { index })));
         out
+    }
+
+    /// For `try_map`: every value, or the failure of the first task (in
+    /// input order) that failed or has no result.
+    pub fn take_values(&mut self) -> Result<Vec<R>, Error> {
+        let Out::Values { values, failed } = std::mem::replace(&mut self.out, Out::Queue) else {
+            return Ok(Vec::new());
+        };
+        let missing = (values.len()..self.pulled)
+            .chain(values.iter().position(Option::is_none))
+            .min();
+        let first_failed = failed.into_iter().min_by_key(|(index, _)| *index);
+        if let Some((index, e)) = first_failed
+            && missing.is_none_or(|m| index <= m)
+        {
+            return Err(e);
+        }
+        if let Some(index) = missing {
+            return Err(Error::Missing { index });
+        }
+        // Every slot holds a value; the collect reuses the allocation.
+        let values: Option<Vec<R>> = values.into_iter().collect();
+        values.ok_or(Error::Missing { index: 0 })
     }
 }
 
@@ -167,7 +220,7 @@ impl Pool {
             retry: VecDeque::new(),
             outstanding: 0,
             ready: VecDeque::new(),
-            out: None,
+            out: Out::Queue,
             scratch: Vec::new(),
         })
     }
@@ -467,7 +520,7 @@ impl Pool {
         payload: &[u8],
         run: &mut Run<I, R>,
     ) -> bool {
-        let Ok((head, rest)) = postcard::take_from_bytes::<ResultHead>(payload) else {
+        let Ok((head, rest)) = codec::take::<ResultHead>(payload) else {
             return false;
         };
         let w = &mut self.workers[wi];
@@ -483,8 +536,8 @@ impl Pool {
             }
             let chunk = w.in_flight.pop_front().expect("checked above");
             w.finish(&chunk);
-            // `[1, 0, ..]`: a `Vec` of one `Outcome::Ok`.
-            let ok = rest.get(..2) == Some(&[1, 0]);
+            // A `Vec` of one `Outcome::Ok`: the count 1, then variant 0.
+            let ok = rest.get(..12) == Some(&[1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
             self.deliver_submitted(chunk.first, rest, ok);
             return true;
         }
@@ -543,21 +596,21 @@ fn decode_outcomes<I: Iterator, R: DeserializeOwned>(
     pid: i32,
     deaths_in_a_row: &mut usize,
 ) -> Option<u64> {
-    let (count, mut bytes) = postcard::take_from_bytes::<usize>(bytes).ok()?;
+    let (count, mut bytes) = codec::take::<usize>(bytes).ok()?;
     if count != chunk.count {
         return None;
     }
     let first = (chunk.first - run.base) as usize;
     for index in first..first + count {
-        // `Outcome::Ok` is variant 0, one byte `0`: the value follows.
-        if let Some((0, value)) = bytes.split_first() {
-            let (r, rest) = postcard::take_from_bytes::<R>(value).ok()?;
+        // `Outcome::Ok` is variant 0, a `u32` 0: the value follows.
+        if let Some(([0, 0, 0, 0], value)) = bytes.split_first_chunk::<4>() {
+            let (r, rest) = codec::take::<R>(value).ok()?;
             bytes = rest;
             *deaths_in_a_row = 0;
             run.put(index, Ok(r));
             continue;
         }
-        let (outcome, rest) = postcard::take_from_bytes::<Outcome<R>>(bytes).ok()?;
+        let (outcome, rest) = codec::take::<Outcome<R>>(bytes).ok()?;
         bytes = rest;
         let result = match outcome {
             Outcome::Ok(r) => {
@@ -573,9 +626,7 @@ fn decode_outcomes<I: Iterator, R: DeserializeOwned>(
         };
         run.put(index, result);
     }
-    postcard::take_from_bytes::<u64>(bytes)
-        .ok()
-        .map(|(ns, _)| ns)
+    codec::decode::<u64>(bytes).ok()
 }
 
 impl crate::Worker {

@@ -87,7 +87,7 @@ pub enum Error {
     Encode {
         /// The task's position in the input.
         index: usize,
-        /// What postcard said.
+        /// What the codec said.
         message: String,
     },
     /// The task ran longer than the task timeout; its worker was killed

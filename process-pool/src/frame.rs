@@ -2,8 +2,8 @@
 //!
 //! A pipe carries bytes, not messages: one `read` may return half a message
 //! or three of them. A frame is a 4-byte little-endian length followed by
-//! that many bytes of [postcard]-encoded payload, so the reader always knows
-//! where one message ends. Python's `multiprocessing.Connection.send` does
+//! that many bytes of payload in the pool's [codec](crate::codec), so the
+//! reader always knows where one message ends. Python's `multiprocessing.Connection.send` does
 //! the same with a 4-byte length and a pickle.
 //!
 //! Bad input is an error, never a huge allocation: a length prefix above
@@ -29,6 +29,8 @@ use std::io::{self, Read, Write};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::codec;
+
 /// Bytes in the length prefix.
 pub const HEADER: usize = 4;
 
@@ -42,12 +44,12 @@ pub enum FrameError {
     /// The length prefix announces more than [`MAX_FRAME`] bytes.
     #[error("frame of {0} bytes exceeds the {MAX_FRAME}-byte limit")]
     TooLarge(usize),
-    /// The value could not be encoded (postcard needs sequences of known length).
+    /// The value could not be encoded (its `Serialize` refused it).
     #[error("cannot encode message: {0}")]
-    Encode(postcard::Error),
+    Encode(codec::Error),
     /// The payload is not a valid encoding of the expected type.
     #[error("cannot decode message: {0}")]
-    Decode(postcard::Error),
+    Decode(codec::Error),
     /// The stream ended in the middle of a frame.
     #[error("stream ended inside a frame ({0} bytes of it read)")]
     Truncated(usize),
@@ -73,54 +75,11 @@ pub fn encode<M: Serialize + ?Sized>(msg: &M, out: &mut Vec<u8>) -> Result<(), F
     Ok(())
 }
 
-/// Appends the bare postcard encoding of `value` (no length prefix) to
-/// `out`, without an intermediate buffer. On error `out` may hold a partial
-/// encoding: truncate it back.
-pub fn append<M: Serialize + ?Sized>(value: &M, out: &mut Vec<u8>) -> Result<(), postcard::Error> {
-    postcard::serialize_with_flavor(value, Tail(out))
-}
-
-/// A postcard output flavor that appends to a borrowed `Vec`.
-struct Tail<'a>(&'a mut Vec<u8>);
-
-impl postcard::ser_flavors::Flavor for Tail<'_> {
-    type Output = ();
-
-    /// Most calls carry a varint of 1 to 10 bytes that postcard just
-    /// wrote byte by byte into a buffer on the stack: those are copied a
-    /// byte at a time too. (A `memcpy`, or any wider load, would read
-    /// those bytes before their stores reach the cache: a stall per value.)
-    #[inline(always)]
-    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
-        let n = data.len();
-        if n > 16 {
-            self.0.extend_from_slice(data);
-            return Ok(());
-        }
-        self.0.reserve(16);
-        let spare = &mut self.0.spare_capacity_mut()[..16];
-        for (d, s) in spare.iter_mut().zip(data) {
-            // SAFETY: `s` is a valid, aligned reference to a byte. Volatile,
-            // so the compiler neither merges the loads into wider ones nor
-            // turns the loop into a `memcpy`.
-            d.write(unsafe { std::ptr::read_volatile(s) });
-        }
-        let len = self.0.len() + n;
-        // SAFETY: the `n` bytes after the old length were just written
-        // (`spare` is the uninitialized capacity, at least 16 bytes, and
-        // `n <= 16`).
-        unsafe { self.0.set_len(len) };
-        Ok(())
-    }
-
-    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
-        self.0.push(data);
-        Ok(())
-    }
-
-    fn finalize(self) -> postcard::Result<()> {
-        Ok(())
-    }
+/// Appends the bare encoding of `value` (no length prefix) to `out`. On
+/// error `out` may hold a partial encoding: truncate it back.
+#[inline]
+pub fn append<M: Serialize + ?Sized>(value: &M, out: &mut Vec<u8>) -> Result<(), codec::Error> {
+    codec::append(value, out)
 }
 
 /// Splits the first complete frame off the front of `buf`: returns its
@@ -139,9 +98,9 @@ pub fn split(buf: &[u8]) -> Result<Option<(&[u8], usize)>, FrameError> {
         .map(|payload| (payload, HEADER + len)))
 }
 
-/// Decodes a payload returned by [`split`].
+/// Decodes a payload returned by [`split`]: all of it, as one `M`.
 pub fn decode<M: DeserializeOwned>(payload: &[u8]) -> Result<M, FrameError> {
-    postcard::from_bytes(payload).map_err(FrameError::Decode)
+    codec::decode(payload).map_err(FrameError::Decode)
 }
 
 /// Encodes `msg` as one frame and writes it (one `write` for small frames).
@@ -234,18 +193,6 @@ mod tests {
             assert_eq!((j, v.len()), (i, i as usize));
         }
         assert!(reader.read::<(u64, Vec<u8>)>().unwrap().is_none());
-    }
-
-    #[test]
-    fn appended_bytes_are_exact_for_every_length() {
-        // Varints of every width, and byte strings around the 16-byte fast path.
-        let words: Vec<u64> = (0..64).map(|b| (1u64 << b) | 1).collect();
-        let strings: Vec<Vec<u8>> = (0..40u8).map(|n| (0..n).collect()).collect();
-        let mut out = vec![0xaa];
-        append(&(&words, &strings), &mut out).unwrap();
-        assert_eq!(out[0], 0xaa);
-        let back: (Vec<u64>, Vec<Vec<u8>>) = postcard::from_bytes(&out[1..]).unwrap();
-        assert_eq!((back.0, back.1), (words, strings));
     }
 
     #[test]

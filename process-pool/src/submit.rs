@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 
+use crate::codec;
 use crate::dispatch::{Run, SigpipeBlocked};
 use crate::wire::{Chunk, Outcome};
 use crate::{Error, Pool, PoolState, WorkerState};
@@ -122,10 +123,13 @@ impl<R: DeserializeOwned> TaskHandle<R> {
 /// A submitted task's outcome from the worker's bytes; bytes that do not
 /// decode are an error for this task, not a panic.
 fn decode<R: DeserializeOwned>(bytes: &[u8], pid: i32) -> Result<R, Error> {
-    let outcomes: Vec<Outcome<R>> = postcard::from_bytes(bytes).map_err(|e| Error::Encode {
-        index: 0,
-        message: format!("cannot decode the result from worker {pid}: {e}"),
-    })?;
+    let outcomes: Vec<Outcome<R>> =
+        codec::take(bytes)
+            .map(|(v, _)| v)
+            .map_err(|e| Error::Encode {
+                index: 0,
+                message: format!("cannot decode the result from worker {pid}: {e}"),
+            })?;
     match outcomes.into_iter().next() {
         Some(Outcome::Ok(r)) => Ok(r),
         Some(Outcome::Panicked(message)) => Err(Error::Panicked {

@@ -4,7 +4,7 @@
 //! A task chunk is one [frame](crate::frame): a [`TaskHead`] (the first
 //! task's sequence number, and which function to run: the address of a
 //! trampoline in this program's code, and its argument), then the
-//! postcard-encoded `Vec<T>` of items. A result chunk is one frame: a
+//! encoded `Vec<T>` of items ([`codec`](crate::codec)). A result chunk is one frame: a
 //! [`ResultHead`] (the first task), the `Vec<Outcome<R>>` (its length,
 //! then each outcome, encoded by the worker as it finishes the task), then
 //! the nanoseconds the chunk took as a `u64` (the average since the
@@ -18,7 +18,7 @@ use process_toolkit::SharedMapping;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::frame;
+use crate::{codec, frame};
 
 /// Which function a chunk runs: `tramp` is the address of a
 /// monomorphized `worker::run_chunk::<C>` in this program's code (the same
@@ -82,7 +82,7 @@ impl Chunk {
     }
 }
 
-/// The postcard encoding of `call`: what follows `first` in a
+/// The encoding of `call`: what follows `first` in a
 /// [`TaskHead`], the same for every chunk of a call.
 pub(crate) fn call_bytes(call: Call) -> Vec<u8> {
     let mut out = Vec::new();
@@ -152,8 +152,8 @@ pub(crate) fn split_chunk<T: Serialize + DeserializeOwned>(chunk: &Chunk, at: us
     let Some(items) = frame::split(&chunk.frame)
         .ok()
         .flatten()
-        .and_then(|(payload, _)| postcard::take_from_bytes::<TaskHead>(payload).ok())
-        .and_then(|(_, rest)| postcard::from_bytes::<Vec<T>>(rest).ok())
+        .and_then(|(payload, _)| codec::take::<TaskHead>(payload).ok())
+        .and_then(|(_, rest)| codec::decode::<Vec<T>>(rest).ok())
     else {
         return Vec::new();
     };
@@ -265,9 +265,9 @@ mod tests {
         assert_eq!((chunk.bytes, out[0]), (out.len() - 1, 7));
         let (payload, used) = frame::split(&out[1..]).unwrap().unwrap();
         assert_eq!(used, chunk.bytes);
-        let (head, rest) = postcard::take_from_bytes::<TaskHead>(payload).unwrap();
+        let (head, rest) = codec::take::<TaskHead>(payload).unwrap();
         assert_eq!((head.first, head.call), (1 << 40, call));
-        assert_eq!(postcard::from_bytes::<Vec<u64>>(rest).unwrap(), [5, 6]);
+        assert_eq!(codec::decode::<Vec<u64>>(rest).unwrap(), [5, 6]);
         let owned = encode_chunk(3, call, 1 << 40, &[5u64, 6]).unwrap();
         assert_eq!(
             (owned.frame.as_slice(), owned.bytes),

@@ -21,9 +21,9 @@ use nix::unistd::Pid;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::frame;
 use crate::options::{EXIT_INIT_FAILED, EXIT_PROTOCOL};
 use crate::wire::{Call, Outcome, ResultHead, Slot, TaskHead, coarse_ns, monotonic_ns};
+use crate::{codec, frame};
 use process_toolkit::EXIT_PARENT_GONE;
 
 /// A worker sends its finished results at least this often...
@@ -209,14 +209,14 @@ fn run_chunk<C: Runner>(
     out: &mut Vec<u8>,
     clock: &mut Clock,
 ) -> Result<(), ()> {
-    let (count, mut items) = postcard::take_from_bytes::<usize>(items).map_err(|_| ())?;
+    let (count, mut items) = codec::take::<usize>(items).map_err(|_| ())?;
     let start = out.len();
     out.extend_from_slice(&[0; frame::HEADER]);
     let appended =
         frame::append(&ResultHead { first }, out).and_then(|()| frame::append(&count, out));
     appended.map_err(|_| ())?;
     for k in 0..count {
-        let (item, rest) = postcard::take_from_bytes::<C::T>(items).map_err(|_| ())?;
+        let (item, rest) = codec::take::<C::T>(items).map_err(|_| ())?;
         items = rest;
         let seq = first + k as u64;
         if ctx.timed {
@@ -349,7 +349,7 @@ fn serve(ctx: &Ctx<'_>, mut input: File, mut output: File) -> i32 {
                 Ok(None) => break,
                 Err(_) => return EXIT_PROTOCOL,
             };
-            let Ok((head, items)) = postcard::take_from_bytes::<TaskHead>(payload) else {
+            let Ok((head, items)) = codec::take::<TaskHead>(payload) else {
                 return EXIT_PROTOCOL;
             };
             // At or before the chunk's start.

@@ -108,6 +108,44 @@ fn killed_worker_with_a_full_window() -> Check {
     others_right(&out, Some(15_000))
 }
 
+/// `try_map`: every value in order, or the first failure in input order
+/// (here a killed worker's task before a panicking one), and the pool
+/// stays good for the next call.
+fn try_map_gives_values_or_the_first_failure() -> Check {
+    let mut pool = Pool::new(2).map_err(|e| e.to_string())?;
+    let squares = pool
+        .chunked(64)
+        .try_map(square, 0..10_000u64)
+        .map_err(|e| e.to_string())?;
+    ensure(
+        squares
+            .iter()
+            .enumerate()
+            .all(|(i, &s)| s == square(i as u64))
+            && squares.len() == 10_000,
+        || "wrong squares".into(),
+    )?;
+    let both = |x: u64| {
+        if x == 3 {
+            panic_on_3(x)
+        } else {
+            crash_on::<2>(x)
+        }
+    };
+    match pool.chunked(2).try_map(both, 0..20u64) {
+        Err(Error::WorkerDied { index: 2, .. }) => {}
+        other => return Err(format!("crash at 2, panic at 3: {other:?}")),
+    }
+    match pool.try_map(panic_on_3, 0..20u64) {
+        Err(Error::Panicked { index: 3, .. }) => {}
+        other => return Err(format!("panic at 3: {other:?}")),
+    }
+    let again = pool.try_map(square, 0..100u64).map_err(|e| e.to_string())?;
+    ensure(again == (0..100).map(square).collect::<Vec<_>>(), || {
+        "wrong values after the failures".into()
+    })
+}
+
 fn panicking_task() -> Check {
     let mut pool = Pool::new(2).map_err(|e| e.to_string())?;
     let out = pool.map(panic_on_3, 0..20u64).map_err(|e| e.to_string())?;
@@ -379,8 +417,12 @@ fn parent_killed() -> Check {
 }
 
 fn main() -> ExitCode {
-    let cases: [Case; 12] = [
+    let cases: [Case; 13] = [
         ("a SIGKILLed worker mid-task", killed_worker_mid_task),
+        (
+            "try_map: the values, or the first failure",
+            try_map_gives_values_or_the_first_failure,
+        ),
         (
             "a SIGKILLed worker with a full window",
             killed_worker_with_a_full_window,

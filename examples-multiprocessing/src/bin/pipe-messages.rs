@@ -2,7 +2,8 @@
 //! encoding costs next to moving raw bytes.
 //!
 //! Notice: a pipe is a byte stream, so each message carries its length
-//! (4 bytes) before its postcard encoding, and the reader cuts the stream
+//! (4 bytes) before its serde encoding (the pool's fixed-width codec,
+//! `process_pool::codec`), and the reader cuts the stream
 //! there; encoding and decoding cost tens to hundreds of nanoseconds per
 //! message, while raw bytes move at memory-copy speed. A corrupt length
 //! prefix is refused, never allocated. Reach for frames whenever processes
