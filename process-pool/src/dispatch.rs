@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use crate::recovery::close;
 use crate::submit::SUBMITTED;
 use crate::wire::{
-    Call, Chunk, Outcome, ResultHead, append_chunk, call_bytes, encode_chunk, split_chunk,
+    Call, Chunk, OK_TAG, Outcome, ResultHead, append_chunk, call_bytes, encode_chunk, split_chunk,
 };
 use crate::{Error, Pool, PoolState, WorkerState};
 use crate::{codec, frame};
@@ -536,8 +536,8 @@ impl Pool {
             }
             let chunk = w.in_flight.pop_front().expect("checked above");
             w.finish(&chunk);
-            // A `Vec` of one `Outcome::Ok`: the count 1, then variant 0.
-            let ok = rest.get(..12) == Some(&[1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+            // A `Vec` of one `Outcome::Ok`: the count 1, then its tag.
+            let ok = rest.get(..8) == Some(&1u64.to_le_bytes()) && rest.get(8..12) == Some(&OK_TAG);
             self.deliver_submitted(chunk.first, rest, ok);
             return true;
         }
@@ -602,8 +602,7 @@ fn decode_outcomes<I: Iterator, R: DeserializeOwned>(
     }
     let first = (chunk.first - run.base) as usize;
     for index in first..first + count {
-        // `Outcome::Ok` is variant 0, a `u32` 0: the value follows.
-        if let Some(([0, 0, 0, 0], value)) = bytes.split_first_chunk::<4>() {
+        if let Some((&OK_TAG, value)) = bytes.split_first_chunk::<4>() {
             let (r, rest) = codec::take::<R>(value).ok()?;
             bytes = rest;
             *deaths_in_a_row = 0;

@@ -45,14 +45,17 @@ pub(crate) struct ResultHead {
 }
 
 /// One task's outcome, as the worker reports it. `Ok` stays the first
-/// variant: the parent's fast path (`dispatch::decode_outcomes`) knows it
-/// by its index, the byte 0.
+/// variant: both ends' fast paths write and know it by [`OK_TAG`].
 #[derive(Serialize, Deserialize)]
 pub(crate) enum Outcome<R> {
     Ok(R),
     Panicked(String),
     EncodeFailed(String),
 }
+
+/// How `Outcome::Ok` begins in the [codec](crate::codec): variant 0 as a
+/// `u32`. The value follows.
+pub(crate) const OK_TAG: [u8; 4] = [0; 4];
 
 /// A chunk of tasks as sent: the call it belongs to, the sequence number
 /// of its first task, how many, and its frame. While the chunk is in
@@ -273,6 +276,15 @@ mod tests {
             (owned.frame.as_slice(), owned.bytes),
             (&out[1..], chunk.bytes)
         );
+    }
+
+    #[test]
+    fn an_ok_outcome_is_its_tag_then_the_value() {
+        let mut out = Vec::new();
+        codec::append(&Outcome::Ok(5u64), &mut out).unwrap();
+        assert_eq!(out, [&OK_TAG[..], &5u64.to_le_bytes()].concat());
+        codec::append(&Outcome::<u64>::Panicked("p".into()), &mut out).unwrap();
+        assert_ne!(out[12..16], OK_TAG);
     }
 
     #[test]

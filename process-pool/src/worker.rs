@@ -22,7 +22,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::options::{EXIT_INIT_FAILED, EXIT_PROTOCOL};
-use crate::wire::{Call, Outcome, ResultHead, Slot, TaskHead, coarse_ns, monotonic_ns};
+use crate::wire::{Call, OK_TAG, Outcome, ResultHead, Slot, TaskHead, coarse_ns, monotonic_ns};
 use crate::{codec, frame};
 use process_toolkit::EXIT_PARENT_GONE;
 
@@ -252,7 +252,15 @@ fn run_chunk<C: Runner>(
 /// becomes an error for its task alone.
 pub(crate) fn append_outcome<R: Serialize>(outcome: &Outcome<R>, out: &mut Vec<u8>) {
     let at = out.len();
-    let failed = match frame::append(outcome, out) {
+    // `Ok`, by far the most common, without serde's enum machinery.
+    let appended = match outcome {
+        Outcome::Ok(r) => {
+            out.extend_from_slice(&OK_TAG);
+            frame::append(r, out)
+        }
+        other => frame::append(other, out),
+    };
+    let failed = match appended {
         Err(e) => format!("cannot encode result: {e}"),
         Ok(()) if out.len() - at > frame::MAX_FRAME / 2 => {
             format!("result of {} bytes is too large to send", out.len() - at)
