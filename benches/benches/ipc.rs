@@ -1,7 +1,8 @@
 //! ipc: one message stream at 64 B, 4 KiB, 64 KiB and 1 MiB between
 //! threads (crossbeam, std mpsc) and processes (pipe, Unix socket, the
-//! shared-memory ring, and pipe and ring again with both processes pinned
-//! to one CPU): throughput of a stream and latency of a round trip.
+//! shared-memory ring, pinned to two CPUs, and pipe and ring again with
+//! both processes pinned to one CPU): throughput of a stream and latency
+//! of a round trip.
 //!
 //! Each peer is started (thread spawned or child forked) outside the timed
 //! loop and checked with one batch before it is timed.

@@ -8,11 +8,20 @@
 //! copy). Python: `queue.Queue` between threads against
 //! `multiprocessing.Pipe`/`Queue`, which also pickle every message.
 //!
-//! [`Transport::PipeOneCore`] and [`Transport::RingOneCore`] run the same
-//! peers with both processes pinned to one CPU (a busy machine, a one-CPU
-//! container): a ring side that spun there would burn the time slice its
-//! peer needs, so a ring on one CPU yields the CPU to its peer at once
-//! (and sleeps if that does not help).
+//! Where the two processes run is chosen, not left to the scheduler:
+//! - [`Transport::Pipe`], [`Transport::UnixSocket`] and [`Transport::Ring`]
+//!   run on two cores: the peer is pinned to the second CPU this thread may
+//!   run on, and the parent to the first while it runs a batch. Unpinned,
+//!   the scheduler tends to leave a pair that hands work back and forth in
+//!   short batches on one CPU (it woke the peer there), which is the
+//!   one-core case below: `compare` showed the one-core figures in these
+//!   rows. Where this thread may run on one CPU only they run unpinned,
+//!   and their labels say so.
+//! - [`Transport::PipeOneCore`] and [`Transport::RingOneCore`] run the same
+//!   peers with both processes pinned to one CPU (a busy machine, a
+//!   one-CPU container): a ring side that spun there would burn the time
+//!   slice its peer needs, so a ring on one CPU yields the CPU to its peer
+//!   at once (and sleeps if that does not help).
 //!
 //! A [`Peer`] is started once (a thread, or a forked child process that only
 //! reads, writes and `_exit`s, so it may be forked from a process that runs
@@ -43,7 +52,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork, pipe2};
 
 use examples_shared_memory::child::close_other_fds;
-use examples_shared_memory::measure::{OnOneCpu, first_cpu, pin_to};
+use examples_shared_memory::measure::{OnOneCpu, first_cpu, first_two_cpus, pin_to};
 use examples_shared_memory::ring::{Consumer, Producer, Ring, RingError};
 
 /// The message sizes the benches use: 64 B, 4 KiB, 64 KiB, 1 MiB.
@@ -56,12 +65,15 @@ pub enum Transport {
     Crossbeam,
     /// `std::sync::mpsc::sync_channel` to a thread.
     Mpsc,
-    /// Two pipes to a forked process.
+    /// Two pipes to a forked process, on two cores (unpinned where there
+    /// is one CPU only).
     Pipe,
-    /// A `socketpair(AF_UNIX, SOCK_STREAM)` to a forked process.
+    /// A `socketpair(AF_UNIX, SOCK_STREAM)` to a forked process, on two
+    /// cores (unpinned where there is one CPU only).
     UnixSocket,
     /// Two SPSC rings in shared memory
-    /// (`examples_shared_memory::ring`) to a forked process.
+    /// (`examples_shared_memory::ring`) to a forked process, on two cores
+    /// (unpinned where there is one CPU only).
     Ring,
     /// [`Transport::Pipe`] with both processes pinned to one CPU (the
     /// parent only while it runs a batch): what a busy machine or a
@@ -83,14 +95,19 @@ impl Transport {
         Transport::RingOneCore,
     ];
 
-    /// A short label for tables and benchmark ids.
+    /// A short label for tables and benchmark ids. The two-core rows say
+    /// "unpinned" instead where this thread may run on one CPU only.
     pub fn label(self) -> &'static str {
+        let two = matches!(first_two_cpus(), Ok(Some(_)));
         match self {
             Transport::Crossbeam => "crossbeam channel (thread)",
             Transport::Mpsc => "std mpsc (thread)",
-            Transport::Pipe => "pipe (process)",
-            Transport::UnixSocket => "unix socket (process)",
-            Transport::Ring => "shared-memory ring (process)",
+            Transport::Pipe if two => "pipe (process, two cores)",
+            Transport::Pipe => "pipe (process, unpinned)",
+            Transport::UnixSocket if two => "unix socket (process, two cores)",
+            Transport::UnixSocket => "unix socket (process, unpinned)",
+            Transport::Ring if two => "shared-memory ring (process, two cores)",
+            Transport::Ring => "shared-memory ring (process, unpinned)",
             Transport::PipeOneCore => "pipe (process, one core)",
             Transport::RingOneCore => "shared-memory ring (process, one core)",
         }
@@ -125,16 +142,20 @@ enum Kind {
         from: File,
         child: Pid,
         buf: Vec<u8>,
-        cpu: Option<usize>,
+        cpus: Option<Cpus>,
     },
     Ring {
         to: Producer,
         from: Consumer,
         child: Pid,
         buf: Vec<u8>,
-        cpu: Option<usize>,
+        cpus: Option<Cpus>,
     },
 }
+
+/// Where a pinned pair runs: `[parent, peer]`, the same CPU twice for a
+/// one-core transport.
+type Cpus = [usize; 2];
 
 /// How long the parent waits for a ring peer before it calls it dead (a
 /// killed peer never closes its side of a ring).
@@ -183,10 +204,10 @@ impl Peer {
                 }
             }
             Transport::Pipe | Transport::PipeOneCore => {
-                let cpu = one_core(transport)?;
+                let cpus = placement(transport)?;
                 let (down_r, down_w) = pipe2(OFlag::O_CLOEXEC)?;
                 let (up_r, up_w) = pipe2(OFlag::O_CLOEXEC)?;
-                fork_peer(pattern, size, cpu, [down_w, up_r, down_r, up_w])?
+                fork_peer(pattern, size, cpus, [down_w, up_r, down_r, up_w])?
             }
             Transport::UnixSocket => {
                 let (mine, theirs) = socketpair(
@@ -197,10 +218,11 @@ impl Peer {
                 )?;
                 let mine2 = mine.try_clone()?;
                 let theirs2 = theirs.try_clone()?;
-                fork_peer(pattern, size, None, [mine, mine2, theirs, theirs2])?
+                let cpus = placement(transport)?;
+                fork_peer(pattern, size, cpus, [mine, mine2, theirs, theirs2])?
             }
             Transport::Ring | Transport::RingOneCore => {
-                fork_ring_peer(pattern, size, one_core(transport)?)?
+                fork_ring_peer(pattern, size, placement(transport)?)?
             }
         };
         Ok(Self {
@@ -222,11 +244,17 @@ impl Peer {
     /// returns the bytes the peer confirmed: `n * size` when all went well.
     pub fn run(&mut self, n: u64) -> io::Result<u64> {
         let size = self.size;
-        // A one-core peer runs pinned; the parent joins it for the batch.
+        // A pinned peer runs on its CPU for good; the parent takes its own
+        // (the peer's, on one core; the other one, on two) for the batch.
         let _pinned = match &self.kind {
-            Kind::Process { cpu: Some(cpu), .. } | Kind::Ring { cpu: Some(cpu), .. } => {
-                Some(OnOneCpu::on(*cpu)?)
+            Kind::Process {
+                cpus: Some([mine, _]),
+                ..
             }
+            | Kind::Ring {
+                cpus: Some([mine, _]),
+                ..
+            } => Some(OnOneCpu::on(*mine)?),
             _ => None,
         };
         match &mut self.kind {
@@ -412,22 +440,24 @@ fn drive_channel(
     }
 }
 
-/// For a one-core transport, the CPU both processes will share: the first
-/// this thread may run on.
-fn one_core(transport: Transport) -> io::Result<Option<usize>> {
+/// Where a process transport's pair runs (`[parent, peer]`): both on the
+/// first CPU this thread may run on for a one-core transport; for the
+/// others the first and the second, or unpinned (`None`) if there is no
+/// second.
+fn placement(transport: Transport) -> io::Result<Option<Cpus>> {
     match transport {
-        Transport::PipeOneCore | Transport::RingOneCore => first_cpu().map(Some),
-        _ => Ok(None),
+        Transport::PipeOneCore | Transport::RingOneCore => first_cpu().map(|c| Some([c, c])),
+        _ => first_two_cpus(),
     }
 }
 
-/// Forks the peer process, pinned to `cpu` if given. Of the descriptors
+/// Forks the peer process, the pair placed on `cpus` if given. Of the descriptors
 /// `[mine_w, mine_r, theirs_r, theirs_w]`, `mine_*` stay in the parent,
 /// `theirs_*` go to the child (and are closed in the parent).
 fn fork_peer(
     pattern: Pattern,
     size: usize,
-    cpu: Option<usize>,
+    cpus: Option<Cpus>,
     [mine_w, mine_r, theirs_r, theirs_w]: [OwnedFd; 4],
 ) -> io::Result<Kind> {
     // Allocated before fork: the child must not call malloc, which another
@@ -441,7 +471,7 @@ fn fork_peer(
     // it blocked on a lock.
     match unsafe { fork() }? {
         ForkResult::Child => {
-            become_peer(parent, cpu);
+            become_peer(parent, cpus.map(|[_, peer]| peer));
             // Keep only our own two ends: the parent's ends (so EOF reaches
             // us when the parent goes away) and every other peer's or
             // pool's descriptors the parent held at fork go. O_CLOEXEC
@@ -462,7 +492,7 @@ fn fork_peer(
                 from: File::from(mine_r),
                 child,
                 buf: vec![0u8; size],
-                cpu,
+                cpus,
             })
         }
     }
@@ -489,8 +519,9 @@ fn become_peer(parent: u32, cpu: Option<usize>) {
 }
 
 /// Forks a peer that talks through two rings in shared memory: `down`
-/// (parent to child) and `up` (child to parent); pinned to `cpu` if given.
-fn fork_ring_peer(pattern: Pattern, size: usize, cpu: Option<usize>) -> io::Result<Kind> {
+/// (parent to child) and `up` (child to parent); the pair placed on `cpus`
+/// if given.
+fn fork_ring_peer(pattern: Pattern, size: usize, cpus: Option<Cpus>) -> io::Result<Kind> {
     let ring_err = |e: RingError| io::Error::other(format!("ring: {e}"));
     // Room for a few messages of this size (at least 64 KiB).
     let capacity = (4 * (size + 16)).next_power_of_two().max(64 << 10);
@@ -510,8 +541,11 @@ fn fork_ring_peer(pattern: Pattern, size: usize, cpu: Option<usize>) -> io::Resu
     match unsafe { fork() }? {
         ForkResult::Child => {
             // Pinned before it takes its ring ends, which then know from the
-            // start that spinning cannot pay.
-            become_peer(parent, cpu);
+            // start that they may run on one CPU only. Whether spinning
+            // pays is decided per wait from the CPU the parent was last
+            // seen on (`ring::wait::Spin::apply`): on one core it cannot,
+            // on two it does.
+            become_peer(parent, cpus.map(|[_, peer]| peer));
             // The rings are memory: no descriptor of the parent is needed.
             let _ = close_other_fds(&[]);
             if let (Ok(rx), Ok(tx)) = (down.consumer(), up.producer()) {
@@ -530,7 +564,7 @@ fn fork_ring_peer(pattern: Pattern, size: usize, cpu: Option<usize>) -> io::Resu
                 from,
                 child,
                 buf: vec![0u8; size],
-                cpu,
+                cpus,
             })
         }
     }

@@ -1,5 +1,5 @@
 //! The benchmark harness the programs share: CPU time, cheapest-of timing,
-//! pinning to one CPU, and the verdict of a program's
+//! pinning to one CPU (and finding two to pin a pair apart), and the verdict of a program's
 //! own speed claim (checked in an optimised build, re-measured a bounded
 //! number of times, "not checked" on a busy machine).
 //!
@@ -90,11 +90,24 @@ impl std::fmt::Debug for OnOneCpu {
 
 /// The first CPU this thread may run on.
 pub fn first_cpu() -> io::Result<usize> {
-    let set = cpu_set()?;
-    (0..libc::CPU_SETSIZE as usize)
-        // SAFETY: CPU_ISSET only reads the set, within CPU_SETSIZE.
-        .find(|&c| unsafe { libc::CPU_ISSET(c, &set) })
+    cpus(&cpu_set()?)
+        .next()
         .ok_or_else(|| io::Error::other("no CPU in the affinity mask"))
+}
+
+/// The first two CPUs this thread may run on, in order; `None` if it may
+/// run on one only. Two processes pinned one to each run side by side, as
+/// the scheduler may or may not place them unpinned.
+pub fn first_two_cpus() -> io::Result<Option<[usize; 2]>> {
+    let set = cpu_set()?;
+    let mut cpus = cpus(&set);
+    Ok(cpus.next().zip(cpus.next()).map(|(a, b)| [a, b]))
+}
+
+/// The CPUs in `set`, in order.
+fn cpus(set: &libc::cpu_set_t) -> impl Iterator<Item = usize> + '_ {
+    // SAFETY: CPU_ISSET only reads the set, within CPU_SETSIZE.
+    (0..libc::CPU_SETSIZE as usize).filter(move |&c| unsafe { libc::CPU_ISSET(c, set) })
 }
 
 /// This thread's CPU set.
@@ -216,6 +229,20 @@ mod tests {
             |&c| c,
         );
         assert_eq!(failed, Err("second"));
+    }
+
+    #[test]
+    fn the_first_two_cpus_start_with_the_first() {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let two = first_two_cpus().unwrap();
+        assert_eq!(two.is_some(), cpus > 1, "{two:?}");
+        if let Some([a, b]) = two {
+            assert_eq!(a, first_cpu().unwrap());
+            assert!(b > a);
+        }
+        let pinned = OnOneCpu::pin().unwrap();
+        assert_eq!(first_two_cpus().unwrap(), None);
+        drop(pinned);
     }
 
     #[test]

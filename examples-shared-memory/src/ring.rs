@@ -693,10 +693,9 @@ mod tests {
         });
     }
 
-    /// A side pinned to one CPU yields instead of spinning; its peer, free
-    /// to run on any CPU, spins: round trips between them still arrive
-    /// (the yields return at once when the peer runs elsewhere, then the
-    /// side sleeps).
+    /// A side pinned to one CPU has no spin of its own budget; its peer,
+    /// free to run on any CPU, spins: round trips between them still arrive
+    /// (the pinned side spins too while it sees the peer on another CPU).
     #[test]
     fn a_side_on_one_cpu_talks_to_a_side_on_any() {
         let (down, up) = (Ring::new(4096).unwrap(), Ring::new(4096).unwrap());

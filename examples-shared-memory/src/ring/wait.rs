@@ -63,9 +63,8 @@ const RECHECK_YIELDED: u32 = 1024;
 /// system call costs nothing), after every 64th sleep without one (`RECHECK`)
 /// and every 1024th wait that a yield ended (`RECHECK_YIELDED`). So a process
 /// moved onto one CPU stops spinning after its next wait, and one given
-/// more CPUs spins again soon. A process pinned to one CPU whose peer is
-/// pinned to another still works: its yields return at once, and it sleeps
-/// where a spin would have caught the peer.
+/// more CPUs spins again soon. A process pinned to one CPU whose peer was
+/// last seen on another CPU spins all the same ([`Spin::apply`]).
 #[derive(Debug, Clone)]
 pub struct Spin {
     spins: u32,
@@ -105,11 +104,15 @@ impl Spin {
     /// progress while we spin, even where the CPU set has more CPUs (the
     /// scheduler put both sides on one of them, say while other work keeps
     /// the rest busy): then the wait yields instead, as on one CPU.
+    /// A peer last seen on another CPU makes the wait spin even where this
+    /// side may run on one CPU only (the pair pinned apart): the spin takes
+    /// no CPU the peer needs.
     pub fn apply<'a, W: FutexWord>(&self, waiter: Waiter<'a, W>, peer: u32) -> Waiter<'a, W> {
-        if self.spins > 0 && peer != 0 && peer == cpu_tag() {
-            return waiter.with_spins(0).with_yields(YIELDS);
+        match peer {
+            0 => waiter.with_spins(self.spins()).with_yields(self.yields()),
+            p if p == cpu_tag() => waiter.with_spins(0).with_yields(YIELDS),
+            _ => waiter.with_spins(SPINS).with_yields(0),
         }
-        waiter.with_spins(self.spins()).with_yields(self.yields())
     }
 
     /// Called after each wait, with how it ended.
@@ -404,6 +407,8 @@ mod tests {
             (w.spins, w.yields)
         };
         assert_eq!(w(here), (0, YIELDS));
+        // A peer surely elsewhere (pinned apart): spinning pays.
+        assert_eq!(w(u32::MAX), (SPINS, 0));
         drop(pinned);
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         let expected = if cpus > 1 { SPINS } else { 0 };
