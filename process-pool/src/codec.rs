@@ -217,13 +217,12 @@ impl<'a, 'b> Serializer for &'b mut Encoder<'a> {
     }
     fn serialize_struct_variant(
         self,
-        _: &'static str,
+        name: &'static str,
         index: u32,
-        _: &'static str,
-        _: usize,
+        variant: &'static str,
+        len: usize,
     ) -> Result<Self> {
-        self.serialize_u32(index)?;
-        Ok(self)
+        self.serialize_tuple_variant(name, index, variant, len)
     }
     fn is_human_readable(&self) -> bool {
         false

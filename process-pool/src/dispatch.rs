@@ -166,9 +166,11 @@ impl<I: Iterator, R> Run<I, R> {
         let Out::Values { values, failed } = std::mem::replace(&mut self.out, Out::Queue) else {
             return Ok(Vec::new());
         };
-        let missing = (values.len()..self.pulled)
-            .chain(values.iter().position(Option::is_none))
-            .min();
+        // The first slot without a value, or the first task past them.
+        let missing = values
+            .iter()
+            .position(Option::is_none)
+            .or((values.len() < self.pulled).then_some(values.len()));
         let first_failed = failed.into_iter().min_by_key(|(index, _)| *index);
         if let Some((index, e)) = first_failed
             && missing.is_none_or(|m| index <= m)

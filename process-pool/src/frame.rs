@@ -62,7 +62,7 @@ pub enum FrameError {
 pub fn encode<M: Serialize + ?Sized>(msg: &M, out: &mut Vec<u8>) -> Result<(), FrameError> {
     let start = out.len();
     out.extend_from_slice(&[0; HEADER]);
-    if let Err(e) = append(msg, out) {
+    if let Err(e) = codec::append(msg, out) {
         out.truncate(start);
         return Err(FrameError::Encode(e));
     }
@@ -73,13 +73,6 @@ pub fn encode<M: Serialize + ?Sized>(msg: &M, out: &mut Vec<u8>) -> Result<(), F
     }
     out[start..start + HEADER].copy_from_slice(&(len as u32).to_le_bytes());
     Ok(())
-}
-
-/// Appends the bare encoding of `value` (no length prefix) to `out`. On
-/// error `out` may hold a partial encoding: truncate it back.
-#[inline]
-pub fn append<M: Serialize + ?Sized>(value: &M, out: &mut Vec<u8>) -> Result<(), codec::Error> {
-    codec::append(value, out)
 }
 
 /// Splits the first complete frame off the front of `buf`: returns its

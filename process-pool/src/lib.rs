@@ -594,13 +594,29 @@ impl<'p> Chunked<'p> {
         R: DeserializeOwned,
         I: Iterator<Item = T>,
     {
+        let mut run = self.run_to_end(call, items, |hint| Out::Each(Vec::with_capacity(hint)))?;
+        Ok(run.take_each())
+    }
+
+    /// Runs every item of `items` to its result, each decoded straight
+    /// into its place in `out(hint)` (`hint`: the expected number).
+    fn run_to_end<T, R, I>(
+        self,
+        call: Call,
+        items: I,
+        out: impl FnOnce(usize) -> Out<R>,
+    ) -> Result<Run<I, R>, Error>
+    where
+        T: Serialize + DeserializeOwned,
+        R: DeserializeOwned,
+        I: Iterator<Item = T>,
+    {
         let pool = self.pool;
         let hint = items.size_hint().0.min(1 << 20); // `0..` says usize::MAX
         let mut run = pool.start_run(call, self.chunksize, items)?;
-        // Each result is decoded straight into its place in the output.
-        run.out = Out::Each(Vec::with_capacity(hint));
+        run.out = out(hint);
         pool.pump(&mut run, false)?;
-        Ok(run.take_each())
+        Ok(run)
     }
 
     /// [`Pool::try_map`] with this chunksize.
@@ -619,16 +635,12 @@ impl<'p> Chunked<'p> {
         T: Serialize + DeserializeOwned,
         R: Serialize + DeserializeOwned,
     {
-        let pool = self.pool;
-        let items = items.into_iter();
-        let hint = items.size_hint().0.min(1 << 20);
-        let mut run = pool.start_run(f.call(), self.chunksize, items)?;
-        run.out = Out::Values {
+        let values = |hint| Out::Values {
             values: Vec::with_capacity(hint),
             failed: Vec::new(),
         };
-        pool.pump(&mut run, false)?;
-        run.take_values()
+        self.run_to_end(f.call(), items.into_iter(), values)?
+            .take_values()
     }
 
     /// [`Pool::imap`] with this chunksize.

@@ -89,7 +89,7 @@ impl Chunk {
 /// [`TaskHead`], the same for every chunk of a call.
 pub(crate) fn call_bytes(call: Call) -> Vec<u8> {
     let mut out = Vec::new();
-    let _ = frame::append(&call, &mut out); // two integers: cannot fail
+    let _ = codec::append(&call, &mut out); // two integers: cannot fail
     out
 }
 
@@ -121,9 +121,9 @@ pub(crate) fn append_chunk<T: Serialize>(
     let start = out.len();
     out.extend_from_slice(&[0; frame::HEADER]);
     // A `TaskHead` field by field: `first`, then the call's bytes.
-    let appended = frame::append(&first, out).and_then(|()| {
+    let appended = codec::append(&first, out).and_then(|()| {
         out.extend_from_slice(call_bytes);
-        frame::append(items, out)
+        codec::append(items, out)
     });
     let len = out.len() - start - frame::HEADER;
     let failed = match appended {

@@ -213,7 +213,7 @@ fn run_chunk<C: Runner>(
     let start = out.len();
     out.extend_from_slice(&[0; frame::HEADER]);
     let appended =
-        frame::append(&ResultHead { first }, out).and_then(|()| frame::append(&count, out));
+        codec::append(&ResultHead { first }, out).and_then(|()| codec::append(&count, out));
     appended.map_err(|_| ())?;
     for k in 0..count {
         let (item, rest) = codec::take::<C::T>(items).map_err(|_| ())?;
@@ -231,17 +231,17 @@ fn run_chunk<C: Runner>(
         append_outcome(&outcome, out);
     }
     let ns = clock.tick();
-    let _ = frame::append(&ns, out);
+    let _ = codec::append(&ns, out);
     let len = out.len() - start - frame::HEADER;
     if len > frame::MAX_FRAME {
         // Too large as a whole: every task of it fails, each on its own.
         out.truncate(start + frame::HEADER);
         let too_large = Outcome::<C::R>::EncodeFailed("result chunk too large to send".into());
-        let _ = frame::append(&ResultHead { first }, out).and_then(|()| frame::append(&count, out));
+        let _ = codec::append(&ResultHead { first }, out).and_then(|()| codec::append(&count, out));
         for _ in 0..count {
             append_outcome(&too_large, out);
         }
-        let _ = frame::append(&ns, out);
+        let _ = codec::append(&ns, out);
     }
     let len = (out.len() - start - frame::HEADER) as u32;
     out[start..start + frame::HEADER].copy_from_slice(&len.to_le_bytes());
@@ -256,9 +256,9 @@ pub(crate) fn append_outcome<R: Serialize>(outcome: &Outcome<R>, out: &mut Vec<u
     let appended = match outcome {
         Outcome::Ok(r) => {
             out.extend_from_slice(&OK_TAG);
-            frame::append(r, out)
+            codec::append(r, out)
         }
-        other => frame::append(other, out),
+        other => codec::append(other, out),
     };
     let failed = match appended {
         Err(e) => format!("cannot encode result: {e}"),
@@ -268,7 +268,7 @@ pub(crate) fn append_outcome<R: Serialize>(outcome: &Outcome<R>, out: &mut Vec<u
         Ok(()) => return,
     };
     out.truncate(at);
-    let _ = frame::append(&Outcome::<R>::EncodeFailed(failed), out);
+    let _ = codec::append(&Outcome::<R>::EncodeFailed(failed), out);
 }
 
 thread_local! {
