@@ -1,10 +1,11 @@
 //! The parent's dispatch loop: hand out chunks round-robin into each
-//! worker's window, write without blocking, `poll` all result pipes at
-//! once, and route each result to its call.
+//! worker's window, copy them into its task lane, wait for results (in
+//! the lanes, then in `poll` on all result pipes at once), and route each
+//! result to its call.
 
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::time::Duration;
 
 use nix::errno::Errno;
@@ -13,6 +14,7 @@ use nix::sys::signal::{self, SigSet, SigmaskHow, Signal};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::linger::{LINGER, linger};
 use crate::recovery::close;
 use crate::submit::SUBMITTED;
 use crate::wire::{
@@ -25,8 +27,8 @@ use crate::{codec, frame};
 /// to cover the parent's wake-up latency on a busy machine, small enough
 /// that the last chunks of a run are still spread over all workers.
 const QUEUE_NS: u64 = 10_000_000;
-/// Bytes of tasks queued per worker beyond its first chunk: a pipe's
-/// default capacity is 64 KiB.
+/// Bytes of tasks queued per worker beyond its first chunk: a task lane
+/// holds [`LANE_BYTES`](crate::lane::LANE_BYTES), 64 KiB.
 const QUEUE_BYTES: usize = 48 << 10;
 
 /// One call's progress: input not yet pulled, chunks to send again, and
@@ -73,14 +75,11 @@ pub(crate) enum Out<R> {
     },
 }
 
-/// Sets `slots[index]`, growing `slots` with `gap()` up to it. Grown here
-/// rather than when input is pulled, so the end written to is the one in
-/// cache.
+/// Sets `slots[index]`, growing `slots` with `gap()` up to it.
 #[inline(always)]
 fn place<T>(slots: &mut Vec<T>, index: usize, value: T, gap: impl Fn(usize) -> T) {
-    if index >= slots.len() {
-        let from = slots.len();
-        slots.extend((from..index).map(gap));
+    grow(slots, index, gap);
+    if index == slots.len() {
         slots.push(value);
     } else {
         slots[index] = value;
@@ -366,23 +365,29 @@ impl Pool {
         }
     }
 
-    /// Writes queued task bytes without blocking; a worker whose task pipe
-    /// is full gets the rest when `poll` says it has room.
+    /// Copies queued task bytes into each worker's task lane, as far as
+    /// there is room, and rings a worker that sleeps; the rest goes when
+    /// the worker has made room.
     pub(crate) fn write_out(&mut self) {
-        for w in &mut self.workers {
-            while w.out_at < w.out.len() {
-                let Some(fd) = w.task_w.as_ref() else { break };
-                match nix::unistd::write(fd, &w.out[w.out_at..]) {
-                    Ok(n) => w.out_at += n,
-                    Err(Errno::EINTR) => continue,
-                    Err(Errno::EAGAIN) => break,
-                    // EPIPE (SIGPIPE is blocked): the worker is gone; its
-                    // result pipe will show end-of-file.
+        for (wi, w) in self.workers.iter_mut().enumerate() {
+            let lane = self.lanes.tasks(wi);
+            let mut pushed = false;
+            while w.out_at < w.out.len() && w.task_w.is_some() {
+                match lane.push(&w.out[w.out_at..]) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        w.out_at += n;
+                        pushed = true;
+                    }
+                    // Only the worker can have garbled it: it is done.
                     Err(_) => {
+                        let _ = signal::kill(w.pid, Signal::SIGKILL);
                         close(&mut w.task_w);
-                        break;
                     }
                 }
+            }
+            if pushed && lane.wake_reader() {
+                ring(&mut w.task_w);
             }
             // The bytes stay in `out` until their chunks are done.
             if w.out_at == w.out.len() && w.state == WorkerState::Retiring {
@@ -392,8 +397,44 @@ impl Pool {
         }
     }
 
-    /// Sleeps in `poll` until a worker has results, has died, or has room
-    /// in its task pipe, or at most `limit`; then handles what happened.
+    /// Whether a worker has results waiting, or room for queued tasks.
+    fn news(&self) -> bool {
+        self.workers.iter().enumerate().any(|(wi, w)| {
+            (w.result_r.is_some() && self.lanes.results(wi).readable())
+                || (w.task_w.is_some() && w.out_at < w.out.len() && self.lanes.tasks(wi).writable())
+        })
+    }
+
+    /// Raises the parent's sleeping flags in every lane it waits on; false
+    /// (and every flag down) if there is news after all.
+    fn may_sleep(&self) -> bool {
+        let mut may = true;
+        for (wi, w) in self.workers.iter().enumerate() {
+            if w.result_r.is_some() {
+                may &= self.lanes.results(wi).reader_may_sleep();
+            }
+            if w.task_w.is_some() && w.out_at < w.out.len() {
+                may &= self.lanes.tasks(wi).writer_may_sleep();
+            }
+        }
+        if !may {
+            self.awake();
+        }
+        may
+    }
+
+    /// Takes the parent's sleeping flags down.
+    fn awake(&self) {
+        for wi in 0..self.workers.len() {
+            self.lanes.results(wi).reader_awake();
+            self.lanes.tasks(wi).writer_awake();
+        }
+    }
+
+    /// Waits until a worker has results, has died, or has room for queued
+    /// tasks, or at most `limit`; then handles what happened. It looks at
+    /// the lanes for a little while first ([`linger`]), then sleeps in
+    /// `poll` on every result pipe: a doorbell or an end-of-file.
     pub(crate) fn wait<T, R, I>(
         &mut self,
         run: &mut Run<I, R>,
@@ -405,51 +446,69 @@ impl Pool {
         I: Iterator<Item = T>,
     {
         let next_timeout = self.enforce_timeout();
-        let mut ready = Vec::new();
-        {
-            let mut fds = Vec::with_capacity(self.workers.len() * 2);
-            let mut owners = Vec::with_capacity(self.workers.len() * 2);
-            for (wi, w) in self.workers.iter().enumerate() {
-                if let Some(fd) = &w.result_r {
-                    fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
-                    owners.push(wi);
-                }
-                if let (Some(fd), true) = (&w.task_w, w.out_at < w.out.len()) {
-                    fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLOUT));
-                    owners.push(usize::MAX);
-                }
-            }
-            if fds.is_empty() {
-                return Err(Error::Io(io::Error::other("no worker left to wait for")));
-            }
-            // With a cancel token, wake up now and then to look at it.
-            let mut wake = self.cancel.as_ref().map(|_| Duration::from_millis(100));
-            for next in [next_timeout, limit].into_iter().flatten() {
-                wake = Some(wake.map_or(next, |w| w.min(next)));
-            }
+        if self.workers.iter().all(|w| w.result_r.is_none()) {
+            return Err(Error::Io(io::Error::other("no worker left to wait for")));
+        }
+        // With a cancel token, wake up now and then to look at it.
+        let mut wake = self.cancel.as_ref().map(|_| Duration::from_millis(100));
+        for next in [next_timeout, limit].into_iter().flatten() {
+            wake = Some(wake.map_or(next, |w| w.min(next)));
+        }
+        let sleep = wake != Some(Duration::ZERO)
+            && !linger(|| self.news(), LINGER.min(wake.unwrap_or(LINGER)))
+            && self.may_sleep();
+        let mut rang = vec![false; self.workers.len()];
+        if sleep {
             let timeout = match wake {
                 // Round up, so a deadline is not polled for again and again.
                 Some(d) => PollTimeout::from(d.as_millis().min(60_000) as u16 + 1),
                 None => PollTimeout::NONE,
             };
-            match poll(&mut fds, timeout) {
-                Ok(_) => {}
+            let polled = self.poll_bells(timeout, &mut rang);
+            self.awake();
+            match polled {
+                Ok(()) => {}
                 Err(Errno::EINTR) => return Ok(()),
                 Err(e) => return Err(Error::Io(e.into())),
             }
-            for (fd, &wi) in fds.iter().zip(&owners) {
-                if wi != usize::MAX && fd.revents().is_some_and(|r| !r.is_empty()) {
-                    ready.push(wi);
-                }
-            }
+        } else if wake == Some(Duration::ZERO) {
+            // Not sleeping at all: still take in a death.
+            let _ = self.poll_bells(PollTimeout::ZERO, &mut rang);
         }
-        for wi in ready {
-            self.read_results(wi, run)?;
+        for (wi, rang) in rang.into_iter().enumerate() {
+            if rang || self.lanes.results(wi).readable() {
+                self.read_results(wi, rang, run)?;
+            }
         }
         Ok(())
     }
 
-    fn read_results<T, R, I>(&mut self, wi: usize, run: &mut Run<I, R>) -> Result<(), Error>
+    /// `poll` on every result pipe; marks in `rang` those with a doorbell
+    /// or an end-of-file.
+    fn poll_bells(&self, timeout: PollTimeout, rang: &mut [bool]) -> Result<(), Errno> {
+        let mut fds = Vec::with_capacity(self.workers.len());
+        let mut owners = Vec::with_capacity(self.workers.len());
+        for (wi, w) in self.workers.iter().enumerate() {
+            if let Some(fd) = &w.result_r {
+                fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+                owners.push(wi);
+            }
+        }
+        poll(&mut fds, timeout)?;
+        for (fd, &wi) in fds.iter().zip(&owners) {
+            rang[wi] = fd.revents().is_some_and(|r| !r.is_empty());
+        }
+        Ok(())
+    }
+
+    /// Takes in worker `wi`'s results: its doorbells and end-of-file (if
+    /// `rang`), then the bytes in its result lane, frame by frame.
+    fn read_results<T, R, I>(
+        &mut self,
+        wi: usize,
+        rang: bool,
+        run: &mut Run<I, R>,
+    ) -> Result<(), Error>
     where
         T: Serialize + DeserializeOwned,
         R: DeserializeOwned,
@@ -459,36 +518,35 @@ impl Pool {
         let Some(fd) = w.result_r.as_ref() else {
             return Ok(());
         };
+        // First the pipe: after its end-of-file, the lane holds all there
+        // will be (a worker's memory is gone before its files are closed).
         let mut ended = false;
+        if rang {
+            ended = drain_bells(fd);
+        }
+        let lane = self.lanes.results(wi);
+        let mut garbled = false;
         loop {
             let have = w.in_len;
             if w.inbuf.len() < have + (64 << 10) {
                 w.inbuf.resize(have + (64 << 10), 0);
             }
-            let got = nix::unistd::read(fd, &mut w.inbuf[have..]);
-            match got {
-                Ok(0) => {
-                    ended = true;
-                    break;
-                }
-                Ok(n) => {
-                    w.in_len += n;
-                    if n < 64 << 10 {
-                        break;
-                    }
-                }
-                Err(Errno::EAGAIN) => break,
-                Err(Errno::EINTR) => continue,
+            match lane.pull(&mut w.inbuf[have..]) {
+                Ok(0) => break,
+                Ok(n) => w.in_len += n,
                 Err(_) => {
-                    ended = true;
+                    garbled = true;
                     break;
                 }
             }
         }
+        if lane.wake_writer() {
+            ring(&mut w.task_w);
+        }
         let inbuf = std::mem::take(&mut self.workers[wi].inbuf);
         let have = self.workers[wi].in_len;
         let mut at = 0;
-        let mut broken_protocol = false;
+        let mut broken_protocol = garbled;
         while let Ok(Some((payload, used))) = frame::split(&inbuf[at..have]) {
             at += used;
             if !self.deliver(wi, payload, run) {
@@ -578,6 +636,34 @@ impl Pool {
     }
 }
 
+/// Reads every doorbell waiting in a result pipe; whether it has ended
+/// (end-of-file, or an error: the worker is gone either way).
+fn drain_bells(fd: &OwnedFd) -> bool {
+    loop {
+        match nix::unistd::read(fd, &mut [0u8; 64]) {
+            Ok(0) => return true,
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(Errno::EAGAIN) => return false,
+            Err(_) => return true,
+        }
+    }
+}
+
+/// Rings a worker's doorbell: a byte in its task pipe. A full pipe already
+/// holds doorbells; a pipe that fails is closed (the worker is gone, its
+/// result pipe will show end-of-file).
+fn ring(task_w: &mut Option<OwnedFd>) {
+    let Some(fd) = task_w.as_ref() else { return };
+    loop {
+        match nix::unistd::write(fd, &[1]) {
+            Err(Errno::EINTR) => continue,
+            Ok(_) | Err(Errno::EAGAIN) => {}
+            Err(_) => close(task_w),
+        }
+        return;
+    }
+}
+
 /// `old` (0: none yet) moved a quarter of the way towards `ns`, `weight`
 /// times (at most 16: by then `old` has less than 1% left).
 fn smoothed(old: u64, ns: u64, weight: u32) -> u64 {
@@ -603,31 +689,80 @@ fn decode_outcomes<I: Iterator, R: DeserializeOwned>(
         return None;
     }
     let first = (chunk.first - run.base) as usize;
-    for index in first..first + count {
-        if let Some((&OK_TAG, value)) = bytes.split_first_chunk::<4>() {
-            let (r, rest) = codec::take::<R>(value).ok()?;
-            bytes = rest;
-            *deaths_in_a_row = 0;
-            run.put(index, Ok(r));
-            continue;
-        }
-        let (outcome, rest) = codec::take::<Outcome<R>>(bytes).ok()?;
-        bytes = rest;
-        let result = match outcome {
-            Outcome::Ok(r) => {
-                *deaths_in_a_row = 0;
-                Ok(r)
+    let end = first + count;
+    // `map` and `try_map`: the chunk's places are made once, then filled
+    // in one tight loop (a `match` on `out` and a length check per task
+    // cost more than the decoding).
+    let mut oks = 0;
+    match &mut run.out {
+        Out::Values { values, failed } => {
+            grow(values, end, |_| None);
+            for (index, slot) in (first..end).zip(&mut values[first..end]) {
+                match next_outcome::<R>(&mut bytes, index, pid)? {
+                    Ok(r) => {
+                        *slot = Some(r);
+                        oks += 1;
+                    }
+                    Err(e) => failed.push((index, e)),
+                }
             }
-            Outcome::Panicked(message) => Err(Error::Panicked {
-                index,
-                pid,
-                message,
-            }),
-            Outcome::EncodeFailed(message) => Err(Error::Encode { index, message }),
-        };
-        run.put(index, result);
+        }
+        Out::Each(out) => {
+            grow(out, end, |index| Err(Error::Missing { index }));
+            for (index, slot) in (first..end).zip(&mut out[first..end]) {
+                let result = next_outcome::<R>(&mut bytes, index, pid)?;
+                oks += usize::from(result.is_ok());
+                *slot = result;
+            }
+        }
+        Out::Queue => {
+            for index in first..end {
+                let result = next_outcome::<R>(&mut bytes, index, pid)?;
+                oks += usize::from(result.is_ok());
+                run.ready.push_back((index, result));
+            }
+        }
+    }
+    if oks > 0 {
+        *deaths_in_a_row = 0;
     }
     codec::decode::<u64>(bytes).ok()
+}
+
+/// Grows `slots` with `gap()` to at least `len` entries. Grown as results
+/// arrive rather than when input is pulled, so the end written to is the
+/// one in cache.
+fn grow<T>(slots: &mut Vec<T>, len: usize, gap: impl Fn(usize) -> T) {
+    if slots.len() < len {
+        let from = slots.len();
+        slots.extend((from..len).map(gap));
+    }
+}
+
+/// Decodes task `index`'s outcome from the front of `bytes`, as its
+/// result; `None` if the bytes do not decode.
+#[inline(always)]
+fn next_outcome<R: DeserializeOwned>(
+    bytes: &mut &[u8],
+    index: usize,
+    pid: i32,
+) -> Option<Result<R, Error>> {
+    if let Some((&OK_TAG, value)) = bytes.split_first_chunk::<4>() {
+        let (r, rest) = codec::take::<R>(value).ok()?;
+        *bytes = rest;
+        return Some(Ok(r));
+    }
+    let (outcome, rest) = codec::take::<Outcome<R>>(bytes).ok()?;
+    *bytes = rest;
+    Some(match outcome {
+        Outcome::Ok(r) => Ok(r),
+        Outcome::Panicked(message) => Err(Error::Panicked {
+            index,
+            pid,
+            message,
+        }),
+        Outcome::EncodeFailed(message) => Err(Error::Encode { index, message }),
+    })
 }
 
 impl crate::Worker {
@@ -665,7 +800,7 @@ impl crate::Worker {
     }
     /// Whether the worker has enough queued: about `QUEUE_NS` (10 ms) of
     /// measured work in chunks, at least 2 (so it never waits for a round
-    /// trip), at most `max`; and, past one chunk, no more bytes than a pipe
+    /// trip), at most `max`; and, past one chunk, no more bytes than a lane
     /// holds (so the parent need not wake up to push the rest).
     fn full(&self, max: usize) -> bool {
         let wanted = QUEUE_NS.checked_div(self.chunk_ns).unwrap_or(2);

@@ -78,7 +78,7 @@
 //! the fork server, which does the same against the pool's process; both
 //! ignore `SIGINT`, so Ctrl-C reaches only the parent, which decides.
 //!
-//! **Shutdown.** `Drop` (and [`Pool::join`]) closes the workers' pipes,
+//! **Shutdown.** `Drop` (and [`Pool::join`]) closes the workers' lanes and pipes,
 //! waits up to [`PoolBuilder::shutdown_timeout`], `SIGKILL`s stragglers,
 //! waits for every worker's end, then stops the fork server and reaps it:
 //! no zombies, no descriptors left.
@@ -96,7 +96,13 @@
 //!
 //! **Speed.** The parent keeps a window of chunks in flight per worker
 //! (about 10 ms of measured work, at least 2 chunks), dealt round-robin;
-//! workers batch results; the parent waits on all pipes with `poll(2)`.
+//! workers batch results. Tasks and results cross through each worker's
+//! two lanes, byte rings in memory shared with it (see the `lane` module):
+//! a copy in and a copy out, no system call. A side that finds nothing
+//! looks again for a little while, giving the CPU away in between, then
+//! raises a flag and sleeps on a pipe, which the other side rings only
+//! when it sees the flag; the parent sleeps in `poll(2)` on every result
+//! pipe at once, and a worker's death shows as its pipe's end-of-file.
 //! A chunk is encoded straight into its worker's outgoing buffer, and
 //! stays there until its results arrive (to be sent again if the worker
 //! dies); `map` decodes each result straight into its place in the output.
@@ -126,6 +132,8 @@ pub mod codec;
 mod dispatch;
 mod error;
 pub mod frame;
+mod lane;
+mod linger;
 mod options;
 mod recovery;
 mod server;
@@ -144,6 +152,7 @@ pub use process_toolkit::EXIT_PARENT_GONE;
 pub use submit::TaskHandle;
 
 use dispatch::{Out, Run};
+use lane::Lanes;
 #[doc(hidden)]
 pub use wire::Call;
 use wire::{Chunk, Slots};
@@ -203,7 +212,7 @@ enum WorkerState {
     /// Takes chunks.
     Serving,
     /// Was sent its last tasks (`max_tasks_per_child`): its task pipe
-    /// closes once they are written, and it exits 0 when done.
+    /// closes once they are in its lane, and it exits 0 when done.
     Retiring,
     /// Killed for running task `seq` past the timeout; not reaped yet.
     TimedOut(u64),
@@ -218,7 +227,7 @@ struct Worker {
     result_r: Option<OwnedFd>,
     /// The frames of the chunks in flight, oldest first, from `out_done`
     /// on (the bytes before it are finished chunks', dropped now and
-    /// then); written to the task pipe up to `out_at`.
+    /// then); copied into the task lane up to `out_at`.
     out: Vec<u8>,
     out_done: usize,
     out_at: usize,
@@ -241,6 +250,8 @@ struct Worker {
 pub struct Pool {
     workers: Vec<Worker>,
     slots: Slots,
+    /// Each worker's tasks and results, in memory shared with it.
+    lanes: Lanes,
     closures: Vec<Box<dyn Any>>,
     init: Option<Box<dyn Fn()>>,
     max_tasks_per_child: Option<usize>,
@@ -289,6 +300,7 @@ impl Pool {
         let mut pool = Pool {
             workers: Vec::with_capacity(b.workers),
             slots: Slots::new(b.workers).map_err(Error::Spawn)?,
+            lanes: Lanes::new(b.workers).map_err(Error::Spawn)?,
             closures: b.closures,
             init: b.init,
             max_tasks_per_child: b.max_tasks_per_child,

@@ -253,6 +253,8 @@ impl Pool {
                 init: pool.init.as_deref(),
                 ctx: Ctx {
                     slot: pool.slots.get(wi),
+                    tasks: pool.lanes.tasks(wi),
+                    results: pool.lanes.results(wi),
                     timed: pool.task_timeout.is_some(),
                     closures: &pool.closures,
                 },
@@ -275,6 +277,9 @@ impl Pool {
         let mut task_w = Some(task_w);
         let mut result_r = Some(result_r);
         self.slots.get(wi).state.store(0, Ordering::Release);
+        // The worker that had these lanes is reaped (or there was none).
+        self.lanes.tasks(wi).reset();
+        self.lanes.results(wi).reset();
         let forked = match self.server.as_mut() {
             Some(server) => server.spawn(wi, task_r, result_w).map_err(Error::Spawn),
             None => Err(Error::Spawn(io::Error::other("the pool is shut down"))),
@@ -313,9 +318,10 @@ impl Pool {
     pub(crate) fn shut_down(&mut self, limit: Duration) -> ShutdownReport {
         let mut report = ShutdownReport::default();
         let mut left: Vec<Pid> = Vec::new();
-        for w in &mut self.workers {
+        for (wi, w) in self.workers.iter_mut().enumerate() {
             // Closing the task pipe says "no more work"; closing the result
-            // pipe makes a busy worker fail its next write and exit.
+            // lane and pipe makes a busy worker fail its next send and exit.
+            self.lanes.results(wi).close();
             close(&mut w.task_w);
             close(&mut w.result_r);
             if w.state != WorkerState::Reaped {

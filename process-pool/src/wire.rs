@@ -1,4 +1,4 @@
-//! What crosses the pipes, and the shared page where each worker says
+//! What crosses the lanes, and the shared page where each worker says
 //! which task it is running.
 //!
 //! A task chunk is one [frame](crate::frame): a [`TaskHead`] (the first

@@ -4,7 +4,7 @@
 //! [`run_chunk::<C>`](run_chunk), monomorphized for the caller's function
 //! type `C`. The worker was forked from this very program image, so that
 //! address is the same function here; the parent is the only writer on the
-//! task pipe, so the address is one the parent took from a real function.
+//! task lane, so the address is one the parent took from a real function.
 
 use std::any::Any;
 use std::cell::RefCell;
@@ -21,6 +21,8 @@ use nix::unistd::Pid;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::lane::{Lane, Unusable};
+use crate::linger::{LINGER, linger};
 use crate::options::{EXIT_INIT_FAILED, EXIT_PROTOCOL};
 use crate::wire::{Call, OK_TAG, Outcome, ResultHead, Slot, TaskHead, coarse_ns, monotonic_ns};
 use crate::{codec, frame};
@@ -35,6 +37,9 @@ const FLUSH_BYTES: usize = 32 << 10;
 /// closures given at build.
 pub(crate) struct Ctx<'a> {
     pub slot: Slot<'a>,
+    /// Tasks come in through this lane, results go out through the other.
+    pub tasks: Lane<'a>,
+    pub results: Lane<'a>,
     pub timed: bool,
     pub closures: &'a [Box<dyn Any>],
 }
@@ -223,12 +228,12 @@ fn run_chunk<C: Runner>(
             ctx.slot.started.store(monotonic_ns(), Ordering::Relaxed);
         }
         ctx.slot.state.store(2 * seq + 1, Ordering::Release);
-        let outcome = match catch_unwind(AssertUnwindSafe(|| C::run(ctx, arg, item))) {
-            Ok(r) => Outcome::Ok(r),
-            Err(payload) => Outcome::Panicked(panic_text(&*payload)),
-        };
+        let ran = catch_unwind(AssertUnwindSafe(|| C::run(ctx, arg, item)));
         ctx.slot.state.store(2 * seq + 2, Ordering::Release);
-        append_outcome(&outcome, out);
+        match ran {
+            Ok(r) => append_ok(&r, out),
+            Err(payload) => append_outcome(&Outcome::<C::R>::Panicked(panic_text(&*payload)), out),
+        }
     }
     let ns = clock.tick();
     let _ = codec::append(&ns, out);
@@ -248,24 +253,38 @@ fn run_chunk<C: Runner>(
     Ok(())
 }
 
+/// Appends `Ok(r)`, by far the most common outcome: its tag, then the
+/// value, without serde's enum machinery (inlined into the task loop).
+#[inline(always)]
+fn append_ok<R: Serialize>(r: &R, out: &mut Vec<u8>) {
+    let at = out.len();
+    out.extend_from_slice(&OK_TAG);
+    let appended = codec::append(r, out);
+    if appended.is_err() || out.len() - at > frame::MAX_FRAME / 2 {
+        encode_failed::<R>(appended, at, out);
+    }
+}
+
 /// Appends one outcome; a result that cannot be encoded, or is too large,
 /// becomes an error for its task alone.
 pub(crate) fn append_outcome<R: Serialize>(outcome: &Outcome<R>, out: &mut Vec<u8>) {
+    if let Outcome::Ok(r) = outcome {
+        return append_ok(r, out);
+    }
     let at = out.len();
-    // `Ok`, by far the most common, without serde's enum machinery.
-    let appended = match outcome {
-        Outcome::Ok(r) => {
-            out.extend_from_slice(&OK_TAG);
-            codec::append(r, out)
-        }
-        other => codec::append(other, out),
-    };
+    let appended = codec::append(outcome, out);
+    if appended.is_err() || out.len() - at > frame::MAX_FRAME / 2 {
+        encode_failed::<R>(appended, at, out);
+    }
+}
+
+/// Replaces the outcome appended from `at` on (which failed to encode, or
+/// is too large to send) with an `EncodeFailed` saying why.
+#[cold]
+fn encode_failed<R: Serialize>(appended: Result<(), codec::Error>, at: usize, out: &mut Vec<u8>) {
     let failed = match appended {
         Err(e) => format!("cannot encode result: {e}"),
-        Ok(()) if out.len() - at > frame::MAX_FRAME / 2 => {
-            format!("result of {} bytes is too large to send", out.len() - at)
-        }
-        Ok(()) => return,
+        Ok(()) => format!("result of {} bytes is too large to send", out.len() - at),
     };
     out.truncate(at);
     let _ = codec::append(&Outcome::<R>::EncodeFailed(failed), out);
@@ -350,6 +369,11 @@ fn serve(ctx: &Ctx<'_>, mut input: File, mut output: File) -> i32 {
     let mut out: Vec<u8> = Vec::with_capacity(64 << 10);
     let mut oldest_unsent: Option<Instant> = None;
     let mut clock = Clock::new();
+    let mut bells = Bells {
+        input: &mut input,
+        output: &mut output,
+        ended: false,
+    };
     loop {
         loop {
             let (payload, used) = match frame::split(&buf[start..filled]) {
@@ -362,7 +386,7 @@ fn serve(ctx: &Ctx<'_>, mut input: File, mut output: File) -> i32 {
             };
             // At or before the chunk's start.
             let began = clock.last;
-            // SAFETY: the parent, the only writer of this pipe, put the
+            // SAFETY: the parent, the only writer of this lane, put the
             // address of a `run_chunk::<C>` there (see `call_of`); this
             // process runs the parent's program image, so the same function
             // is at that address here.
@@ -378,17 +402,17 @@ fn serve(ctx: &Ctx<'_>, mut input: File, mut output: File) -> i32 {
             let late =
                 clock.just_read() && clock.last.duration_since(oldest).as_nanos() >= FLUSH_NS;
             if late || out.len() >= FLUSH_BYTES {
-                if output.write_all(&out).is_err() {
-                    return EXIT_PARENT_GONE;
+                if let Err(code) = bells.send(ctx.results, &out) {
+                    return code;
                 }
                 out.clear();
                 oldest_unsent = None;
             }
         }
-        // About to block for more tasks: send what is finished first.
+        // About to wait for more tasks: send what is finished first.
         if !out.is_empty() {
-            if output.write_all(&out).is_err() {
-                return EXIT_PARENT_GONE;
+            if let Err(code) = bells.send(ctx.results, &out) {
+                return code;
             }
             out.clear();
             oldest_unsent = None;
@@ -399,19 +423,98 @@ fn serve(ctx: &Ctx<'_>, mut input: File, mut output: File) -> i32 {
         if buf.len() < filled + (64 << 10) {
             buf.resize(filled + (64 << 10), 0);
         }
-        let got = loop {
-            match input.read(&mut buf[filled..]) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                other => break other,
-            }
-        };
+        let got = bells.receive(ctx.tasks, &mut buf[filled..]);
         clock.restart();
         match got {
             Ok(0) if filled == 0 => return 0, // end of work
-            Ok(0) => return EXIT_PROTOCOL,    // pipe closed inside a frame
+            Ok(0) => return EXIT_PROTOCOL,    // closed inside a frame
             Ok(n) => filled += n,
-            Err(_) => return EXIT_PARENT_GONE,
+            Err(code) => return code,
         }
+    }
+}
+
+/// A worker's pipes, which carry only doorbells and end-of-file: it sleeps
+/// on `input` (the parent rings when it wrote tasks or made room for
+/// results) and rings `output` (the parent sleeps on it).
+struct Bells<'a> {
+    input: &'a mut File,
+    output: &'a mut File,
+    /// The parent closed `input`: no more tasks, and no more doorbells.
+    ended: bool,
+}
+
+impl Bells<'_> {
+    /// Copies the next task bytes from `lane` into `buf`, waiting for them;
+    /// 0 once the parent closed the task pipe and the lane is empty. Errs
+    /// with the exit code.
+    fn receive(&mut self, lane: Lane<'_>, buf: &mut [u8]) -> Result<usize, i32> {
+        loop {
+            let n = lane.pull(buf).map_err(|_| EXIT_PROTOCOL)?;
+            if n > 0 {
+                if lane.wake_writer() {
+                    self.ring()?;
+                }
+                return Ok(n);
+            }
+            if self.ended {
+                return Ok(0);
+            }
+            if !linger(|| lane.readable(), LINGER) && lane.reader_may_sleep() {
+                let slept = self.sleep();
+                lane.reader_awake();
+                slept?;
+            }
+        }
+    }
+
+    /// Copies `bytes` into `lane`, waiting for room when it is full.
+    fn send(&mut self, lane: Lane<'_>, mut bytes: &[u8]) -> Result<(), i32> {
+        while !bytes.is_empty() {
+            let n = match lane.push(bytes) {
+                Ok(n) => n,
+                Err(Unusable::Closed) => return Err(EXIT_PARENT_GONE),
+                Err(Unusable::Corrupt) => return Err(EXIT_PROTOCOL),
+            };
+            bytes = &bytes[n..];
+            if n > 0 {
+                if lane.wake_reader() {
+                    self.ring()?;
+                }
+                continue;
+            }
+            if linger(|| lane.writable(), LINGER) {
+                continue;
+            }
+            if self.ended {
+                // No doorbell can come through a closed pipe: nap.
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            } else if lane.writer_may_sleep() {
+                let slept = self.sleep();
+                lane.writer_awake();
+                slept?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sleeps until the parent rings or closes the task pipe.
+    fn sleep(&mut self) -> Result<(), i32> {
+        let mut bell = [0u8; 64];
+        loop {
+            match self.input.read(&mut bell) {
+                Ok(0) => self.ended = true,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return Err(EXIT_PARENT_GONE),
+            }
+            return Ok(());
+        }
+    }
+
+    /// Rings the parent's doorbell.
+    fn ring(&mut self) -> Result<(), i32> {
+        self.output.write_all(&[1]).map_err(|_| EXIT_PARENT_GONE)
     }
 }
 

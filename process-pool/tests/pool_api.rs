@@ -233,6 +233,50 @@ fn ordered_imap_and_starmap() -> Check {
     )
 }
 
+/// A kilobyte-long pattern per `(seed, i)`, repeated to `len` bytes.
+fn pattern(seed: u64, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (seed as usize * 31 + i % 1021) as u8)
+        .collect()
+}
+
+/// Turns a big item into a bigger result: both cross the lanes (64 KiB
+/// each) in many pieces.
+fn doubled(item: (u64, Vec<u8>)) -> Vec<u8> {
+    let (seed, bytes) = item;
+    assert!(
+        bytes == pattern(seed, bytes.len()),
+        "item {seed} arrived damaged"
+    );
+    [bytes.as_slice(), bytes.as_slice()].concat()
+}
+
+fn larger_than_a_lane() -> Check {
+    let mut pool = Pool::new(2).map_err(|e| e.to_string())?;
+    let items = (0..12u64).map(|seed| (seed, pattern(seed, 100_000 + seed as usize * 7_919)));
+    // Chunks of 3 items, 300 KB of tasks and 600 KB of results each.
+    let results = pool
+        .chunked(3)
+        .try_map(doubled, items.clone())
+        .map_err(|e| e.to_string())?;
+    ensure(results.len() == 12, || format!("{} results", results.len()))?;
+    for ((seed, bytes), got) in items.zip(&results) {
+        ensure(
+            *got == [bytes.as_slice(), bytes.as_slice()].concat(),
+            || format!("result {seed} damaged ({} bytes)", got.len()),
+        )?;
+    }
+    // Tiny tasks after the big ones: the lanes kept their place.
+    let squares = pool
+        .chunked(64)
+        .try_map(square, 0..5_000)
+        .map_err(|e| e.to_string())?;
+    ensure(
+        squares == (0..5_000).map(square).collect::<Vec<_>>(),
+        || "tiny tasks after big ones".into(),
+    )
+}
+
 fn submit_and_wait_timeout() -> Check {
     let mut pool = Pool::new(2).map_err(|e| e.to_string())?;
     let pids = pool.pids();
@@ -417,7 +461,7 @@ fn parent_killed() -> Check {
 }
 
 fn main() -> ExitCode {
-    let cases: [Case; 13] = [
+    let cases: [Case; 14] = [
         ("a SIGKILLed worker mid-task", killed_worker_mid_task),
         (
             "try_map: the values, or the first failure",
@@ -432,6 +476,7 @@ fn main() -> ExitCode {
         ("max_tasks_per_child retirement", retirement),
         ("cancel through a token", cancel),
         ("ordered imap and starmap", ordered_imap_and_starmap),
+        ("items and results larger than a lane", larger_than_a_lane),
         ("submit, wait_timeout, cancel", submit_and_wait_timeout),
         (
             "a thread started after build, then a worker killed",
