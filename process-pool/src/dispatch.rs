@@ -15,6 +15,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::linger::{LINGER, linger};
+use crate::places::Places;
 use crate::recovery::close;
 use crate::submit::SUBMITTED;
 use crate::wire::{
@@ -66,11 +67,11 @@ pub(crate) enum Out<R> {
     /// position (`Error::Missing` until it arrives), grown as results
     /// arrive.
     Each(Vec<Result<R, Error>>),
-    /// `try_map`: every value in its place (`None` until it arrives), and
-    /// the failures aside; a value is 16 bytes for a `u64`, where a
+    /// `try_map`: every value in its place, written once, and the
+    /// failures aside; a value is 8 bytes for a `u64`, where a
     /// `Result<u64, Error>` is 40.
     Values {
-        values: Vec<Option<R>>,
+        values: Places<R>,
         failed: Vec<(usize, Error)>,
     },
 }
@@ -122,7 +123,7 @@ impl<I: Iterator, R> Run<I, R> {
             (Out::Each(out), result) => {
                 place(out, index, result, |index| Err(Error::Missing { index }))
             }
-            (Out::Values { values, .. }, Ok(r)) => place(values, index, Some(r), |_| None),
+            (Out::Values { values, .. }, Ok(r)) => values.set(index, r),
             (Out::Values { failed, .. }, Err(e)) => failed.push((index, e)),
             (Out::Queue, result) => self.ready.push_back((index, result)),
         }
@@ -138,8 +139,8 @@ impl<I: Iterator, R> Run<I, R> {
                 }
             }
             Out::Values { values, failed } => {
-                for index in indices.start..indices.end.min(values.len()) {
-                    values[index] = None;
+                for index in indices.clone() {
+                    values.clear(index);
                 }
                 failed.retain(|(index, _)| !indices.contains(index));
             }
@@ -165,11 +166,8 @@ impl<I: Iterator, R> Run<I, R> {
         let Out::Values { values, failed } = std::mem::replace(&mut self.out, Out::Queue) else {
             return Ok(Vec::new());
         };
-        // The first slot without a value, or the first task past them.
-        let missing = values
-            .iter()
-            .position(Option::is_none)
-            .or((values.len() < self.pulled).then_some(values.len()));
+        // The first task without a value.
+        let missing = values.first_unfilled(self.pulled);
         let first_failed = failed.into_iter().min_by_key(|(index, _)| *index);
         if let Some((index, e)) = first_failed
             && missing.is_none_or(|m| index <= m)
@@ -179,9 +177,8 @@ impl<I: Iterator, R> Run<I, R> {
         if let Some(index) = missing {
             return Err(Error::Missing { index });
         }
-        // Every slot holds a value; the collect reuses the allocation.
-        let values: Option<Vec<R>> = values.into_iter().collect();
-        values.ok_or(Error::Missing { index: 0 })
+        // Every place holds a value (and there is one per task pulled).
+        values.into_vec().map_err(|_| Error::Missing { index: 0 })
     }
 }
 
@@ -288,6 +285,13 @@ impl Pool {
                 }
                 w.in_flight.push_back(chunk);
                 handed_out = true;
+                if w.in_flight.len() == 1 {
+                    // An idle worker's first chunk goes at once, so it
+                    // starts while the next chunks are made; the rest go
+                    // together (each push moves the lane's cache lines
+                    // between the cores).
+                    self.push_out(wi);
+                }
             }
             if !handed_out {
                 return;
@@ -369,31 +373,37 @@ impl Pool {
     /// there is room, and rings a worker that sleeps; the rest goes when
     /// the worker has made room.
     pub(crate) fn write_out(&mut self) {
-        for (wi, w) in self.workers.iter_mut().enumerate() {
-            let lane = self.lanes.tasks(wi);
-            let mut pushed = false;
-            while w.out_at < w.out.len() && w.task_w.is_some() {
-                match lane.push(&w.out[w.out_at..]) {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        w.out_at += n;
-                        pushed = true;
-                    }
-                    // Only the worker can have garbled it: it is done.
-                    Err(_) => {
-                        let _ = signal::kill(w.pid, Signal::SIGKILL);
-                        close(&mut w.task_w);
-                    }
+        for wi in 0..self.workers.len() {
+            self.push_out(wi);
+        }
+    }
+
+    /// [`Pool::write_out`] for worker `wi`.
+    fn push_out(&mut self, wi: usize) {
+        let w = &mut self.workers[wi];
+        let lane = self.lanes.tasks(wi);
+        let mut pushed = false;
+        while w.out_at < w.out.len() && w.task_w.is_some() {
+            match lane.push(&w.out[w.out_at..]) {
+                Ok(0) => break,
+                Ok(n) => {
+                    w.out_at += n;
+                    pushed = true;
+                }
+                // Only the worker can have garbled it: it is done.
+                Err(_) => {
+                    let _ = signal::kill(w.pid, Signal::SIGKILL);
+                    close(&mut w.task_w);
                 }
             }
-            if pushed && lane.wake_reader() {
-                ring(&mut w.task_w);
-            }
-            // The bytes stay in `out` until their chunks are done.
-            if w.out_at == w.out.len() && w.state == WorkerState::Retiring {
-                // The worker finishes what it has, sees end-of-file, exits 0.
-                close(&mut w.task_w);
-            }
+        }
+        if pushed && lane.wake_reader() {
+            ring(&mut w.task_w);
+        }
+        // The bytes stay in `out` until their chunks are done.
+        if w.out_at == w.out.len() && w.state == WorkerState::Retiring {
+            // The worker finishes what it has, sees end-of-file, exits 0.
+            close(&mut w.task_w);
         }
     }
 
@@ -696,16 +706,20 @@ fn decode_outcomes<I: Iterator, R: DeserializeOwned>(
     let mut oks = 0;
     match &mut run.out {
         Out::Values { values, failed } => {
-            grow(values, end, |_| None);
-            for (index, slot) in (first..end).zip(&mut values[first..end]) {
-                match next_outcome::<R>(&mut bytes, index, pid)? {
-                    Ok(r) => {
-                        *slot = Some(r);
-                        oks += 1;
+            let filled: Result<(), ()> =
+                values.fill(first..end, |index| {
+                    match next_outcome::<R>(&mut bytes, index, pid).ok_or(())? {
+                        Ok(r) => {
+                            oks += 1;
+                            Ok(Some(r))
+                        }
+                        Err(e) => {
+                            failed.push((index, e));
+                            Ok(None)
+                        }
                     }
-                    Err(e) => failed.push((index, e)),
-                }
-            }
+                });
+            filled.ok()?;
         }
         Out::Each(out) => {
             grow(out, end, |index| Err(Error::Missing { index }));

@@ -135,6 +135,7 @@ pub mod frame;
 mod lane;
 mod linger;
 mod options;
+mod places;
 mod recovery;
 mod server;
 mod submit;
@@ -153,6 +154,7 @@ pub use submit::TaskHandle;
 
 use dispatch::{Out, Run};
 use lane::Lanes;
+use places::Places;
 #[doc(hidden)]
 pub use wire::Call;
 use wire::{Chunk, Slots};
@@ -648,7 +650,7 @@ impl<'p> Chunked<'p> {
         R: Serialize + DeserializeOwned,
     {
         let values = |hint| Out::Values {
-            values: Vec::with_capacity(hint),
+            values: Places::with_capacity(hint),
             failed: Vec::new(),
         };
         self.run_to_end(f.call(), items.into_iter(), values)?
