@@ -7,10 +7,15 @@
 
 use std::time::{Duration, Instant};
 
-/// How long a side looks again before it sleeps: about the time a worker
-/// takes between two batches of tiny tasks, and short enough that an idle
-/// pool is asleep at once as far as anyone can tell.
+/// How long a side looks again before it sleeps: longer than a worker
+/// takes between two batches of tiny results, and short enough that an
+/// idle pool is asleep at once as far as anyone can tell.
 pub(crate) const LINGER: Duration = Duration::from_micros(50);
+
+/// How long a worker looks for more tasks before it sleeps: longer, as
+/// its wake-up is what the parent's next call would wait for first, so
+/// calls in a loop (a batch after a batch) find the workers awake.
+pub(crate) const WORKER_LINGER: Duration = Duration::from_micros(200);
 
 /// Calls `ready` until it says yes or `budget` has passed, yielding the
 /// CPU between calls (so a process waiting for this CPU runs); whether it
