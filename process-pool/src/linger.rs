@@ -8,14 +8,12 @@
 use std::time::{Duration, Instant};
 
 /// How long a side looks again before it sleeps: longer than a worker
-/// takes between two batches of tiny results, and short enough that an
-/// idle pool is asleep at once as far as anyone can tell.
+/// takes between two batches of tiny results, or than the parent takes
+/// between two calls in a loop; short enough that an idle pool is asleep
+/// at once as far as anyone can tell, and that threads the program runs
+/// right after a call hardly meet the workers still looking (they give
+/// the CPU away, but each time it costs those threads a switch).
 pub(crate) const LINGER: Duration = Duration::from_micros(50);
-
-/// How long a worker looks for more tasks before it sleeps: longer, as
-/// its wake-up is what the parent's next call would wait for first, so
-/// calls in a loop (a batch after a batch) find the workers awake.
-pub(crate) const WORKER_LINGER: Duration = Duration::from_micros(200);
 
 /// Calls `ready` until it says yes or `budget` has passed, yielding the
 /// CPU between calls (so a process waiting for this CPU runs); whether it
@@ -30,5 +28,26 @@ pub(crate) fn linger(mut ready: impl FnMut() -> bool, budget: Duration) -> bool 
             return false;
         }
         std::thread::yield_now();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn linger_says_yes_as_soon_as_ready_and_no_after_the_budget() {
+        let mut asked = 0;
+        assert!(linger(
+            || {
+                asked += 1;
+                asked == 3
+            },
+            Duration::from_secs(60)
+        ));
+        assert_eq!(asked, 3);
+        let start = Instant::now();
+        assert!(!linger(|| false, Duration::from_millis(2)));
+        assert!(start.elapsed() >= Duration::from_millis(2));
     }
 }

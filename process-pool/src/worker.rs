@@ -22,7 +22,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::lane::{Lane, Unusable};
-use crate::linger::{LINGER, WORKER_LINGER, linger};
+use crate::linger::{LINGER, linger};
 use crate::options::{EXIT_INIT_FAILED, EXIT_PROTOCOL};
 use crate::wire::{Call, OK_TAG, Outcome, ResultHead, Slot, TaskHead, coarse_ns, monotonic_ns};
 use crate::{codec, frame};
@@ -462,7 +462,7 @@ impl Bells<'_> {
             if self.ended {
                 return Ok(0);
             }
-            if !linger(|| lane.readable(), WORKER_LINGER) && lane.reader_may_sleep() {
+            if !linger(|| lane.readable(), LINGER) && lane.reader_may_sleep() {
                 let slept = self.sleep();
                 lane.reader_awake();
                 slept?;
