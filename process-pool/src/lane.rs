@@ -15,11 +15,11 @@
 //!   no reference is ever formed over memory the other process writes.
 //! - Every position read from the mapping is checked: a peer that scribbles
 //!   on it makes [`Unusable::Corrupt`], never an out-of-bounds copy.
-//! - Sleeping: a side raises its flag, then looks at the lane again
-//!   (a `SeqCst` fence on both sides, so at least one sees the other);
-//!   the other side takes the flag down when it sees it, after publishing,
-//!   and rings the doorbell. One doorbell per sleep; a stray one only
-//!   makes the sleeper look again.
+//! - Sleeping: a side raises its flag, then looks at the lane again; the
+//!   other side takes the flag down when it sees it, after publishing,
+//!   and rings the doorbell (the handshake, model-checked: the `handshake`
+//!   module). One doorbell per sleep; a stray one only makes the sleeper
+//!   look again.
 //!
 //! All lanes live in one mapping made before the fork server, so every
 //! worker, replacements too, inherits it. A lane is reset only for a new
@@ -27,9 +27,11 @@
 
 use std::marker::PhantomData;
 use std::ptr;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use process_toolkit::SharedMapping;
+
+use crate::handshake::{may_sleep, take_flag};
 
 /// Bytes of one lane: as much as a pipe holds by default.
 pub(crate) const LANE_BYTES: usize = 64 << 10;
@@ -216,29 +218,6 @@ impl Lane<'_> {
     pub fn writer_awake(&self) {
         self.writer_sleeps.store(0, Ordering::SeqCst);
     }
-}
-
-/// Raises `flag`, then asks `still` whether to sleep; the flag goes down
-/// again if not.
-fn may_sleep(flag: &AtomicU32, still: impl Fn() -> bool) -> bool {
-    flag.store(1, Ordering::SeqCst);
-    // The flag's store before the look at the positions; `take_flag`'s
-    // fence mirrors it: of the two sides, at least one sees the other's
-    // store (a plain store could wait in this CPU's store buffer while the
-    // load runs, and both sides would miss each other).
-    fence(Ordering::SeqCst);
-    if still() {
-        return true;
-    }
-    flag.store(0, Ordering::SeqCst);
-    false
-}
-
-/// After publishing (a position's store): whether `flag` was up, taken
-/// down (one doorbell per sleep).
-fn take_flag(flag: &AtomicU32) -> bool {
-    fence(Ordering::SeqCst);
-    flag.load(Ordering::Relaxed) != 0 && flag.swap(0, Ordering::SeqCst) != 0
 }
 
 #[cfg(test)]

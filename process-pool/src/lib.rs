@@ -132,6 +132,7 @@ pub mod codec;
 mod dispatch;
 mod error;
 pub mod frame;
+mod handshake;
 mod lane;
 mod linger;
 mod options;
