@@ -267,10 +267,10 @@ impl Placements {
         let (alone_x, copy_x) = (any.alone_x(), any.copy_x());
         let (a, c) = (digits(alone_x), digits(copy_x));
         line(format!(
-            "ring/1 thread large    {alone_x:>6.a$}x  (target >= 0.8x; 1 thread: same ring, send + receive + verify on one core)"
+            "ring/1 thread large    {alone_x:>6.a$}x  (like for like: one thread sends, receives and verifies through the same ring)"
         ));
         line(format!(
-            "ring/memcpy large      {copy_x:>6.c$}x  (copy in only, nothing received or verified: no target)"
+            "ring/memcpy large      {copy_x:>6.c$}x  (target >= 0.8x; memcpy: the copy in only, nothing received or verified)"
         ));
         line(format!(
             "pipe/ring  round trip  {:>6.1}x  (target >= 10x)",

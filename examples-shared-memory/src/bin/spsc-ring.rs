@@ -5,12 +5,12 @@
 //! message, the ring a few atomic operations); large ones gain less (a pipe
 //! copies twice through the kernel, the ring copies in and out of memory
 //! both processes map, each byte crossing from one core's cache to the
-//! other's). Their baseline is the `1 thread` row: one thread doing all
-//! the stream's work but the crossing (each message stamped and copied into
-//! the same ring, copied out and verified at once, on one core); the
-//! `memcpy` row is the copy in alone (each message copied once into a
-//! buffer of the ring's size, nothing received or verified), well above
-//! either. With
+//! other's). Two baselines: the `1 thread` row, like for like, is one
+//! thread doing all the stream's work but the crossing (each message
+//! stamped and copied into the same ring, copied out and verified at once,
+//! on one core); the `memcpy` row is the copy in alone (each message copied
+//! once into a buffer of the ring's size, nothing received or verified),
+//! well above either. With
 //! `--same-core` everything runs again with both processes on one CPU: the
 //! ring still works, and a round trip costs no more than a pipe's, because
 //! a side that finds the ring empty or full yields the CPU to its peer
@@ -22,7 +22,7 @@
 //! checks that (CPU time, unlike wall time, does not grow on a busy machine;
 //! measured up to 3 times, "not checked" on a busy machine; missed: exit 3,
 //! as a small ring that fills and empties often spends its savings
-//! spinning). The wall-clock targets (64 KiB ring >= 0.8x 1 thread and >= 4x
+//! spinning). The wall-clock targets (64 KiB ring >= 0.8x memcpy and >= 4x
 //! pipe, 64 B >= 10x pipe, a round trip >= 10x faster than a pipe's, and
 //! on one core no slower) are printed, not enforced: each stream runs 3
 //! times and the fastest counts. Reach for it for high-rate IPC between
