@@ -18,6 +18,7 @@ use std::time::Duration;
 use examples_shared_memory::ring::wait::{FutexWord, Waiter};
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, fence};
+use process_toolkit::handshake::Flag;
 
 /// A futex word for loom. `FUTEX_WAIT` is modelled as "yield until the
 /// word changes", which is exact for the ring: its wakers always change the
@@ -38,7 +39,7 @@ impl<const FENCE: bool> Word<FENCE> {
     }
 }
 
-impl<const FENCE: bool> FutexWord for Word<FENCE> {
+impl<const FENCE: bool> Flag for Word<FENCE> {
     fn load(&self, order: Ordering) -> u32 {
         self.value.load(order)
     }
@@ -48,13 +49,16 @@ impl<const FENCE: bool> FutexWord for Word<FENCE> {
     fn swap(&self, value: u32, order: Ordering) -> u32 {
         self.value.swap(value, order)
     }
-    fn fetch_add(&self, value: u32, order: Ordering) -> u32 {
-        self.value.fetch_add(value, order)
-    }
     fn fence(order: Ordering) {
         if FENCE {
             fence(order)
         }
+    }
+}
+
+impl<const FENCE: bool> FutexWord for Word<FENCE> {
+    fn fetch_add(&self, value: u32, order: Ordering) -> u32 {
+        self.value.fetch_add(value, order)
     }
     fn yield_now() {
         loom::thread::yield_now()

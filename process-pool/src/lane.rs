@@ -17,8 +17,8 @@
 //!   on it makes [`Unusable::Corrupt`], never an out-of-bounds copy.
 //! - Sleeping: a side raises its flag, then looks at the lane again; the
 //!   other side takes the flag down when it sees it, after publishing,
-//!   and rings the doorbell (the handshake, model-checked: the `handshake`
-//!   module). One doorbell per sleep; a stray one only makes the sleeper
+//!   and rings the doorbell (the handshake, model-checked:
+//!   `process_toolkit::handshake`). One doorbell per sleep; a stray one only makes the sleeper
 //!   look again.
 //!
 //! All lanes live in one mapping made before the fork server, so every
@@ -30,8 +30,7 @@ use std::ptr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use process_toolkit::SharedMapping;
-
-use crate::handshake::{may_sleep, take_flag};
+use process_toolkit::handshake::{may_sleep, take_flag};
 
 /// Bytes of one lane: as much as a pipe holds by default.
 pub(crate) const LANE_BYTES: usize = 64 << 10;

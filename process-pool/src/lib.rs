@@ -132,7 +132,6 @@ pub mod codec;
 mod dispatch;
 mod error;
 pub mod frame;
-mod handshake;
 mod lane;
 mod linger;
 mod options;

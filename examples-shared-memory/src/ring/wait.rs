@@ -23,8 +23,10 @@
 //! real `futex(2)`, shared between processes (no `FUTEX_PRIVATE_FLAG`).
 
 use std::ptr;
-use std::sync::atomic::{AtomicU32, Ordering, fence};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
+
+use process_toolkit::handshake::{Flag, take_flag};
 
 /// How many times a side checks the other's progress before it sleeps
 /// (about 6 us on a current x86 core): long enough to catch a peer that is
@@ -157,18 +159,11 @@ fn spins_for_cpu_set() -> u32 {
     if one { 0 } else { SPINS }
 }
 
-/// A 32-bit atomic word that a thread (or process) can sleep on.
-pub trait FutexWord {
-    /// Atomic load.
-    fn load(&self, order: Ordering) -> u32;
-    /// Atomic store.
-    fn store(&self, value: u32, order: Ordering);
-    /// Atomic swap.
-    fn swap(&self, value: u32, order: Ordering) -> u32;
+/// A 32-bit atomic word that a thread (or process) can sleep on: a
+/// [`Flag`] (the handshake's atomics) that can also be waited on.
+pub trait FutexWord: Flag {
     /// Atomic add, returning the previous value.
     fn fetch_add(&self, value: u32, order: Ordering) -> u32;
-    /// A memory fence in the same memory model as these atomics.
-    fn fence(order: Ordering);
     /// Gives this CPU to another runnable thread, if there is one
     /// (`sched_yield`).
     fn yield_now();
@@ -180,20 +175,8 @@ pub trait FutexWord {
 }
 
 impl FutexWord for AtomicU32 {
-    fn load(&self, order: Ordering) -> u32 {
-        AtomicU32::load(self, order)
-    }
-    fn store(&self, value: u32, order: Ordering) {
-        AtomicU32::store(self, value, order)
-    }
-    fn swap(&self, value: u32, order: Ordering) -> u32 {
-        AtomicU32::swap(self, value, order)
-    }
     fn fetch_add(&self, value: u32, order: Ordering) -> u32 {
         AtomicU32::fetch_add(self, value, order)
-    }
-    fn fence(order: Ordering) {
-        fence(order)
     }
     fn yield_now() {
         std::thread::yield_now()
@@ -366,10 +349,7 @@ impl<'a, W: FutexWord> Waiter<'a, W> {
     /// until the woken side runs again (which may take a while on a busy
     /// machine), further progress makes no system call.
     pub fn wake(&self) {
-        W::fence(Ordering::SeqCst);
-        if self.sleeping.load(Ordering::Relaxed) != 0
-            && self.sleeping.swap(0, Ordering::Relaxed) != 0
-        {
+        if take_flag(self.sleeping) {
             self.wake_always();
         }
     }

@@ -1,7 +1,8 @@
 #![cfg(loom)]
-//! loom model of the lanes' sleep/wake handshake (`src/handshake.rs`, the
-//! library's own file, compiled here over loom's atomics):
-//! `RUSTFLAGS="--cfg loom" cargo test --release -p process-pool --test loom`
+//! loom model of the sleep/wake handshake (`src/handshake.rs`, the
+//! library's own file, compiled here over loom's atomics), as the process
+//! pool's lanes use it:
+//! `RUSTFLAGS="--cfg loom" cargo test --release -p process-toolkit --test loom`
 //!
 //! One thread publishes progress (a lane's head, once or twice) and after
 //! each step takes the sleeper's flag, ringing the doorbell (the pipe) if

@@ -1,4 +1,6 @@
-//! The lanes' sleep/wake handshake, both halves. A side about to sleep
+//! The sleep/wake handshake between two sides that share memory, both
+//! halves: the process pool's lanes and the shared-memory ring's waits
+//! (`examples_shared_memory::ring::wait`) use it. A side about to sleep
 //! raises its flag and looks again ([`may_sleep`]); the other side, after
 //! publishing, looks at the flag ([`take_flag`]) and rings the doorbell if
 //! it was up. A `SeqCst` fence between the store and the load on each side
@@ -9,14 +11,31 @@
 //! atomics, fenced and not.
 //!
 //! Generic over [`Flag`] for that model; the lanes use `AtomicU32`.
+//!
+//! ```
+//! use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+//! use process_toolkit::handshake::{may_sleep, take_flag};
+//!
+//! let (flag, progress) = (AtomicU32::new(0), AtomicU64::new(0));
+//! // The sleeper: nothing yet, so it may sleep (its flag is up).
+//! assert!(may_sleep(&flag, || progress.load(Ordering::Acquire) == 0));
+//! // The other side publishes, then sees the flag: it must wake the sleeper.
+//! progress.store(1, Ordering::Release);
+//! assert!(take_flag(&flag));
+//! assert!(!take_flag(&flag), "one wake-up per sleep");
+//! ```
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The atomic word a flag lives in, and the fence of its memory model.
-pub(crate) trait Flag {
+pub trait Flag {
+    /// Atomic load.
     fn load(&self, order: Ordering) -> u32;
+    /// Atomic store.
     fn store(&self, value: u32, order: Ordering);
+    /// Atomic swap.
     fn swap(&self, value: u32, order: Ordering) -> u32;
+    /// A fence in the same memory model as these atomics.
     fn fence(order: Ordering);
 }
 
@@ -38,7 +57,7 @@ impl Flag for AtomicU32 {
 /// The sleeper's half: raises `flag`, then asks `still` (reading the
 /// other side's progress with `Acquire`) whether there is still nothing;
 /// if so it may sleep until the doorbell, else the flag goes down again.
-pub(crate) fn may_sleep<F: Flag>(flag: &F, still: impl Fn() -> bool) -> bool {
+pub fn may_sleep<F: Flag>(flag: &F, still: impl Fn() -> bool) -> bool {
     flag.store(1, Ordering::SeqCst);
     F::fence(Ordering::SeqCst);
     if still() {
@@ -51,7 +70,7 @@ pub(crate) fn may_sleep<F: Flag>(flag: &F, still: impl Fn() -> bool) -> bool {
 /// The waker's half, after publishing its progress (a `Release` store):
 /// whether the sleeper's flag was up. It is taken down here, so a sleep
 /// costs one doorbell however much progress follows.
-pub(crate) fn take_flag<F: Flag>(flag: &F) -> bool {
+pub fn take_flag<F: Flag>(flag: &F) -> bool {
     F::fence(Ordering::SeqCst);
     flag.load(Ordering::Relaxed) != 0 && flag.swap(0, Ordering::SeqCst) != 0
 }
