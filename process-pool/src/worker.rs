@@ -219,9 +219,7 @@ fn run_chunk<C: Runner>(
     let (count, mut items) = codec::take::<usize>(items).map_err(|_| ())?;
     let start = out.len();
     out.extend_from_slice(&[0; frame::HEADER]);
-    let appended =
-        codec::append(&ResultHead { first }, out).and_then(|()| codec::append(&count, out));
-    appended.map_err(|_| ())?;
+    append_head(first, count, out).map_err(|_| ())?;
     for k in 0..count {
         let (item, rest) = codec::take::<C::T>(items).map_err(|_| ())?;
         items = rest;
@@ -244,7 +242,7 @@ fn run_chunk<C: Runner>(
         // Too large as a whole: every task of it fails, each on its own.
         out.truncate(start + frame::HEADER);
         let too_large = Outcome::<C::R>::EncodeFailed("result chunk too large to send".into());
-        let _ = codec::append(&ResultHead { first }, out).and_then(|()| codec::append(&count, out));
+        let _ = append_head(first, count, out);
         for _ in 0..count {
             append_outcome(&too_large, out);
         }
@@ -255,6 +253,11 @@ fn run_chunk<C: Runner>(
     Ok(())
 }
 
+/// A result frame's head: the first task, then the count of outcomes.
+fn append_head(first: u64, count: usize, out: &mut Vec<u8>) -> Result<(), codec::Error> {
+    codec::append(&ResultHead { first }, out).and_then(|()| codec::append(&count, out))
+}
+
 /// Appends `Ok(r)`, by far the most common outcome: its tag, then the
 /// value, without serde's enum machinery (inlined into the task loop).
 #[inline(always)]
@@ -262,9 +265,7 @@ fn append_ok<R: Serialize>(r: &R, out: &mut Vec<u8>) {
     let at = out.len();
     out.extend_from_slice(&OK_TAG);
     let appended = codec::append(r, out);
-    if appended.is_err() || out.len() - at > frame::MAX_FRAME / 2 {
-        encode_failed::<R>(appended, at, out);
-    }
+    keep_or_fail::<R>(appended, at, out);
 }
 
 /// Appends one outcome; a result that cannot be encoded, or is too large,
@@ -275,6 +276,13 @@ pub(crate) fn append_outcome<R: Serialize>(outcome: &Outcome<R>, out: &mut Vec<u
     }
     let at = out.len();
     let appended = codec::append(outcome, out);
+    keep_or_fail::<R>(appended, at, out);
+}
+
+/// Keeps the outcome appended from `at` on, unless it failed to encode or
+/// is too large to send: then it becomes an `EncodeFailed` saying why.
+#[inline(always)]
+fn keep_or_fail<R: Serialize>(appended: Result<(), codec::Error>, at: usize, out: &mut Vec<u8>) {
     if appended.is_err() || out.len() - at > frame::MAX_FRAME / 2 {
         encode_failed::<R>(appended, at, out);
     }
