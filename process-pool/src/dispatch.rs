@@ -76,17 +76,6 @@ pub(crate) enum Out<R> {
     },
 }
 
-/// Sets `slots[index]`, growing `slots` with `gap()` up to it.
-#[inline(always)]
-fn place<T>(slots: &mut Vec<T>, index: usize, value: T, gap: impl Fn(usize) -> T) {
-    grow(slots, index, gap);
-    if index == slots.len() {
-        slots.push(value);
-    } else {
-        slots[index] = value;
-    }
-}
-
 impl<I: Iterator, R> Run<I, R> {
     /// A run with no input and an id no chunk carries: what the pool
     /// drives while a [`TaskHandle`](crate::TaskHandle) waits.
@@ -114,14 +103,13 @@ impl<I: Iterator, R> Run<I, R> {
     }
 
     /// Hands task `index`'s result over: into its place in `out`, or to
-    /// the back of `ready`.
-    /// Inlined: the result then stays in registers instead of going
-    /// through the stack (a stall per task, measured).
-    #[inline(always)]
+    /// the back of `ready`. For the results that do not come through
+    /// `decode_outcomes` (failed encodings, lost and timed-out tasks).
     pub fn put(&mut self, index: usize, result: Result<R, Error>) {
         match (&mut self.out, result) {
             (Out::Each(out), result) => {
-                place(out, index, result, |index| Err(Error::Missing { index }))
+                grow(out, index + 1, |index| Err(Error::Missing { index }));
+                out[index] = result;
             }
             (Out::Values { values, .. }, Ok(r)) => values.set(index, r),
             (Out::Values { failed, .. }, Err(e)) => failed.push((index, e)),
@@ -383,7 +371,7 @@ impl Pool {
         let w = &mut self.workers[wi];
         let lane = self.lanes.tasks(wi);
         let mut pushed = false;
-        while w.out_at < w.out.len() && w.task_w.is_some() {
+        while w.unsent() {
             match lane.push(&w.out[w.out_at..]) {
                 Ok(0) => break,
                 Ok(n) => {
@@ -411,7 +399,7 @@ impl Pool {
     fn news(&self) -> bool {
         self.workers.iter().enumerate().any(|(wi, w)| {
             (w.result_r.is_some() && self.lanes.results(wi).readable())
-                || (w.task_w.is_some() && w.out_at < w.out.len() && self.lanes.tasks(wi).writable())
+                || (w.unsent() && self.lanes.tasks(wi).writable())
         })
     }
 
@@ -423,7 +411,7 @@ impl Pool {
             if w.result_r.is_some() {
                 may &= self.lanes.results(wi).reader_may_sleep();
             }
-            if w.task_w.is_some() && w.out_at < w.out.len() {
+            if w.unsent() {
                 may &= self.lanes.tasks(wi).writer_may_sleep();
             }
         }
@@ -812,6 +800,12 @@ impl crate::Worker {
         (self.out_at, self.out_done, self.queued_bytes) = (0, 0, 0);
         chunks
     }
+    /// Whether task bytes wait to go into the lane of a worker that still
+    /// takes them.
+    fn unsent(&self) -> bool {
+        self.task_w.is_some() && self.out_at < self.out.len()
+    }
+
     /// Whether the worker has enough queued: about `QUEUE_NS` (10 ms) of
     /// measured work in chunks, at least 2 (so it never waits for a round
     /// trip), at most `max`; and, past one chunk, no more bytes than a lane
