@@ -1,10 +1,11 @@
 //! Length-prefixed serde frames: how typed messages cross a pipe.
 //!
-//! A pipe carries bytes, not messages: one `read` may return half a message
-//! or three of them. A frame is a 4-byte little-endian length followed by
-//! that many bytes of payload in the pool's [codec](crate::codec), so the
-//! reader always knows where one message ends. Python's `multiprocessing.Connection.send` does
-//! the same with a 4-byte length and a pickle.
+//! A pipe (or a lane) carries bytes, not messages: one `read` may return
+//! half a message or three of them. A frame is a 4-byte little-endian
+//! length followed by that many bytes of payload in the pool's
+//! [codec](crate::codec), so the reader always knows where one message
+//! ends. Python's `multiprocessing.Connection.send` does the same with a
+//! 4-byte length and a pickle.
 //!
 //! Bad input is an error, never a huge allocation: a length prefix above
 //! [`MAX_FRAME`] is refused before anything is allocated, and a payload

@@ -34,9 +34,11 @@ use process_toolkit::handshake::{may_sleep, take_flag};
 
 /// Bytes of one lane: as much as a pipe holds by default.
 pub(crate) const LANE_BYTES: usize = 64 << 10;
-/// The lane's words, a cache line each: head, tail, the reader's and the
+/// A cache line: each of the lane's five words has one of its own.
+const LINE: usize = 64;
+/// The lane's words, in this order: head, tail, the reader's and the
 /// writer's sleeping flags, and the reader's "closed".
-const HEADER: usize = 5 * 64;
+const HEADER: usize = 5 * LINE;
 const LANE_SIZE: usize = HEADER + LANE_BYTES;
 
 /// Why a lane cannot be used.
@@ -77,14 +79,16 @@ impl Lanes {
             (i + 1) * LANE_SIZE <= self.map.len(),
             "lane {i} out of range"
         );
+        // Word `k` of the header starts line `k`.
         let words = &self.map.atomic_u64s()[i * LANE_SIZE / 8..];
         let flags = &self.map.atomic_u32s()[i * LANE_SIZE / 4..];
+        let (u64_at, u32_at) = (|k: usize| k * LINE / 8, |k: usize| k * LINE / 4);
         Lane {
-            head: &words[0],
-            tail: &words[8],
-            reader_sleeps: &flags[32],
-            writer_sleeps: &flags[48],
-            closed: &flags[64],
+            head: &words[u64_at(0)],
+            tail: &words[u64_at(1)],
+            reader_sleeps: &flags[u32_at(2)],
+            writer_sleeps: &flags[u32_at(3)],
+            closed: &flags[u32_at(4)],
             // SAFETY: in bounds (checked above): the lane's bytes follow its
             // header inside the mapping, which outlives the returned `Lane`.
             data: unsafe { self.map.as_ptr().add(i * LANE_SIZE + HEADER) },
