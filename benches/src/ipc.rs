@@ -98,7 +98,8 @@ impl Transport {
     /// A short label for tables and benchmark ids. The two-core rows say
     /// "unpinned" instead where this thread may run on one CPU only.
     pub fn label(self) -> &'static str {
-        let two = matches!(first_two_cpus(), Ok(Some(_)));
+        // Said from `placement`, which pins the pair: apart, or not at all.
+        let two = matches!(placement(self), Ok(Some([parent, peer])) if parent != peer);
         match self {
             Transport::Crossbeam => "crossbeam channel (thread)",
             Transport::Mpsc => "std mpsc (thread)",
