@@ -452,9 +452,20 @@ impl Pool {
         for next in [next_timeout, limit].into_iter().flatten() {
             wake = Some(wake.map_or(next, |w| w.min(next)));
         }
-        let sleep = wake != Some(Duration::ZERO)
-            && !linger(|| self.news(), LINGER.min(wake.unwrap_or(LINGER)))
-            && self.may_sleep();
+        // Look again only if a result may come within the time: not while
+        // every busy worker's chunks take longer (the looking would take a
+        // worker's CPU, for nothing).
+        let soon = self
+            .workers
+            .iter()
+            .any(|w| !w.in_flight.is_empty() && w.chunk_ns < LINGER.as_nanos() as u64);
+        let budget = if soon {
+            LINGER.min(wake.unwrap_or(LINGER))
+        } else {
+            Duration::ZERO
+        };
+        let sleep =
+            wake != Some(Duration::ZERO) && !linger(|| self.news(), budget) && self.may_sleep();
         let mut rang = vec![false; self.workers.len()];
         if sleep {
             let timeout = match wake {
