@@ -361,6 +361,13 @@ fn thread_then_killed_worker() -> Check {
     drop(pool);
     drop(stop);
     let _ = thread.join();
+    // `join` returns when the thread's id is cleared, a moment before the
+    // kernel takes it out of the process; the next case forks again.
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while process_toolkit::thread_count().map_err(|e| e.to_string())? > 1 {
+        ensure(Instant::now() < deadline, || "the thread never left".into())?;
+        std::thread::sleep(Duration::from_millis(1));
+    }
     Ok(())
 }
 
