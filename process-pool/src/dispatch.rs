@@ -19,7 +19,7 @@ use crate::places::Places;
 use crate::recovery::close;
 use crate::submit::SUBMITTED;
 use crate::wire::{
-    Call, Chunk, OK_TAG, Outcome, ResultHead, append_chunk, call_bytes, encode_chunk, split_chunk,
+    Call, Chunk, Outcomes, ResultHead, append_chunk, call_bytes, encode_chunk, split_chunk,
 };
 use crate::{Error, Pool, PoolState, WorkerState};
 use crate::{codec, frame};
@@ -605,8 +605,7 @@ impl Pool {
             }
             let chunk = w.in_flight.pop_front().expect("checked above");
             w.finish(&chunk);
-            // A `Vec` of one `Outcome::Ok`: the count 1, then its tag.
-            let ok = rest.get(..8) == Some(&1u64.to_le_bytes()) && rest.get(8..12) == Some(&OK_TAG);
+            let ok = Outcomes::read(rest).is_some_and(|o| o.oks == 1);
             self.deliver_submitted(chunk.first, rest, ok);
             return true;
         }
@@ -683,9 +682,10 @@ fn smoothed(old: u64, ns: u64, weight: u32) -> u64 {
 }
 
 /// Decodes a result frame's outcomes (after its head) for `chunk` into
-/// the run, an `Ok` without serde's enum machinery; returns
-/// the chunk's nanoseconds, or `None` on bytes that do not decode (the
-/// caller takes back what was handed over).
+/// the run: first its run of untagged `Ok` values, in the tightest loop
+/// each output allows, then any tagged outcomes. Returns the chunk's
+/// nanoseconds, or `None` on bytes that do not decode (the caller takes
+/// back what was handed over).
 fn decode_outcomes<I: Iterator, R: DeserializeOwned>(
     bytes: &[u8],
     chunk: &crate::wire::Chunk,
@@ -693,45 +693,48 @@ fn decode_outcomes<I: Iterator, R: DeserializeOwned>(
     pid: i32,
     deaths_in_a_row: &mut usize,
 ) -> Option<u64> {
-    let (count, mut bytes) = codec::take::<usize>(bytes).ok()?;
-    if count != chunk.count {
+    let mut o = Outcomes::read(bytes)?;
+    if o.count != chunk.count {
         return None;
     }
     let first = (chunk.first - run.base) as usize;
-    let end = first + count;
-    // `map` and `try_map`: the chunk's places are made once, then filled
-    // in one tight loop (a `match` on `out` and a length check per task
-    // cost more than the decoding).
-    let mut oks = 0;
+    let (split, end) = (first + o.oks, first + o.count);
+    let mut oks = o.oks;
+    let mut tagged = |o: &mut Outcomes<'_>, index| {
+        let result = o.tagged::<R>()?.into_result(index, pid);
+        oks += usize::from(result.is_ok());
+        Some(result)
+    };
     match &mut run.out {
         Out::Values { values, failed } => {
-            let filled: Result<(), ()> =
-                values.fill(first..end, |index| {
-                    match next_outcome::<R>(&mut bytes, index, pid).ok_or(())? {
-                        Ok(r) => {
-                            oks += 1;
-                            Ok(Some(r))
-                        }
-                        Err(e) => {
-                            failed.push((index, e));
-                            Ok(None)
-                        }
-                    }
-                });
+            if !values.fill_run(first..split, || o.value::<R>()) {
+                return None;
+            }
+            let filled = values.fill(split..end, |index| match tagged(&mut o, index) {
+                Some(Ok(r)) => Ok(Some(r)),
+                Some(Err(e)) => {
+                    failed.push((index, e));
+                    Ok(None)
+                }
+                None => Err(()),
+            });
             filled.ok()?;
         }
         Out::Each(out) => {
             grow(out, end, |index| Err(Error::Missing { index }));
-            for (index, slot) in (first..end).zip(&mut out[first..end]) {
-                let result = next_outcome::<R>(&mut bytes, index, pid)?;
-                oks += usize::from(result.is_ok());
-                *slot = result;
+            for slot in &mut out[first..split] {
+                *slot = Ok(o.value::<R>()?);
+            }
+            for (index, slot) in (split..end).zip(&mut out[split..end]) {
+                *slot = tagged(&mut o, index)?;
             }
         }
         Out::Queue => {
-            for index in first..end {
-                let result = next_outcome::<R>(&mut bytes, index, pid)?;
-                oks += usize::from(result.is_ok());
+            for index in first..split {
+                run.ready.push_back((index, Ok(o.value::<R>()?)));
+            }
+            for index in split..end {
+                let result = tagged(&mut o, index)?;
                 run.ready.push_back((index, result));
             }
         }
@@ -739,7 +742,7 @@ fn decode_outcomes<I: Iterator, R: DeserializeOwned>(
     if oks > 0 {
         *deaths_in_a_row = 0;
     }
-    codec::decode::<u64>(bytes).ok()
+    codec::decode::<u64>(o.rest()).ok()
 }
 
 /// Grows `slots` with `gap()` to at least `len` entries. Grown as results
@@ -750,32 +753,6 @@ fn grow<T>(slots: &mut Vec<T>, len: usize, gap: impl Fn(usize) -> T) {
         let from = slots.len();
         slots.extend((from..len).map(gap));
     }
-}
-
-/// Decodes task `index`'s outcome from the front of `bytes`, as its
-/// result; `None` if the bytes do not decode.
-#[inline(always)]
-fn next_outcome<R: DeserializeOwned>(
-    bytes: &mut &[u8],
-    index: usize,
-    pid: i32,
-) -> Option<Result<R, Error>> {
-    if let Some((&OK_TAG, value)) = bytes.split_first_chunk::<4>() {
-        let (r, rest) = codec::take::<R>(value).ok()?;
-        *bytes = rest;
-        return Some(Ok(r));
-    }
-    let (outcome, rest) = codec::take::<Outcome<R>>(bytes).ok()?;
-    *bytes = rest;
-    Some(match outcome {
-        Outcome::Ok(r) => Ok(r),
-        Outcome::Panicked(message) => Err(Error::Panicked {
-            index,
-            pid,
-            message,
-        }),
-        Outcome::EncodeFailed(message) => Err(Error::Encode { index, message }),
-    })
 }
 
 impl crate::Worker {

@@ -14,9 +14,8 @@ use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 
-use crate::codec;
 use crate::dispatch::{Run, SigpipeBlocked};
-use crate::wire::{Chunk, Outcome};
+use crate::wire::{Chunk, Outcome, Outcomes};
 use crate::{Error, Pool, PoolState, WorkerState};
 
 /// The run id of submitted tasks (calls count from 1).
@@ -120,25 +119,21 @@ impl<R: DeserializeOwned> TaskHandle<R> {
     }
 }
 
-/// A submitted task's outcome from the worker's bytes; bytes that do not
-/// decode are an error for this task, not a panic.
+/// A submitted task's outcome from the worker's bytes (its chunk's
+/// [`Outcomes`], one); bytes that do not decode are an error for this
+/// task, not a panic.
 fn decode<R: DeserializeOwned>(bytes: &[u8], pid: i32) -> Result<R, Error> {
-    let outcomes: Vec<Outcome<R>> =
-        codec::take(bytes)
-            .map(|(v, _)| v)
-            .map_err(|e| Error::Encode {
-                index: 0,
-                message: format!("cannot decode the result from worker {pid}: {e}"),
-            })?;
-    match outcomes.into_iter().next() {
-        Some(Outcome::Ok(r)) => Ok(r),
-        Some(Outcome::Panicked(message)) => Err(Error::Panicked {
+    let outcome = Outcomes::read(bytes).and_then(|mut o| match (o.count, o.oks) {
+        (1, 1) => o.value::<R>().map(Outcome::Ok),
+        (1, 0) => o.tagged::<R>(),
+        _ => None,
+    });
+    match outcome {
+        Some(outcome) => outcome.into_result(0, pid),
+        None => Err(Error::Encode {
             index: 0,
-            pid,
-            message,
+            message: format!("cannot decode the result from worker {pid}"),
         }),
-        Some(Outcome::EncodeFailed(message)) => Err(Error::Encode { index: 0, message }),
-        None => Err(Error::Missing { index: 0 }),
     }
 }
 

@@ -5,12 +5,11 @@
 //! task's sequence number, and which function to run: the address of a
 //! trampoline in this program's code, and its argument), then the
 //! encoded `Vec<T>` of items ([`codec`](crate::codec)). A result chunk is one frame: a
-//! [`ResultHead`] (the first task), the `Vec<Outcome<R>>` (its length,
-//! then each outcome, encoded by the worker as it finishes the task), then
-//! the nanoseconds the chunk took as a `u64` (the average since the
-//! worker last read its clock, 0 when it did not). The heads decode without
-//! knowing `T` or `R`, so the parent can route a result to its call before
-//! decoding it.
+//! [`ResultHead`] (the first task), the chunk's [`Outcomes`] (encoded by
+//! the worker as it finishes each task), then the nanoseconds the chunk
+//! took as a `u64` (the average since the worker last read its clock, 0
+//! when it did not). The heads decode without knowing `T` or `R`, so the
+//! parent can route a result to its call before decoding it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -44,8 +43,7 @@ pub(crate) struct ResultHead {
     pub first: u64,
 }
 
-/// One task's outcome, as the worker reports it. `Ok` stays the first
-/// variant: both ends' fast paths write and know it by [`OK_TAG`].
+/// One task's outcome, as the worker reports it.
 #[derive(Serialize, Deserialize)]
 pub(crate) enum Outcome<R> {
     Ok(R),
@@ -53,9 +51,65 @@ pub(crate) enum Outcome<R> {
     EncodeFailed(String),
 }
 
-/// How `Outcome::Ok` begins in the [codec](crate::codec): variant 0 as a
-/// `u32`. The value follows.
-pub(crate) const OK_TAG: [u8; 4] = [0; 4];
+impl<R> Outcome<R> {
+    /// Task `index`'s outcome, from worker `pid`, as its result.
+    pub fn into_result(self, index: usize, pid: i32) -> Result<R, crate::Error> {
+        match self {
+            Outcome::Ok(r) => Ok(r),
+            Outcome::Panicked(message) => Err(crate::Error::Panicked {
+                index,
+                pid,
+                message,
+            }),
+            Outcome::EncodeFailed(message) => Err(crate::Error::Encode { index, message }),
+        }
+    }
+}
+
+/// A result chunk's outcomes, read in task order. On the wire: how many
+/// there are (`u64`), how many of them from the first are `Ok` (`u64`),
+/// those values one after another with no tag, then each other outcome as
+/// a tagged [`Outcome`]. Nearly every chunk is all `Ok`: its values are
+/// decoded in one tight loop, with no branch on a tag, and cross the lanes
+/// in a third fewer bytes (a `u64` result takes 8, not 12).
+pub(crate) struct Outcomes<'a> {
+    /// The chunk's outcomes.
+    pub count: usize,
+    /// How many of them, from the first, are untagged `Ok` values.
+    pub oks: usize,
+    rest: &'a [u8],
+}
+
+impl<'a> Outcomes<'a> {
+    /// The outcomes at the front of `bytes`; `None` if their counts do not
+    /// decode or more are `Ok` than there are.
+    pub fn read(bytes: &'a [u8]) -> Option<Self> {
+        let (count, rest) = codec::take::<usize>(bytes).ok()?;
+        let (oks, rest) = codec::take::<usize>(rest).ok()?;
+        (oks <= count).then_some(Outcomes { count, oks, rest })
+    }
+
+    /// The next of the first [`oks`](Self::oks) outcomes: an untagged
+    /// value.
+    #[inline(always)]
+    pub fn value<R: DeserializeOwned>(&mut self) -> Option<R> {
+        let (r, rest) = codec::take::<R>(self.rest).ok()?;
+        self.rest = rest;
+        Some(r)
+    }
+
+    /// The next outcome after the first [`oks`](Self::oks): a tagged one.
+    pub fn tagged<R: DeserializeOwned>(&mut self) -> Option<Outcome<R>> {
+        let (outcome, rest) = codec::take::<Outcome<R>>(self.rest).ok()?;
+        self.rest = rest;
+        Some(outcome)
+    }
+
+    /// What follows the outcomes (once all have been read).
+    pub fn rest(self) -> &'a [u8] {
+        self.rest
+    }
+}
 
 /// A chunk of tasks as sent: the call it belongs to, the sequence number
 /// of its first task, how many, and its frame. While the chunk is in
@@ -279,12 +333,25 @@ mod tests {
     }
 
     #[test]
-    fn an_ok_outcome_is_its_tag_then_the_value() {
+    fn outcomes_are_a_run_of_untagged_values_then_tagged_ones() {
         let mut out = Vec::new();
-        codec::append(&Outcome::Ok(5u64), &mut out).unwrap();
-        assert_eq!(out, [&OK_TAG[..], &5u64.to_le_bytes()].concat());
+        for n in [4u64, 2, 7, 8] {
+            codec::append(&n, &mut out).unwrap();
+        }
         codec::append(&Outcome::<u64>::Panicked("p".into()), &mut out).unwrap();
-        assert_ne!(out[12..16], OK_TAG);
+        codec::append(&Outcome::Ok(9u64), &mut out).unwrap();
+        out.push(0xee);
+        let mut o = Outcomes::read(&out).unwrap();
+        assert_eq!((o.count, o.oks), (4, 2));
+        assert_eq!((o.value::<u64>(), o.value::<u64>()), (Some(7), Some(8)));
+        assert!(matches!(o.tagged::<u64>(), Some(Outcome::Panicked(m)) if m == "p"));
+        assert!(matches!(o.tagged::<u64>(), Some(Outcome::Ok(9))));
+        assert_eq!(o.rest(), [0xee]);
+        // More `Ok` than outcomes, or counts cut short: not outcomes.
+        let mut bad = Vec::new();
+        codec::append(&(1u64, 2u64), &mut bad).unwrap();
+        assert!(Outcomes::read(&bad).is_none());
+        assert!(Outcomes::read(&out[..12]).is_none());
     }
 
     #[test]

@@ -24,7 +24,7 @@ use serde::de::DeserializeOwned;
 use crate::lane::{Lane, Unusable};
 use crate::linger::{LINGER, linger};
 use crate::options::{EXIT_INIT_FAILED, EXIT_PROTOCOL};
-use crate::wire::{Call, OK_TAG, Outcome, ResultHead, Slot, TaskHead, coarse_ns, monotonic_ns};
+use crate::wire::{Call, Outcome, ResultHead, Slot, TaskHead, coarse_ns, monotonic_ns};
 use crate::{codec, frame};
 use process_toolkit::EXIT_PARENT_GONE;
 
@@ -219,7 +219,9 @@ fn run_chunk<C: Runner>(
     let (count, mut items) = codec::take::<usize>(items).map_err(|_| ())?;
     let start = out.len();
     out.extend_from_slice(&[0; frame::HEADER]);
-    append_head(first, count, out).map_err(|_| ())?;
+    let oks_at = append_head(first, count, out).map_err(|_| ())?;
+    // Tasks before this one gave `Ok` values, appended untagged.
+    let mut oks = None;
     for k in 0..count {
         let (item, rest) = codec::take::<C::T>(items).map_err(|_| ())?;
         items = rest;
@@ -231,10 +233,19 @@ fn run_chunk<C: Runner>(
         let ran = catch_unwind(AssertUnwindSafe(|| C::run(ctx, arg, item)));
         ctx.slot.state.store(2 * seq + 2, Ordering::Release);
         match ran {
-            Ok(r) => append_ok(&r, out),
-            Err(payload) => append_outcome(&Outcome::<C::R>::Panicked(panic_text(&*payload)), out),
+            Ok(r) if oks.is_none() => {
+                if !append_value(&r, out) {
+                    oks = Some(k);
+                }
+            }
+            Ok(r) => append_outcome(&Outcome::Ok(r), out),
+            Err(payload) => {
+                oks.get_or_insert(k);
+                append_outcome(&Outcome::<C::R>::Panicked(panic_text(&*payload)), out);
+            }
         }
     }
+    set_oks(out, oks_at, oks.unwrap_or(count));
     let ns = clock.tick();
     let _ = codec::append(&ns, out);
     let len = out.len() - start - frame::HEADER;
@@ -253,39 +264,56 @@ fn run_chunk<C: Runner>(
     Ok(())
 }
 
-/// A result frame's head: the first task, then the count of outcomes.
-fn append_head(first: u64, count: usize, out: &mut Vec<u8>) -> Result<(), codec::Error> {
-    codec::append(&ResultHead { first }, out).and_then(|()| codec::append(&count, out))
-}
-
-/// Appends `Ok(r)`, by far the most common outcome: its tag, then the
-/// value, without serde's enum machinery (inlined into the task loop).
-#[inline(always)]
-fn append_ok<R: Serialize>(r: &R, out: &mut Vec<u8>) {
+/// A result frame's head: the first task, then the count of
+/// [outcomes](crate::wire::Outcomes) and how many of them are untagged
+/// `Ok` values, 0 for now; returns where that count is, for [`set_oks`].
+fn append_head(first: u64, count: usize, out: &mut Vec<u8>) -> Result<usize, codec::Error> {
+    codec::append(&ResultHead { first }, out)?;
+    codec::append(&count, out)?;
     let at = out.len();
-    out.extend_from_slice(&OK_TAG);
-    let appended = codec::append(r, out);
-    keep_or_fail::<R>(appended, at, out);
+    codec::append(&0usize, out)?;
+    Ok(at)
 }
 
-/// Appends one outcome; a result that cannot be encoded, or is too large,
-/// becomes an error for its task alone.
-pub(crate) fn append_outcome<R: Serialize>(outcome: &Outcome<R>, out: &mut Vec<u8>) {
-    if let Outcome::Ok(r) = outcome {
-        return append_ok(r, out);
-    }
+/// Writes how many outcomes, from the first, are untagged `Ok` values
+/// into the head [`append_head`] appended.
+fn set_oks(out: &mut [u8], at: usize, oks: usize) {
+    out[at..at + 8].copy_from_slice(&(oks as u64).to_le_bytes());
+}
+
+/// Appends `r` untagged, as one of a chunk's leading `Ok` values, by far
+/// the most common outcome (inlined into the task loop). `false` if it
+/// cannot be sent: it was replaced by its tagged failure, and the run of
+/// `Ok` values ends before it.
+#[inline(always)]
+fn append_value<R: Serialize>(r: &R, out: &mut Vec<u8>) -> bool {
+    let at = out.len();
+    let appended = codec::append(r, out);
+    keep_or_fail::<R>(appended, at, out)
+}
+
+/// Appends one tagged outcome; a result that cannot be encoded, or is too
+/// large, becomes an error for its task alone.
+fn append_outcome<R: Serialize>(outcome: &Outcome<R>, out: &mut Vec<u8>) {
     let at = out.len();
     let appended = codec::append(outcome, out);
     keep_or_fail::<R>(appended, at, out);
 }
 
-/// Keeps the outcome appended from `at` on, unless it failed to encode or
-/// is too large to send: then it becomes an `EncodeFailed` saying why.
+/// Keeps what was appended from `at` on, unless it failed to encode or
+/// is too large to send: then it becomes a tagged `EncodeFailed` saying
+/// why, and the answer is `false`.
 #[inline(always)]
-fn keep_or_fail<R: Serialize>(appended: Result<(), codec::Error>, at: usize, out: &mut Vec<u8>) {
-    if appended.is_err() || out.len() - at > frame::MAX_FRAME / 2 {
+fn keep_or_fail<R: Serialize>(
+    appended: Result<(), codec::Error>,
+    at: usize,
+    out: &mut Vec<u8>,
+) -> bool {
+    let kept = appended.is_ok() && out.len() - at <= frame::MAX_FRAME / 2;
+    if !kept {
         encode_failed::<R>(appended, at, out);
     }
+    kept
 }
 
 /// Replaces the outcome appended from `at` on (which failed to encode, or
