@@ -82,7 +82,37 @@ type Result<T, E = Error> = std::result::Result<T, E>;
 /// part of it: truncate it back.
 #[inline]
 pub fn append<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<()> {
-    value.serialize(&mut Encoder { out })
+    value.serialize(&mut Encoder::new(out))
+}
+
+/// Appends one value after another to a `Vec`, as [`append`] does, for a
+/// loop that appends a value per pass: the length written so far stays in
+/// a register between them, and the `Vec` has it back when this is
+/// dropped. Keep the loop free of calls that are not inlined and take the
+/// appender, or it lives in memory again.
+pub(crate) struct Appender<'a>(Encoder<'a>);
+
+impl<'a> Appender<'a> {
+    pub fn new(out: &'a mut Vec<u8>) -> Self {
+        Appender(Encoder::new(out))
+    }
+
+    /// Appends the encoding of `value`. On error a part of it may be
+    /// there: [`truncate`](Self::truncate) back.
+    #[inline(always)]
+    pub fn append<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+        value.serialize(&mut self.0)
+    }
+
+    /// The bytes in the `Vec`, these appended included.
+    pub fn len(&self) -> usize {
+        self.0.len
+    }
+
+    /// Drops the bytes from `len` on (nothing if there are fewer).
+    pub fn truncate(&mut self, len: usize) {
+        self.0.len = self.0.len.min(len);
+    }
 }
 
 /// Decodes one `T` from the front of `bytes`; returns it and the bytes
@@ -102,20 +132,81 @@ pub fn decode<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T> {
     }
 }
 
-/// Writes into the `Vec` it borrows.
+/// Writes into the `Vec` it borrows. The length written so far lives
+/// here, not in the `Vec` (which gets it back on drop): a store of the
+/// bytes cannot change it, so a sequence's loop keeps it in a register
+/// rather than reloading it from the `Vec` after every element.
 struct Encoder<'a> {
-    out: &'a mut Vec<u8>,
+    vec: &'a mut Vec<u8>,
+    /// The `Vec`'s buffer and capacity, as of the last growth.
+    ptr: *mut u8,
+    cap: usize,
+    /// Bytes written (initialised) from `ptr` on.
+    len: usize,
 }
 
-impl Encoder<'_> {
+impl<'a> Encoder<'a> {
+    fn new(vec: &'a mut Vec<u8>) -> Self {
+        Encoder {
+            ptr: vec.as_mut_ptr(),
+            cap: vec.capacity(),
+            len: vec.len(),
+            vec,
+        }
+    }
+
     #[inline(always)]
     fn put(&mut self, bytes: &[u8]) {
-        self.out.extend_from_slice(bytes);
+        if self.cap - self.len < bytes.len() {
+            (self.ptr, self.cap) = grow(self.vec, self.len, bytes.len());
+        }
+        // SAFETY: `ptr` is the `Vec`'s buffer with room for `cap` bytes,
+        // and `len + bytes.len() <= cap` (grown above if not). `bytes` is
+        // not in that buffer: the `Vec` is borrowed mutably here.
+        unsafe {
+            self.ptr
+                .add(self.len)
+                .copy_from_nonoverlapping(bytes.as_ptr(), bytes.len());
+        }
+        self.len += bytes.len();
     }
 
     fn count(&mut self, n: usize) {
         self.put(&(n as u64).to_le_bytes());
     }
+
+    /// Overwrites bytes already written, from `at` on.
+    fn patch(&mut self, at: usize, bytes: &[u8]) {
+        assert!(at + bytes.len() <= self.len, "patching bytes not written");
+        // SAFETY: within the `len` bytes written (checked above).
+        unsafe {
+            self.ptr
+                .add(at)
+                .copy_from_nonoverlapping(bytes.as_ptr(), bytes.len());
+        }
+    }
+}
+
+impl Drop for Encoder<'_> {
+    fn drop(&mut self) {
+        // SAFETY: the first `len` bytes of the buffer are initialised (the
+        // `Vec`'s own up to its length, then those `put` wrote), and
+        // `len <= cap`.
+        unsafe { self.vec.set_len(self.len) };
+    }
+}
+
+/// Grows `vec`, of which `len` bytes are written, to room for `more`;
+/// its buffer and capacity after. Out of line, and given the `Vec`, not
+/// the [`Encoder`], so the encoder's fields stay in registers.
+#[cold]
+#[inline(never)]
+fn grow(vec: &mut Vec<u8>, len: usize, more: usize) -> (*mut u8, usize) {
+    // SAFETY: the first `len` bytes are initialised and within capacity
+    // (the encoder's invariant).
+    unsafe { vec.set_len(len) };
+    vec.reserve(more);
+    (vec.as_mut_ptr(), vec.capacity())
 }
 
 macro_rules! put_le {
@@ -248,7 +339,7 @@ impl<'a, 'b> Counted<'a, 'b> {
             }
             None => {
                 encoder.count(0);
-                Some(encoder.out.len() - 8)
+                Some(encoder.len - 8)
             }
         };
         Ok(Counted {
@@ -266,7 +357,7 @@ impl<'a, 'b> Counted<'a, 'b> {
     fn finish(self) -> Result<()> {
         if let Some(at) = self.patch {
             let n = self.elements as u64;
-            self.encoder.out[at..at + 8].copy_from_slice(&n.to_le_bytes());
+            self.encoder.patch(at, &n.to_le_bytes());
         }
         Ok(())
     }

@@ -220,32 +220,21 @@ fn run_chunk<C: Runner>(
     let start = out.len();
     out.extend_from_slice(&[0; frame::HEADER]);
     let oks_at = append_head(first, count, out).map_err(|_| ())?;
-    // Tasks before this one gave `Ok` values, appended untagged.
-    let mut oks = None;
-    for k in 0..count {
-        let (item, rest) = codec::take::<C::T>(items).map_err(|_| ())?;
-        items = rest;
-        let seq = first + k as u64;
-        if ctx.timed {
-            ctx.slot.started.store(monotonic_ns(), Ordering::Relaxed);
-        }
-        ctx.slot.state.store(2 * seq + 1, Ordering::Release);
-        let ran = catch_unwind(AssertUnwindSafe(|| C::run(ctx, arg, item)));
-        ctx.slot.state.store(2 * seq + 2, Ordering::Release);
-        match ran {
-            Ok(r) if oks.is_none() => {
-                if !append_value(&r, out) {
-                    oks = Some(k);
-                }
-            }
-            Ok(r) => append_outcome(&Outcome::Ok(r), out),
-            Err(payload) => {
-                oks.get_or_insert(k);
-                append_outcome(&Outcome::<C::R>::Panicked(panic_text(&*payload)), out);
-            }
+    let stop = run_oks::<C>(ctx, arg, first, count, &mut items, out)?;
+    if let Some((stopped, outcome)) = &stop {
+        append_outcome(outcome, out);
+        for k in stopped + 1..count {
+            let (item, rest) = codec::take::<C::T>(items).map_err(|_| ())?;
+            items = rest;
+            let outcome = match run_one::<C>(ctx, arg, first + k as u64, item) {
+                Ok(r) => Outcome::Ok(r),
+                Err(payload) => Outcome::Panicked(panic_text(&*payload)),
+            };
+            append_outcome(&outcome, out);
         }
     }
-    set_oks(out, oks_at, oks.unwrap_or(count));
+    let oks = stop.map_or(count, |(stopped, _)| stopped);
+    set_oks(out, oks_at, oks);
     let ns = clock.tick();
     let _ = codec::append(&ns, out);
     let len = out.len() - start - frame::HEADER;
@@ -262,6 +251,59 @@ fn run_chunk<C: Runner>(
     let len = (out.len() - start - frame::HEADER) as u32;
     out[start..start + frame::HEADER].copy_from_slice(&len.to_le_bytes());
     Ok(())
+}
+
+/// Where [`run_oks`] stopped: the first task that gave no value to send,
+/// and its outcome; `None` if every task did.
+type Stop<R> = Option<(usize, Outcome<R>)>;
+
+/// Runs the chunk's tasks from the first while they give values that can
+/// be sent, appending each untagged; stops at the first that does not:
+/// its index, and its outcome to append tagged. `Err` on items that do
+/// not decode. The loop every tiny task runs in, so nothing in it that is
+/// not inlined takes the appender.
+#[inline(always)]
+fn run_oks<C: Runner>(
+    ctx: &Ctx<'_>,
+    arg: u64,
+    first: u64,
+    count: usize,
+    items: &mut &[u8],
+    out: &mut Vec<u8>,
+) -> Result<Stop<C::R>, ()> {
+    let mut out = codec::Appender::new(out);
+    for k in 0..count {
+        let (item, rest) = codec::take::<C::T>(items).map_err(|_| ())?;
+        *items = rest;
+        let r = match run_one::<C>(ctx, arg, first + k as u64, item) {
+            Ok(r) => r,
+            Err(payload) => return Ok(Some((k, Outcome::Panicked(panic_text(&*payload))))),
+        };
+        let at = out.len();
+        let appended = out.append(&r);
+        let bytes = out.len() - at;
+        if appended.is_err() || bytes > frame::MAX_FRAME / 2 {
+            out.truncate(at);
+            return Ok(Some((
+                k,
+                Outcome::EncodeFailed(unsendable(appended, bytes)),
+            )));
+        }
+    }
+    Ok(None)
+}
+
+/// Runs task `seq`, saying in the worker's slot that it runs and when it
+/// has finished; a panic is caught and given back.
+#[inline(always)]
+fn run_one<C: Runner>(ctx: &Ctx<'_>, arg: u64, seq: u64, item: C::T) -> std::thread::Result<C::R> {
+    if ctx.timed {
+        ctx.slot.started.store(monotonic_ns(), Ordering::Relaxed);
+    }
+    ctx.slot.state.store(2 * seq + 1, Ordering::Release);
+    let ran = catch_unwind(AssertUnwindSafe(|| C::run(ctx, arg, item)));
+    ctx.slot.state.store(2 * seq + 2, Ordering::Release);
+    ran
 }
 
 /// A result frame's head: the first task, then the count of
@@ -281,17 +323,6 @@ fn set_oks(out: &mut [u8], at: usize, oks: usize) {
     out[at..at + 8].copy_from_slice(&(oks as u64).to_le_bytes());
 }
 
-/// Appends `r` untagged, as one of a chunk's leading `Ok` values, by far
-/// the most common outcome (inlined into the task loop). `false` if it
-/// cannot be sent: it was replaced by its tagged failure, and the run of
-/// `Ok` values ends before it.
-#[inline(always)]
-fn append_value<R: Serialize>(r: &R, out: &mut Vec<u8>) -> bool {
-    let at = out.len();
-    let appended = codec::append(r, out);
-    keep_or_fail::<R>(appended, at, out)
-}
-
 /// Appends one tagged outcome; a result that cannot be encoded, or is too
 /// large, becomes an error for its task alone.
 fn append_outcome<R: Serialize>(outcome: &Outcome<R>, out: &mut Vec<u8>) {
@@ -300,32 +331,26 @@ fn append_outcome<R: Serialize>(outcome: &Outcome<R>, out: &mut Vec<u8>) {
     keep_or_fail::<R>(appended, at, out);
 }
 
-/// Keeps what was appended from `at` on, unless it failed to encode or
-/// is too large to send: then it becomes a tagged `EncodeFailed` saying
-/// why, and the answer is `false`.
+/// Keeps the outcome appended from `at` on, unless it failed to encode or
+/// is too large to send: then it becomes an `EncodeFailed` saying why.
 #[inline(always)]
-fn keep_or_fail<R: Serialize>(
-    appended: Result<(), codec::Error>,
-    at: usize,
-    out: &mut Vec<u8>,
-) -> bool {
-    let kept = appended.is_ok() && out.len() - at <= frame::MAX_FRAME / 2;
-    if !kept {
-        encode_failed::<R>(appended, at, out);
+fn keep_or_fail<R: Serialize>(appended: Result<(), codec::Error>, at: usize, out: &mut Vec<u8>) {
+    let bytes = out.len() - at;
+    if appended.is_err() || bytes > frame::MAX_FRAME / 2 {
+        out.truncate(at);
+        let failed = Outcome::<R>::EncodeFailed(unsendable(appended, bytes));
+        let _ = codec::append(&failed, out);
     }
-    kept
 }
 
-/// Replaces the outcome appended from `at` on (which failed to encode, or
-/// is too large to send) with an `EncodeFailed` saying why.
+/// Why a result of `bytes` bytes (or that failed to encode) cannot be
+/// sent.
 #[cold]
-fn encode_failed<R: Serialize>(appended: Result<(), codec::Error>, at: usize, out: &mut Vec<u8>) {
-    let failed = match appended {
+fn unsendable(appended: Result<(), codec::Error>, bytes: usize) -> String {
+    match appended {
         Err(e) => format!("cannot encode result: {e}"),
-        Ok(()) => format!("result of {} bytes is too large to send", out.len() - at),
-    };
-    out.truncate(at);
-    let _ = codec::append(&Outcome::<R>::EncodeFailed(failed), out);
+        Ok(()) => format!("result of {bytes} bytes is too large to send"),
+    }
 }
 
 thread_local! {
