@@ -281,13 +281,9 @@ fn run_oks<C: Runner>(
         };
         let at = out.len();
         let appended = out.append(&r);
-        let bytes = out.len() - at;
-        if appended.is_err() || bytes > frame::MAX_FRAME / 2 {
+        if let Some(why) = unsendable(appended, out.len() - at) {
             out.truncate(at);
-            return Ok(Some((
-                k,
-                Outcome::EncodeFailed(unsendable(appended, bytes)),
-            )));
+            return Ok(Some((k, Outcome::EncodeFailed(why))));
         }
     }
     Ok(None)
@@ -335,18 +331,24 @@ fn append_outcome<R: Serialize>(outcome: &Outcome<R>, out: &mut Vec<u8>) {
 /// is too large to send: then it becomes an `EncodeFailed` saying why.
 #[inline(always)]
 fn keep_or_fail<R: Serialize>(appended: Result<(), codec::Error>, at: usize, out: &mut Vec<u8>) {
-    let bytes = out.len() - at;
-    if appended.is_err() || bytes > frame::MAX_FRAME / 2 {
+    if let Some(why) = unsendable(appended, out.len() - at) {
         out.truncate(at);
-        let failed = Outcome::<R>::EncodeFailed(unsendable(appended, bytes));
-        let _ = codec::append(&failed, out);
+        let _ = codec::append(&Outcome::<R>::EncodeFailed(why), out);
     }
 }
 
-/// Why a result of `bytes` bytes (or that failed to encode) cannot be
-/// sent.
+/// Why a result that took `bytes` bytes to encode (or failed to,
+/// `appended`) cannot be sent; `None` if it can.
+#[inline(always)]
+fn unsendable(appended: Result<(), codec::Error>, bytes: usize) -> Option<String> {
+    if appended.is_ok() && bytes <= frame::MAX_FRAME / 2 {
+        return None;
+    }
+    Some(why_unsendable(appended, bytes))
+}
+
 #[cold]
-fn unsendable(appended: Result<(), codec::Error>, bytes: usize) -> String {
+fn why_unsendable(appended: Result<(), codec::Error>, bytes: usize) -> String {
     match appended {
         Err(e) => format!("cannot encode result: {e}"),
         Ok(()) => format!("result of {bytes} bytes is too large to send"),

@@ -32,6 +32,25 @@ fn panic_on_3(x: u64) -> u64 {
     square(x)
 }
 
+/// A result that cannot be encoded when it holds 5.
+#[derive(Debug, PartialEq, serde::Deserialize)]
+struct Picky(u64);
+
+impl serde::Serialize for Picky {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            5 => Err(serde::ser::Error::custom("5 is not sent")),
+            n => s.serialize_u64(n),
+        }
+    }
+}
+
+/// Panics on task 3; task 5's result cannot be sent.
+fn picky(x: u64) -> Picky {
+    assert!(x != 3, "task 3 panics on purpose");
+    Picky(x)
+}
+
 fn hang_on_2(x: u64) -> u64 {
     if x == 2 {
         loop {
@@ -158,7 +177,34 @@ fn panicking_task() -> Check {
     ensure(pool.replacements().is_empty(), || {
         "a panic cost a worker".into()
     })?;
-    others_right(&out, Some(3))
+    others_right(&out, Some(3))?;
+    // Within chunks: a panic, then a result that cannot be sent, each
+    // failing its task alone, before, between and after values (chunks of
+    // 8: the panic ends the chunk's run of values; of 4: the unsendable
+    // result does).
+    for chunk in [8, 4] {
+        let out = pool
+            .chunked(chunk)
+            .map(picky, 0..20u64)
+            .map_err(|e| e.to_string())?;
+        for (i, r) in out.iter().enumerate() {
+            let right = match (i, r) {
+                (
+                    3,
+                    Err(Error::Panicked {
+                        index: 3, message, ..
+                    }),
+                ) => message.contains("on purpose"),
+                (5, Err(Error::Encode { index: 5, message })) => message.contains("5 is not sent"),
+                (i, Ok(Picky(v))) => *v == i as u64 && i != 3 && i != 5,
+                _ => false,
+            };
+            ensure(right, || format!("chunks of {chunk}, task {i}: {r:?}"))?;
+        }
+    }
+    ensure(pool.replacements().is_empty(), || {
+        "a failed task cost a worker".into()
+    })
 }
 
 fn hung_task_under_timeout() -> Check {
@@ -478,7 +524,7 @@ fn main() -> ExitCode {
             "a SIGKILLed worker with a full window",
             killed_worker_with_a_full_window,
         ),
-        ("a panicking task", panicking_task),
+        ("a panicking task, an unsendable result", panicking_task),
         ("a hung task under a timeout", hung_task_under_timeout),
         ("max_tasks_per_child retirement", retirement),
         ("cancel through a token", cancel),
