@@ -1,11 +1,9 @@
-//! Looking again before sleeping. A side that sleeps until the other
-//! writes must be woken, and in a VM that wake-up (an idle virtual CPU
-//! brought back) costs tens of microseconds, most of them the writer's. A
-//! side that looks again for a little while first, giving the CPU away in
-//! between, is still awake when the bytes come shortly after, so nobody
-//! needs waking.
+//! How long the pool's sides look again before they sleep
+//! ([`process_toolkit::linger`] says why they look at all).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+pub(crate) use process_toolkit::linger::linger;
 
 /// How long a side looks again before it sleeps: longer than a worker
 /// takes between two batches of tiny results, or than the parent takes
@@ -14,40 +12,3 @@ use std::time::{Duration, Instant};
 /// right after a call hardly meet the workers still looking (they give
 /// the CPU away, but each time it costs those threads a switch).
 pub(crate) const LINGER: Duration = Duration::from_micros(50);
-
-/// Calls `ready` until it says yes or `budget` has passed, yielding the
-/// CPU between calls (so a process waiting for this CPU runs); whether it
-/// said yes.
-pub(crate) fn linger(mut ready: impl FnMut() -> bool, budget: Duration) -> bool {
-    let start = Instant::now();
-    loop {
-        if ready() {
-            return true;
-        }
-        if start.elapsed() >= budget {
-            return false;
-        }
-        std::thread::yield_now();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn linger_says_yes_as_soon_as_ready_and_no_after_the_budget() {
-        let mut asked = 0;
-        assert!(linger(
-            || {
-                asked += 1;
-                asked == 3
-            },
-            Duration::from_secs(60)
-        ));
-        assert_eq!(asked, 3);
-        let start = Instant::now();
-        assert!(!linger(|| false, Duration::from_millis(2)));
-        assert!(start.elapsed() >= Duration::from_millis(2));
-    }
-}

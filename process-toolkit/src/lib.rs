@@ -9,6 +9,7 @@
 //! | a child that dies when its parent dies | [`die_with_parent`] | `Process(daemon=True)` (only at a clean exit) |
 //! | memory that parent and forked children really share | [`SharedMapping`] | `multiprocessing.RawArray` |
 //! | sleep until the other side makes progress, with no lost wake-up | [`handshake`] (model-checked) | `threading.Condition` |
+//! | look again for a while before sleeping, so a wake-up is rarely needed | [`linger`] | — |
 //! | CPU time of this thread, of a process, rusage | [`thread_cpu_time`], [`process_cpu_time`], [`rusage`] | `time.thread_time`, `resource.getrusage` |
 //! | whether a pid has ended (gone, or a zombie) | [`has_exited`] | `psutil.pid_exists` |
 //! | names that carry their owner's pid, and a sweep of those whose owner ended | [`owned_name`] | the resource tracker |
@@ -33,6 +34,7 @@ mod child;
 mod cpu;
 mod fork;
 pub mod handshake;
+pub mod linger;
 mod mapping;
 pub mod owned_name;
 mod parent;
