@@ -58,7 +58,7 @@ pub fn wait_timeout_while<'a, T>(
 /// loom-visible stand-in under `cfg(loom)`.
 pub mod channel {
     #[cfg(not(loom))]
-    pub use crossbeam_channel::{Receiver, RecvError, Sender, bounded, unbounded};
+    pub use crossbeam_channel::{Receiver, RecvError, Sender, TryRecvError, bounded, unbounded};
 
     #[cfg(loom)]
     pub use self::model::{Receiver, RecvError, Sender, bounded, unbounded};
