@@ -39,6 +39,8 @@ mod batch;
 use crate::sync::channel::{Receiver, Sender, bounded, unbounded};
 use crate::sync::{Arc, thread};
 use batch::Batch;
+#[cfg(not(loom))]
+use process_toolkit::linger::{LINGER, linger};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
@@ -219,7 +221,7 @@ impl ThreadPool {
         for handle in handles {
             // The jobs take about as long as a wake-up: look first.
             #[cfg(not(loom))]
-            process_toolkit::linger::linger(|| !handle.reply.is_empty(), LINGER);
+            linger(|| !handle.reply.is_empty(), LINGER);
             // `work` catches the tasks' panics, so this fails only if a job
             // was lost.
             handle.join()?;
@@ -260,14 +262,6 @@ fn work(jobs: &Receiver<Job>) {
     }
 }
 
-/// How long an idle worker, or `map` waiting for its jobs, looks again
-/// before it sleeps (see [`process_toolkit::linger`]): longer than a
-/// caller takes between two `map`s in a loop, so back-to-back calls find
-/// the workers awake instead of paying a wake-up each (tens of
-/// microseconds in a VM, as long as a whole `map` of 10 000 tiny tasks).
-#[cfg(not(loom))]
-const LINGER: std::time::Duration = std::time::Duration::from_micros(50);
-
 /// The next job, or `None` once the queue is closed and empty. Looks
 /// again for [`LINGER`] before sleeping in `recv` (not under loom, whose
 /// models would explore every look).
@@ -280,7 +274,7 @@ fn next_job(jobs: &Receiver<Job>) -> Option<Job> {
             next = jobs.try_recv();
             !matches!(next, Err(TryRecvError::Empty))
         };
-        if process_toolkit::linger::linger(looked, LINGER) {
+        if linger(looked, LINGER) {
             return next.ok();
         }
     }

@@ -14,7 +14,6 @@ use nix::sys::signal::{self, SigSet, SigmaskHow, Signal};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::linger::{LINGER, linger};
 use crate::places::Places;
 use crate::recovery::close;
 use crate::submit::SUBMITTED;
@@ -23,6 +22,7 @@ use crate::wire::{
 };
 use crate::{Error, Pool, PoolState, WorkerState};
 use crate::{codec, frame};
+use process_toolkit::linger::{LINGER, linger};
 
 /// Work queued per worker, in nanoseconds of measured chunk time: enough
 /// to cover the parent's wake-up latency on a busy machine, small enough

@@ -133,7 +133,6 @@ mod dispatch;
 mod error;
 pub mod frame;
 mod lane;
-mod linger;
 mod options;
 mod places;
 mod recovery;

@@ -22,11 +22,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::lane::{Lane, Unusable};
-use crate::linger::{LINGER, linger};
 use crate::options::{EXIT_INIT_FAILED, EXIT_PROTOCOL};
 use crate::wire::{Call, Outcome, ResultHead, Slot, TaskHead, coarse_ns, monotonic_ns};
 use crate::{codec, frame};
 use process_toolkit::EXIT_PARENT_GONE;
+use process_toolkit::linger::{LINGER, linger};
 
 /// A worker sends its finished results at least this often...
 const FLUSH_NS: u128 = 100_000;

@@ -9,16 +9,28 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use process_toolkit::linger::linger;
+//! use process_toolkit::linger::{LINGER, linger};
 //!
 //! let mut looks = 0;
 //! // Ready on the third look: no sleep needed.
 //! assert!(linger(|| { looks += 1; looks == 3 }, Duration::from_secs(1)));
 //! // Never ready: gives up after the budget; the caller sleeps.
-//! assert!(!linger(|| false, Duration::from_micros(50)));
+//! assert!(!linger(|| false, LINGER));
 //! ```
 
 use std::time::{Duration, Instant};
+
+/// How long the pools look again before they sleep: the process pool's
+/// parent and workers, and the thread pool's workers and `map`. Longer
+/// than a worker takes between two batches of tiny results, or than a
+/// caller takes between two calls in a loop (so back-to-back calls find
+/// each other awake); short enough that an idle pool is asleep at once as
+/// far as anyone can tell, and that threads the program runs right after
+/// a call hardly meet the workers still looking (they give the CPU away,
+/// but each time it costs those threads a switch). The process pool
+/// measured 200 µs against this: no faster per task, more CPU burnt after
+/// each call.
+pub const LINGER: Duration = Duration::from_micros(50);
 
 /// Calls `ready` until it says yes or `budget` has passed, yielding the
 /// CPU between calls (so a thread or process waiting for this CPU runs);
